@@ -1,0 +1,117 @@
+"""Command line: onboardd serve | migrate | token | simulator | version."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from onboardd import __version__
+from onboardd.config import Config, ConfigError, default_path, load
+from onboardd.logging import configure
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="onboardd",
+        description="Import a salon's customers, invite them over WhatsApp/SMS with a welcome "
+        "offer, and recognise them when they register in the app.",
+    )
+    parser.add_argument("--config", metavar="PATH", type=Path,
+                        help="TOML config file (default: ./onboardd.toml if present); every key "
+                        "can be overridden by ONBOARDD_<SECTION>_<KEY>")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub.add_parser("serve", help="run the daemon: web front, actors, embedded Postgres and "
+                   "Twilio simulator unless configured otherwise")
+    sub.add_parser("migrate", help="apply pending database migrations and exit")
+    token = sub.add_parser("token", help="print a JWT signed with the configured key")
+    token.add_argument("--user", required=True, help="the token's subject (user id)")
+    token.add_argument("--role", required=True, choices=("admin", "customer"))
+    token.add_argument("--salon", action="append", default=[], metavar="ID",
+                       help="a salon the admin manages (repeatable)")
+    token.add_argument("--ttl", default="1h", help="lifetime: 90s, 15m, 1h, 7d (default 1h)")
+    sub.add_parser("simulator", help="run the Twilio simulator alone (for demos and tests)")
+    sub.add_parser("version", help="print the version")
+    return parser
+
+
+def _load(path: Path | None) -> Config:
+    return load(path if path is not None else default_path())
+
+
+def _cmd_serve(cfg: Config, _args: argparse.Namespace) -> int:
+    from onboardd.daemon import serve
+
+    return asyncio.run(serve(cfg))
+
+
+def _cmd_migrate(cfg: Config, _args: argparse.Namespace) -> int:
+    from onboardd.daemon import open_services
+
+    async def run() -> None:
+        async with open_services(cfg):
+            pass
+
+    asyncio.run(run())
+    print("migrations applied")
+    return 0
+
+
+def _cmd_token(cfg: Config, args: argparse.Namespace) -> int:
+    from onboardd.auth import codec_from_config, parse_ttl
+
+    try:
+        ttl = parse_ttl(args.ttl)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if args.role == "admin" and not args.salon:
+        raise ConfigError("--salon: an admin token needs at least one --salon ID")
+    print(codec_from_config(cfg).encode(args.user, args.role, list(args.salon), ttl))
+    return 0
+
+
+def _cmd_simulator(cfg: Config, _args: argparse.Namespace) -> int:
+    from onboardd.simulator.app import serve_forever
+
+    return asyncio.run(serve_forever(cfg.simulator))
+
+
+def _cmd_version(_cfg: Config, _args: argparse.Namespace) -> int:
+    print(f"onboardd {__version__}")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
+    "serve": _cmd_serve,
+    "migrate": _cmd_migrate,
+    "token": _cmd_token,
+    "simulator": _cmd_simulator,
+    "version": _cmd_version,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        cfg = _load(args.config)
+        configure(cfg.log.level, cfg.log.format)
+        return COMMANDS[args.command](cfg, args)
+    except ConfigError as exc:
+        print(f"onboardd: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a clear line instead of a traceback for known start-up failures
+        from onboardd.db.pool import DatabaseUnavailable
+
+        if isinstance(exc, DatabaseUnavailable):
+            print(f"onboardd: {exc}", file=sys.stderr)
+            return 3
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

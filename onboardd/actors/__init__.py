@@ -1,0 +1,12 @@
+"""The actors the supervisor runs; each module exposes one entry coroutine."""
+
+from __future__ import annotations
+
+from onboardd.services import Services
+from onboardd.supervisor import ActorFn
+
+
+def build_actors(services: Services) -> dict[str, ActorFn]:
+    """Name -> entry coroutine bound to the services, in start order."""
+    actors: dict[str, ActorFn] = {}
+    return actors

@@ -1,0 +1,103 @@
+"""Wiring of `onboardd serve`: database, migrations, simulator, actors, web front, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from onboardd.actors import build_actors
+from onboardd.auth import codec_from_config
+from onboardd.config import Config
+from onboardd.db.migrate import migrate
+from onboardd.db.pool import create_pool, database_url
+from onboardd.logging import get_logger
+from onboardd.pii import cipher_from_config
+from onboardd.sdnotify import notify
+from onboardd.services import Services
+from onboardd.supervisor import CrashLoop, Supervisor
+from onboardd.web.app import create_app
+
+log = get_logger("daemon")
+
+# How long in-flight HTTP requests get to finish once shutdown starts.
+HTTP_DRAIN_S = 5.0
+
+
+@contextlib.asynccontextmanager
+async def open_services(cfg: Config) -> AsyncIterator[Services]:
+    """Database (embedded or configured), migrations, keys: everything but the actors."""
+    cipher = cipher_from_config(cfg)
+    tokens = codec_from_config(cfg)
+    async with database_url(cfg) as url:
+        pool = await create_pool(cfg, url)
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn)
+            yield Services(cfg=cfg, pool=pool, cipher=cipher, tokens=tokens)
+        finally:
+            await pool.close()
+
+
+@contextlib.asynccontextmanager
+async def twilio_endpoint(cfg: Config) -> AsyncIterator[str]:
+    """The base URL of the Twilio API to use: the configured one, or the built-in simulator."""
+    if not cfg.simulated_twilio:
+        yield cfg.twilio.api_base_url
+        return
+    from onboardd.simulator.app import run_simulator
+
+    async with run_simulator(cfg.simulator, "127.0.0.1", 0) as base_url:
+        log.warning("twilio_simulator_in_use", base_url=base_url,
+                    hint="no Twilio credentials configured: messages go to the simulator")
+        yield base_url
+
+
+async def serve(cfg: Config) -> int:
+    """Run until SIGTERM/SIGINT (exit 0) or an actor crash loop (exit 1)."""
+    shutdown = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, shutdown.set)
+    async with open_services(cfg) as services, twilio_endpoint(cfg) as twilio_url:
+        services.twilio_base_url = twilio_url
+        services.public_base_url = (cfg.http.public_base_url
+                                    or f"http://{cfg.http.host}:{cfg.http.port}").rstrip("/")
+        supervisor = Supervisor(cfg.supervisor, services.stopping)
+        for name, fn in build_actors(services).items():
+            supervisor.add(name, fn)
+
+        def readiness() -> dict[str, str]:
+            return {f"actor:{name}": state for name, state in supervisor.states().items()
+                    if state != "running"}
+
+        runner = web.AppRunner(create_app(services, readiness), access_log=None,
+                               shutdown_timeout=HTTP_DRAIN_S)
+        await runner.setup()
+        site = web.TCPSite(runner, cfg.http.host, cfg.http.port)
+        actors = asyncio.create_task(supervisor.run(), name="supervisor")
+        crashed = False
+        try:
+            await site.start()
+            log.info("serving", host=cfg.http.host, port=cfg.http.port,
+                     embedded_db=cfg.embedded_db, twilio=twilio_url)
+            notify("READY=1")
+            stop_wait = asyncio.create_task(shutdown.wait(), name="shutdown-wait")
+            await asyncio.wait({actors, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            stop_wait.cancel()
+            await asyncio.gather(stop_wait, return_exceptions=True)
+        finally:
+            notify("STOPPING=1")
+            log.info("shutting_down")
+            await runner.cleanup()  # stop accepting, let in-flight requests finish
+            services.stopping.set()  # then actors finish or hand back claimed work
+            try:
+                await actors
+            except* CrashLoop as group:
+                log.critical("exiting_after_crash_loop", error=str(group.exceptions[0]))
+                crashed = True
+        log.info("stopped", exit_code=int(crashed))
+        return 1 if crashed else 0

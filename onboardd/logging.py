@@ -1,0 +1,80 @@
+"""structlog, configured once: JSON lines for journald, a readable console on a TTY."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+           "error": logging.ERROR}
+
+# A run of 7+ digits with optional + and separators: masked wherever it appears in a log value,
+# so a phone number never reaches the journal even when a message embeds one by accident.
+_PHONE_RE = re.compile(r"\+?\d[\d \-().]{5,}\d")
+
+
+def mask_digits(text: str) -> str:
+    """Mask every phone-like run of digits in text, keeping the last 4 digits."""
+
+    def _mask(match: re.Match[str]) -> str:
+        digits = re.sub(r"\D", "", match.group(0))
+        if len(digits) < 7:
+            return match.group(0)
+        return "*" * (len(digits) - 4) + digits[-4:]
+
+    return _PHONE_RE.sub(_mask, text)
+
+
+def _scrub_pii(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Processor: mask phone-like values in every string field except ids and timestamps."""
+    for key, value in event.items():
+        if isinstance(value, str) and key not in ("timestamp", "request_id", "level", "logger"):
+            if not key.endswith("_id"):
+                event[key] = mask_digits(value)
+    return event
+
+
+def configure(level: str = "info", fmt: str = "auto") -> None:
+    """Configure structlog and route stdlib logging (aiohttp, asyncpg) through it."""
+    use_console = fmt == "console" or (fmt == "auto" and sys.stdout.isatty())
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _scrub_pii,
+    ]
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
+    )
+    structlog.configure(
+        processors=[*shared, structlog.processors.format_exc_info, renderer]
+        if not use_console
+        else [*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processor=renderer,
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(max(_LEVELS[level], logging.INFO))
+    # aiohttp's own access log is replaced by ours (structured, with request ids).
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    """A logger bound with the component name."""
+    logger: structlog.stdlib.BoundLogger = structlog.get_logger(component=name)
+    return logger

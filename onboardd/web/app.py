@@ -1,0 +1,34 @@
+"""The aiohttp application: middlewares, routes of every area, shared services."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from aiohttp import web
+
+from onboardd.services import Services
+from onboardd.web import health
+from onboardd.web.keys import READINESS, SERVICES
+from onboardd.web.middleware import authenticate, request_context
+
+# JSON bodies are small; the import upload streams its multipart body with its own limit.
+MAX_JSON_BODY = 1024 * 1024
+
+
+def _area_routes() -> Iterable[web.RouteTableDef]:
+    """Route tables of every API area (imported here so the app is the one place wiring them)."""
+    return []
+
+
+def create_app(services: Services,
+               readiness: Callable[[], dict[str, str]] | None = None) -> web.Application:
+    """Build the app around already-started services."""
+    app = web.Application(middlewares=[request_context, authenticate],
+                          client_max_size=MAX_JSON_BODY)
+    app[SERVICES] = services
+    if readiness is not None:
+        app[READINESS] = readiness
+    app.add_routes(health.routes)
+    for table in _area_routes():
+        app.add_routes(table)
+    return app

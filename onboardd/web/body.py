@@ -1,0 +1,64 @@
+"""Request body and query parsing into typed structs, with errors that name the field."""
+
+from __future__ import annotations
+
+import re
+from typing import TypeVar
+
+import msgspec
+from aiohttp import web
+
+from onboardd.web.errors import ApiError
+
+T = TypeVar("T")
+
+_PATH_RE = re.compile(r"`\$\.?([^`]*)`")
+
+
+def _field_of(exc: msgspec.ValidationError) -> str:
+    match = _PATH_RE.search(str(exc))
+    return match.group(1) if match else ""
+
+
+async def read_json(request: web.Request, kind: type[T]) -> T:
+    """Decode the JSON body into kind; 415/400/422 with the offending field named."""
+    if request.content_type != "application/json":
+        raise ApiError(415, "send the body as JSON with Content-Type: application/json")
+    raw = await request.read()
+    try:
+        return msgspec.json.decode(raw or b"{}", type=kind)
+    except msgspec.ValidationError as exc:
+        field = _field_of(exc)
+        message = str(exc).split(" - at ")[0]
+        raise ApiError(422, f"{field or 'body'}: {message}",
+                       details={"field": field} if field else {}) from None
+    except msgspec.DecodeError as exc:
+        raise ApiError(400, f"body is not valid JSON: {exc}") from None
+
+
+def query_int(request: web.Request, name: str, default: int, *, minimum: int = 0,
+              maximum: int | None = None) -> int:
+    """An integer query parameter within bounds, else a 422 naming it."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(422, f"{name}: '{raw}' is not a whole number",
+                       details={"field": name}) from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise ApiError(422, f"{name}: must be {bound}, got {value}", details={"field": name})
+    return value
+
+
+def query_choice(request: web.Request, name: str, choices: tuple[str, ...]) -> str | None:
+    """An optional query parameter restricted to choices."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw not in choices:
+        raise ApiError(422, f"{name}: must be one of {', '.join(choices)}, got '{raw}'",
+                       details={"field": name, "allowed": list(choices)})
+    return raw

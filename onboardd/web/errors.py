@@ -1,0 +1,69 @@
+"""One JSON error shape everywhere: {"error": {"code", "message", "details"}}."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+_DEFAULT_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """An error meant for the caller: status, a stable code, a sentence, structured details."""
+
+    def __init__(self, status: int, message: str, *, code: str | None = None,
+                 details: dict[str, Any] | list[Any] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code or _DEFAULT_CODES.get(status, "error")
+        self.message = message
+        self.details = details or {}
+        self.headers = headers or {}
+
+
+def error_body(status: int, message: str, code: str | None = None,
+               details: dict[str, Any] | list[Any] | None = None) -> bytes:
+    """Encode the error shape."""
+    return msgspec.json.encode({"error": {
+        "code": code or _DEFAULT_CODES.get(status, "error"),
+        "message": message,
+        "details": details or {},
+    }})
+
+
+def error_response(err: ApiError, request_id: str | None = None) -> web.Response:
+    """An ApiError as an aiohttp response."""
+    headers = dict(err.headers)
+    if request_id:
+        headers["X-Request-Id"] = request_id
+    return web.Response(status=err.status, body=error_body(err.status, err.message, err.code,
+                                                           err.details),
+                        content_type="application/json", headers=headers)
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None
+                  ) -> web.Response:
+    """Encode with msgspec (handles Structs, datetimes, UUIDs)."""
+    return web.Response(status=status, body=msgspec.json.encode(data),
+                        content_type="application/json", headers=headers)
+
+
+def field_error(field: str, message: str, status: int = 422) -> ApiError:
+    """A validation error naming one field."""
+    return ApiError(status, f"{field}: {message}", details={"field": field})

@@ -1,0 +1,34 @@
+"""Typed keys for aiohttp application and request state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from onboardd.auth import Principal
+from onboardd.services import Services
+
+SERVICES = web.AppKey("services", Services)
+# Readiness reporter: returns (ready, {component: problem}) — set by the daemon.
+READINESS = web.AppKey("readiness", Callable[[], dict[str, str]])
+
+PRINCIPAL_KEY = "onboardd.principal"
+REQUEST_ID_KEY = "onboardd.request_id"
+
+
+def principal(request: web.Request) -> Principal:
+    """The verified caller (auth middleware guarantees it on /api/salons and /api/mobile)."""
+    value = request.get(PRINCIPAL_KEY)
+    assert isinstance(value, Principal), "route is not behind the auth middleware"
+    return value
+
+
+def services(request: web.Request) -> Services:
+    """The daemon's shared services."""
+    return request.app[SERVICES]
+
+
+def request_id(request: web.Request) -> str:
+    """The id of this request (also in logs and the X-Request-Id header)."""
+    return str(request.get(REQUEST_ID_KEY, ""))

@@ -1,0 +1,101 @@
+"""Request ids, access logs, JSON errors and bearer-token auth for every route."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+
+from onboardd.auth import AuthError
+from onboardd.logging import get_logger
+from onboardd.web.errors import ApiError, error_body, error_response
+from onboardd.web.keys import PRINCIPAL_KEY, REQUEST_ID_KEY, SERVICES
+
+log = get_logger("http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_SAFE_ID = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+
+
+def _incoming_request_id(request: web.Request) -> str:
+    raw = request.headers.get("X-Request-Id", "")
+    if 0 < len(raw) <= 64 and set(raw) <= _SAFE_ID:
+        return raw
+    return uuid.uuid4().hex
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bind a request id, log one access line, and turn every failure into the JSON shape."""
+    rid = _incoming_request_id(request)
+    request[REQUEST_ID_KEY] = rid
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=rid)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-Id"] = rid
+        return response
+    except ApiError as err:
+        status = err.status
+        return error_response(err, rid)
+    except web.HTTPException as exc:
+        status = exc.status
+        if exc.status < 400:
+            raise
+        message = exc.reason if exc.text is None or exc.text.startswith(str(exc.status)) else (
+            exc.text)
+        if exc.status == 413:
+            message = "request body too large"
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
+        headers["X-Request-Id"] = rid
+        return web.Response(status=exc.status, body=error_body(exc.status, message),
+                            content_type="application/json", headers=headers)
+    except Exception as exc:
+        log.error("request_failed", method=request.method, path=request.path, exc_info=exc)
+        return error_response(ApiError(500, f"internal error (request id {rid})"), rid)
+    finally:
+        if request.path not in ("/healthz", "/readyz"):
+            log.info("http_request", method=request.method, path=request.path, status=status,
+                     ms=round((time.perf_counter() - started) * 1000, 1))
+
+
+def _bearer(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "missing bearer token: send Authorization: Bearer <JWT>",
+                       headers={"WWW-Authenticate": "Bearer"})
+    return token.strip()
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """/api/salons/{salonId}/... needs an admin token listing the salon; /api/mobile/... a
+    customer token. Webhooks, health and the UI's static files are not token-protected."""
+    path = request.path
+    is_admin_api = path.startswith("/api/salons/") or path == "/api/salons"
+    is_mobile_api = path.startswith("/api/mobile/")
+    if not (is_admin_api or is_mobile_api):
+        return await handler(request)
+    token = _bearer(request)
+    try:
+        who = request.app[SERVICES].tokens.decode(token)
+    except AuthError as exc:
+        raise ApiError(401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+                       ) from None
+    if is_admin_api:
+        salon_id = request.match_info.get("salonId")
+        if who.role != "admin" or (salon_id is not None and not who.manages(salon_id)):
+            raise ApiError(403, "this token does not grant access to this salon")
+    elif who.role != "customer":
+        raise ApiError(403, "the mobile API needs a customer token")
+    request[PRINCIPAL_KEY] = who
+    structlog.contextvars.bind_contextvars(user_id=who.sub)
+    return await handler(request)

@@ -1,0 +1,257 @@
+"""Tests for Twilio delivery status merging and error classification."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from onboardd.delivery import (
+    ERROR_EXPLANATIONS,
+    STATUS_RANK,
+    ErrorKind,
+    backoff_s,
+    classify,
+    error_message,
+    is_failure,
+    is_final,
+    merge_status,
+)
+
+PROGRESS = ["pending", "accepted", "scheduled", "queued", "sending", "sent", "delivered", "read"]
+FAILURES = ["failed", "undelivered", "canceled"]
+ALL = PROGRESS + FAILURES
+
+
+def test_status_rank() -> None:
+    assert STATUS_RANK == {
+        "pending": 0,
+        "accepted": 1,
+        "scheduled": 1,
+        "queued": 1,
+        "sending": 1,
+        "sent": 2,
+        "delivered": 3,
+        "read": 4,
+    }
+
+
+def expected_merge(current: str, incoming: str) -> str:
+    """State the merge rule independently of the implementation's table."""
+    if incoming == current:
+        return current
+    if incoming in FAILURES:
+        # A failure ends anything short of delivery; the first failure stays.
+        return incoming if current in PROGRESS[:6] else current
+    if current in FAILURES:
+        # Only proof of delivery overrides a failure.
+        return incoming if incoming in ("delivered", "read") else current
+    return incoming if PROGRESS.index(incoming) > PROGRESS.index(current) else current
+
+
+@pytest.mark.parametrize(("current", "incoming"), list(itertools.product(ALL, ALL)))
+def test_merge_every_pair(current: str, incoming: str) -> None:
+    assert merge_status(current, incoming) == expected_merge(current, incoming)
+
+
+@pytest.mark.parametrize(
+    ("current", "incoming", "result"),
+    [
+        ("queued", "sent", "sent"),
+        ("sent", "queued", "sent"),
+        ("delivered", "sent", "delivered"),
+        ("read", "delivered", "read"),
+        ("sent", "failed", "failed"),
+        ("failed", "sent", "failed"),
+        ("failed", "delivered", "delivered"),
+        ("undelivered", "read", "read"),
+        ("delivered", "undelivered", "delivered"),
+        ("failed", "undelivered", "failed"),
+        ("undelivered", "failed", "undelivered"),
+        ("sent", "sent", "sent"),
+        ("pending", "queued", "queued"),
+    ],
+)
+def test_merge_examples(current: str, incoming: str, result: str) -> None:
+    assert merge_status(current, incoming) == result
+
+
+@pytest.mark.parametrize("status", ALL)
+def test_unknown_incoming_changes_nothing(status: str) -> None:
+    assert merge_status(status, "receiving") == status
+    assert merge_status(status, "") == status
+
+
+def test_unknown_current_takes_any_known_status() -> None:
+    assert merge_status("weird", "queued") == "queued"
+
+
+# True lifecycles Twilio can report for one outbound message.
+LIFECYCLES = [
+    ["queued"],
+    ["queued", "sending", "sent"],
+    ["accepted", "queued", "sending", "sent", "delivered"],
+    ["queued", "sent", "delivered", "read"],
+    ["queued", "sent", "read"],  # WhatsApp may skip the delivered callback
+    ["queued", "failed"],
+    ["queued", "sending", "failed"],
+    ["queued", "sent", "undelivered"],
+    ["scheduled", "canceled"],
+    ["scheduled", "queued", "sent", "delivered"],
+]
+
+
+@given(
+    lifecycle=st.sampled_from(LIFECYCLES),
+    data=st.data(),
+)
+def test_any_arrival_order_converges_on_the_true_status(
+    lifecycle: list[str], data: st.DataObject
+) -> None:
+    extra = data.draw(st.lists(st.sampled_from(lifecycle), max_size=6), label="duplicates")
+    events = data.draw(st.permutations(lifecycle + extra), label="arrival order")
+    status = "pending"
+    for event in events:
+        status = merge_status(status, event)
+    assert status == lifecycle[-1]
+
+
+@pytest.mark.parametrize("status", ["delivered", "read", "failed", "undelivered", "canceled"])
+def test_final(status: str) -> None:
+    assert is_final(status)
+
+
+@pytest.mark.parametrize(
+    "status", ["pending", "accepted", "scheduled", "queued", "sending", "sent"]
+)
+def test_not_final(status: str) -> None:
+    assert not is_final(status)
+    assert not is_failure(status)
+
+
+def test_failure() -> None:
+    assert [s for s in ALL if is_failure(s)] == FAILURES
+
+
+# --- errors -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        20003,
+        20429,
+        21211,
+        21408,
+        21606,
+        21610,
+        21612,
+        21614,
+        30003,
+        30004,
+        30005,
+        30006,
+        30007,
+        30008,
+        63003,
+        63005,
+        63016,
+        63018,
+        63024,
+    ],
+)
+def test_common_codes_are_explained(code: int) -> None:
+    assert ERROR_EXPLANATIONS[code]
+
+
+@pytest.mark.parametrize(
+    ("code", "fallback", "message"),
+    [
+        (30003, None, "Twilio error: 30003 (Unreachable destination handset)"),
+        (30003, "ignored", "Twilio error: 30003 (Unreachable destination handset)"),
+        (21610, None, "Twilio error: 21610 (The recipient has unsubscribed (replied STOP))"),
+        (99999, "Something odd", "Twilio error: 99999 (Something odd)"),
+        (99999, None, "Twilio error: 99999"),
+        (None, "Connection reset", "Connection reset"),
+        (None, None, None),
+        (0, None, None),
+    ],
+)
+def test_error_message(code: int | None, fallback: str | None, message: str | None) -> None:
+    assert error_message(code, fallback) == message
+
+
+@pytest.mark.parametrize(
+    ("http_status", "code", "kind"),
+    [
+        (None, None, ErrorKind.TRANSIENT),  # timeout / connection error
+        (500, None, ErrorKind.TRANSIENT),
+        (502, None, ErrorKind.TRANSIENT),
+        (503, 20500, ErrorKind.TRANSIENT),
+        (None, 30003, ErrorKind.TRANSIENT),
+        (400, 30003, ErrorKind.TRANSIENT),
+        (None, 30001, ErrorKind.TRANSIENT),
+        (429, None, ErrorKind.RATE_LIMITED),
+        (429, 20429, ErrorKind.RATE_LIMITED),
+        (400, 20429, ErrorKind.RATE_LIMITED),
+        (None, 63018, ErrorKind.RATE_LIMITED),
+        (400, 21610, ErrorKind.OPTED_OUT),
+        (None, 21610, ErrorKind.OPTED_OUT),
+        (400, 63003, ErrorKind.WHATSAPP_UNREACHABLE),
+        (None, 63003, ErrorKind.WHATSAPP_UNREACHABLE),
+        (None, 63024, ErrorKind.WHATSAPP_UNREACHABLE),
+        (400, 63005, ErrorKind.WHATSAPP_UNREACHABLE),
+        (400, 21211, ErrorKind.INVALID_NUMBER),
+        (400, 21614, ErrorKind.INVALID_NUMBER),
+        (400, 21612, ErrorKind.INVALID_NUMBER),
+        (400, 21408, ErrorKind.INVALID_NUMBER),
+        (401, 20003, ErrorKind.PERMANENT),
+        (400, 21606, ErrorKind.PERMANENT),
+        (400, 63016, ErrorKind.PERMANENT),
+        (None, 30004, ErrorKind.PERMANENT),
+        (None, 30005, ErrorKind.PERMANENT),
+        (None, 30006, ErrorKind.PERMANENT),
+        (None, 30007, ErrorKind.PERMANENT),
+        (None, 30008, ErrorKind.PERMANENT),
+        (400, None, ErrorKind.PERMANENT),
+        (404, 20404, ErrorKind.PERMANENT),
+        (403, None, ErrorKind.PERMANENT),
+    ],
+)
+def test_classify(http_status: int | None, code: int | None, kind: ErrorKind) -> None:
+    assert classify(http_status, code) is kind
+
+
+def test_backoff_ceilings_double_up_to_the_cap() -> None:
+    class Top(random.Random):
+        def uniform(self, a: float, b: float) -> float:
+            return b
+
+    ceilings = [backoff_s(n, rng=Top()) for n in range(1, 9)]
+    assert ceilings == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    assert backoff_s(3, base=0.5, cap=100.0, rng=Top()) == 2.0
+    assert backoff_s(10_000, rng=Top()) == 30.0
+
+
+def test_backoff_is_full_jitter() -> None:
+    rng = random.Random(7)
+    delays = [backoff_s(4, rng=rng) for _ in range(2_000)]
+    assert all(0.0 <= d <= 8.0 for d in delays)
+    assert min(delays) < 0.5
+    assert max(delays) > 7.5
+
+
+def test_backoff_is_reproducible_with_a_seed() -> None:
+    assert backoff_s(3, rng=random.Random(1)) == backoff_s(3, rng=random.Random(1))
+
+
+def test_backoff_without_rng() -> None:
+    assert 0.0 <= backoff_s(2) <= 2.0
+
+
+def test_backoff_rejects_attempt_zero() -> None:
+    with pytest.raises(ValueError, match="attempt"):
+        backoff_s(0)

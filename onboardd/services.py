@@ -14,11 +14,12 @@ import asyncpg
 from onboardd.auth import TokenCodec
 from onboardd.config import Config
 from onboardd.pii import PiiCipher
+from onboardd.status_events import StatusWork
 
 # Bounds for the queues between actors; sized for bursts, small enough to push back.
 IMPORT_QUEUE_SIZE = 64
 CAMPAIGN_QUEUE_SIZE = 256
-STATUS_QUEUE_SIZE = 10_000
+STATUS_QUEUE_SIZE = 1_000
 
 
 @dataclass
@@ -29,6 +30,9 @@ class Queues:
         default_factory=lambda: asyncio.Queue(maxsize=IMPORT_QUEUE_SIZE))
     campaigns: asyncio.Queue[str] = field(
         default_factory=lambda: asyncio.Queue(maxsize=CAMPAIGN_QUEUE_SIZE))
+    # Into the status recorder; each item may carry many events (one webhook, one send batch).
+    status: asyncio.Queue[StatusWork] = field(
+        default_factory=lambda: asyncio.Queue(maxsize=STATUS_QUEUE_SIZE))
 
 
 def nudge(queue: asyncio.Queue[str], item: str) -> None:

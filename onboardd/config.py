@@ -299,7 +299,9 @@ def _describe_validation_error(exc: msgspec.ValidationError) -> str:
         return f"[{path[0]}] {name}: unknown key"
     if len(path) >= 2:
         return f"[{path[0]}] {'.'.join(path[1:])}: {message}"
-    return f"{'.'.join(path) or 'config'}: {message}"
+    if path:
+        return f"[{path[0]}] {message}"
+    return f"config: {message}"
 
 
 def load(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:

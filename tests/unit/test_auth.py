@@ -1,0 +1,63 @@
+"""JWT verification: algorithms, expiry, claims."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from onboardd.auth import AuthError, Principal, TokenCodec, parse_ttl
+
+SECRET = "x" * 40
+
+
+def test_hs256_round_trip() -> None:
+    codec = TokenCodec("HS256", SECRET, SECRET)
+    who = codec.decode(codec.encode("u1", "admin", ["s1", "s2"], 60))
+    assert who == Principal(sub="u1", role="admin", salons=("s1", "s2"))
+    assert who.manages("s1") and not who.manages("s3")
+
+
+def test_rs256_with_public_key_only() -> None:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    public = private.public_key().public_bytes(serialization.Encoding.PEM,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    token = TokenCodec("RS256", public, pem).encode("c1", "customer", [], 60)
+    assert TokenCodec("RS256", public, None).decode(token).role == "customer"
+    # An HS256 token signed with the public key as secret (key confusion) is refused.
+    forged = jwt.encode({"sub": "x", "role": "admin", "salons": ["s"], "exp": time.time() + 60},
+                        "p" * 40, algorithm="HS256")
+    with pytest.raises(AuthError):
+        TokenCodec("RS256", public, None).decode(forged)
+
+
+def test_alg_none_expired_wrong_secret_and_bad_claims_are_refused() -> None:
+    codec = TokenCodec("HS256", SECRET, SECRET)
+    now = int(time.time())
+    none = jwt.encode({"sub": "u", "role": "admin", "exp": now + 60}, None, algorithm="none")
+    cases = {
+        none: "invalid token",
+        jwt.encode({"sub": "u", "role": "admin", "exp": now - 5}, SECRET): "expired",
+        jwt.encode({"sub": "u", "role": "admin", "exp": now + 60}, "y" * 40): "invalid token",
+        jwt.encode({"sub": "u", "role": "root", "exp": now + 60}, SECRET): "role",
+        jwt.encode({"sub": "u", "role": "admin", "salons": "s1", "exp": now + 60}, SECRET): "salons",
+        jwt.encode({"sub": "u", "role": "admin"}, SECRET): "exp",
+        jwt.encode({"sub": "u", "role": "admin", "exp": now + 60}, SECRET, algorithm="HS512"):
+            "invalid token",
+        "not.a.token": "invalid token",
+    }
+    for token, message in cases.items():
+        with pytest.raises(AuthError, match=message):
+            codec.decode(token)
+
+
+def test_parse_ttl() -> None:
+    assert [parse_ttl(t) for t in ("90s", "15m", "1h", "7d", "30")] == [90, 900, 3600, 604800, 30]
+    for bad in ("", "1y", "-5m", "0"):
+        with pytest.raises(ValueError, match="--ttl"):
+            parse_ttl(bad)

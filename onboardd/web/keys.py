@@ -13,14 +13,15 @@ SERVICES = web.AppKey("services", Services)
 # Readiness reporter: returns (ready, {component: problem}) — set by the daemon.
 READINESS = web.AppKey("readiness", Callable[[], dict[str, str]])
 
-PRINCIPAL_KEY = "onboardd.principal"
-REQUEST_ID_KEY = "onboardd.request_id"
+PRINCIPAL_KEY = web.RequestKey("principal", Principal)
+REQUEST_ID_KEY = web.RequestKey("request_id", str)
 
 
 def principal(request: web.Request) -> Principal:
     """The verified caller (auth middleware guarantees it on /api/salons and /api/mobile)."""
     value = request.get(PRINCIPAL_KEY)
-    assert isinstance(value, Principal), "route is not behind the auth middleware"
+    if value is None:
+        raise RuntimeError("route is not behind the auth middleware")
     return value
 
 

@@ -1,0 +1,136 @@
+"""The web front: health, readiness, the JSON error shape, request ids, auth."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import jwt
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from onboardd.auth import TokenCodec
+from onboardd.services import Services
+from onboardd.web.app import create_app
+from onboardd.web.errors import ApiError, json_response
+from onboardd.web.keys import principal
+from tests.conftest import JWT_SECRET, bearer, decode
+
+
+@pytest.fixture
+async def front(services: Services) -> AsyncIterator[TestClient[Any, Any]]:
+    """The real app plus a few probe routes behind the real middleware."""
+    failing: dict[str, str] = {}
+    app = create_app(services, lambda: dict(failing))
+
+    async def salon_probe(request: web.Request) -> web.Response:
+        return json_response({"sub": principal(request).sub,
+                              "salon": request.match_info["salonId"]})
+
+    async def mobile_probe(request: web.Request) -> web.Response:
+        return json_response({"sub": principal(request).sub})
+
+    async def boom(_request: web.Request) -> web.Response:
+        raise RuntimeError("secret internals")
+
+    async def conflict(_request: web.Request) -> web.Response:
+        raise ApiError(409, "already sending", details={"campaignId": "c1"})
+
+    app.router.add_get("/api/salons/{salonId}/probe", salon_probe)
+    app.router.add_post("/api/salons/{salonId}/probe", salon_probe)
+    app.router.add_get("/api/mobile/probe", mobile_probe)
+    app.router.add_get("/api/salons/{salonId}/boom", boom)
+    app.router.add_get("/api/salons/{salonId}/conflict", conflict)
+    async with TestClient(TestServer(app)) as client:
+        client.failing = failing  # type: ignore[attr-defined]
+        yield client
+
+
+def _assert_error(body: bytes, code: str) -> dict[str, Any]:
+    data = decode(body)
+    assert set(data) == {"error"}
+    assert set(data["error"]) == {"code", "message", "details"}
+    assert data["error"]["code"] == code
+    assert data["error"]["message"]
+    err: dict[str, Any] = data["error"]
+    return err
+
+
+async def test_healthz_and_readyz(front: TestClient[Any, Any]) -> None:
+    resp = await front.get("/healthz")
+    assert resp.status == 200 and decode(await resp.read()) == {"status": "ok"}
+    resp = await front.get("/readyz")
+    assert resp.status == 200 and decode(await resp.read()) == {"status": "ready"}
+    front.failing["actor:dispatcher"] = "backing_off"  # type: ignore[attr-defined]
+    resp = await front.get("/readyz")
+    assert resp.status == 503
+    err = _assert_error(await resp.read(), "unavailable")
+    assert err["details"]["failing"] == {"actor:dispatcher": "backing_off"}
+
+
+async def test_readyz_reports_pending_migrations(front: TestClient[Any, Any],
+                                                 services: Services) -> None:
+    await services.pool.execute("DELETE FROM onboardd_schema_migrations")
+    resp = await front.get("/readyz")
+    assert resp.status == 503
+    assert "migrations" in _assert_error(await resp.read(), "unavailable")["details"]["failing"]
+
+
+async def test_missing_bad_and_expired_tokens_are_401(front: TestClient[Any, Any],
+                                                      salon: str) -> None:
+    now = int(time.time())
+    expired = jwt.encode({"sub": "a", "role": "admin", "salons": [salon], "exp": now - 10},
+                         JWT_SECRET)
+    for headers in ({}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer nonsense"},
+                    {"Authorization": f"Bearer {expired}"}):
+        resp = await front.get(f"/api/salons/{salon}/probe", headers=headers)
+        assert resp.status == 401, headers
+        _assert_error(await resp.read(), "unauthorized")
+        assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_salon_scope_and_roles_are_403(front: TestClient[Any, Any], tokens: TokenCodec,
+                                              salon: str) -> None:
+    mine = bearer(tokens, "admin-1", "admin", [salon])
+    resp = await front.get(f"/api/salons/{salon}/probe", headers=mine)
+    assert resp.status == 200
+    assert decode(await resp.read()) == {"sub": "admin-1", "salon": salon}
+    resp = await front.get("/api/salons/other-salon/probe", headers=mine)
+    assert resp.status == 403
+    _assert_error(await resp.read(), "forbidden")
+    customer = bearer(tokens, "user-1", "customer", [salon])
+    assert (await front.get(f"/api/salons/{salon}/probe", headers=customer)).status == 403
+    assert (await front.get("/api/mobile/probe", headers=mine)).status == 403
+    resp = await front.get("/api/mobile/probe", headers=customer)
+    assert resp.status == 200 and decode(await resp.read()) == {"sub": "user-1"}
+
+
+async def test_errors_are_json_never_html_or_tracebacks(front: TestClient[Any, Any],
+                                                        admin_headers: dict[str, str],
+                                                        salon: str) -> None:
+    resp = await front.get("/no/such/path")
+    assert resp.status == 404 and resp.content_type == "application/json"
+    _assert_error(await resp.read(), "not_found")
+    resp = await front.delete(f"/api/salons/{salon}/probe", headers=admin_headers)
+    assert resp.status == 405
+    _assert_error(await resp.read(), "method_not_allowed")
+    resp = await front.get(f"/api/salons/{salon}/boom", headers=admin_headers)
+    assert resp.status == 500
+    err = _assert_error(await resp.read(), "internal_error")
+    assert "secret internals" not in err["message"]
+    assert resp.headers["X-Request-Id"] in err["message"]
+    resp = await front.get(f"/api/salons/{salon}/conflict", headers=admin_headers)
+    assert resp.status == 409
+    assert _assert_error(await resp.read(), "conflict")["details"] == {"campaignId": "c1"}
+    resp = await front.post(f"/api/salons/{salon}/probe", headers=admin_headers,
+                            data=b"x" * (2 * 1024 * 1024))
+    assert resp.status in (200, 413)  # the probe does not read its body; real handlers do
+
+
+async def test_request_id_is_echoed_or_generated(front: TestClient[Any, Any]) -> None:
+    resp = await front.get("/healthz", headers={"X-Request-Id": "abc-123"})
+    assert resp.headers["X-Request-Id"] == "abc-123"
+    resp = await front.get("/healthz", headers={"X-Request-Id": "bad id with spaces"})
+    assert len(resp.headers["X-Request-Id"]) == 32

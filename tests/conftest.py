@@ -91,7 +91,7 @@ async def db_url(pg_uri: str, template_db: str) -> AsyncIterator[str]:
         await admin.close()
 
 
-def test_env(db_url: str, state_dir: Path, **extra: str) -> dict[str, str]:
+def daemon_env(db_url: str, state_dir: Path, **extra: str) -> dict[str, str]:
     """Environment for a Config (or a daemon subprocess) pointed at a test database."""
     env = {
         "ONBOARDD_DATABASE_URL": db_url,
@@ -111,7 +111,7 @@ def make_config(db_url: str, tmp_path: Path) -> Callable[..., Config]:
 
     def build(**overrides: str) -> Config:
         extra = {f"ONBOARDD_{k.upper()}": v for k, v in overrides.items()}
-        return load(None, test_env(db_url, tmp_path / "state", **extra))
+        return load(None, daemon_env(db_url, tmp_path / "state", **extra))
 
     return build
 

@@ -91,7 +91,9 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         raise ApiError(401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
                        ) from None
     if is_admin_api:
-        salon_id = request.match_info.get("salonId")
+        # Read the salon from the path itself, so even a path no route matches reveals nothing.
+        parts = path.split("/")
+        salon_id = parts[3] if len(parts) > 3 else None
         if who.role != "admin" or (salon_id is not None and not who.manages(salon_id)):
             raise ApiError(403, "this token does not grant access to this salon")
     elif who.role != "customer":

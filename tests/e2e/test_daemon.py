@@ -1,0 +1,139 @@
+"""`onboardd` as a real process: start, readiness, systemd notify, SIGTERM, bad config, CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from onboardd.auth import TokenCodec
+from tests.conftest import JWT_SECRET, daemon_env
+from tests.e2e.daemon import Daemon
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT
+             ) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("ONBOARDD_")}
+    full.update(env or {})
+    return subprocess.run([sys.executable, "-m", "onboardd", *args], env=full, cwd=cwd,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_serve_with_external_db_notifies_systemd_and_stops_cleanly(db_url: str,
+                                                                   tmp_path: Path) -> None:
+    notify_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(notify_path))
+    sock.settimeout(30)
+    env = daemon_env(db_url, tmp_path / "state", NOTIFY_SOCKET=str(notify_path))
+    daemon = Daemon(env, tmp_path)
+    try:
+        daemon.wait_ready()
+        assert sock.recv(100) == b"READY=1"
+        status, body = daemon.get("/api/salons/s1/customers/imported")
+        assert status == 401 and b'"code":"unauthorized"' in body
+        token = TokenCodec("HS256", JWT_SECRET, JWT_SECRET).encode("a", "admin", ["s2"], 60)
+        import urllib.request
+
+        req = urllib.request.Request(daemon.base_url + "/api/salons/s1/customers/imported",
+                                     headers={"Authorization": f"Bearer {token}"})
+        try:
+            urllib.request.urlopen(req, timeout=5)  # noqa: S310
+            raise AssertionError("expected 403")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 403
+            assert b'"code":"forbidden"' in exc.read()
+        started = time.monotonic()
+        assert daemon.stop(signal.SIGTERM) == 0
+        assert time.monotonic() - started < 15
+        assert sock.recv(100) == b"STOPPING=1"
+        assert '"event": "stopped"' in daemon.log()
+        assert "Traceback" not in daemon.log()
+    finally:
+        if daemon.proc.poll() is None:
+            daemon.kill()
+        sock.close()
+
+
+def _postgres_pids(pgdata: Path) -> list[int]:
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if str(pgdata) in cmd and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(proc.pid)
+    return found
+
+
+@pytest.mark.slow
+def test_embedded_defaults_ready_fast_and_leave_nothing_running(tmp_path: Path) -> None:
+    state = tmp_path / "var"
+    daemon = Daemon({"ONBOARDD_PATHS_STATE_DIR": str(state)}, tmp_path)
+    try:
+        seconds = daemon.wait_ready(timeout=60)
+        assert seconds < 30
+        assert _postgres_pids(state / "pg"), "embedded postgres should be running"
+        assert daemon.stop() == 0
+    finally:
+        if daemon.proc.poll() is None:
+            daemon.kill()
+    deadline = time.monotonic() + 10
+    while _postgres_pids(state / "pg") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _postgres_pids(state / "pg") == []
+    assert (state / "pii.key").exists()
+    # Restart reuses the same data directory.
+    again = Daemon({"ONBOARDD_PATHS_STATE_DIR": str(state)}, tmp_path)
+    try:
+        again.wait_ready(timeout=60)
+        assert again.stop() == 0
+    finally:
+        if again.proc.poll() is None:
+            again.kill()
+
+
+def test_bad_config_is_one_clear_line_and_nonzero(tmp_path: Path) -> None:
+    result = _run_cli("serve", env={"ONBOARDD_HTTP_PORT": "-3"}, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == ["onboardd: configuration error: [http] port: must be between 1 and "
+                     "65535, got -3"]
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[twilio]\nsms_rate_per_s = -5\n")
+    result = _run_cli("--config", str(bad), "migrate", cwd=tmp_path)
+    assert result.returncode == 2 and "[twilio] sms_rate_per_s" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
+    env = {"ONBOARDD_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+           "ONBOARDD_DATABASE_START_RETRY_S": "1", "ONBOARDD_PII_KEY": "a" * 43 + "=",
+           "ONBOARDD_AUTH_JWT_SECRET": JWT_SECRET}
+    result = _run_cli("migrate", env=env, cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    assert "cannot reach the database at postgresql://nobody@127.0.0.1:1/none" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_token_version_and_help(tmp_path: Path) -> None:
+    env = {"ONBOARDD_AUTH_JWT_SECRET": JWT_SECRET}
+    result = _run_cli("token", "--user", "u1", "--role", "admin", "--salon", "s1", "--salon",
+                      "s2", "--ttl", "15m", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    who = TokenCodec("HS256", JWT_SECRET, None).decode(result.stdout.strip())
+    assert (who.sub, who.role, who.salons) == ("u1", "admin", ("s1", "s2"))
+    result = _run_cli("token", "--user", "u1", "--role", "admin", env=env, cwd=tmp_path)
+    assert result.returncode == 2 and "--salon" in result.stderr
+    result = _run_cli("version", cwd=tmp_path)
+    assert result.stdout.startswith("onboardd ")
+    result = _run_cli("--help", cwd=tmp_path)
+    for command in ("serve", "migrate", "token", "version", "simulator"):
+        assert command in result.stdout

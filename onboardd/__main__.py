@@ -33,6 +33,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="a salon the admin manages (repeatable)")
     token.add_argument("--ttl", default="1h", help="lifetime: 90s, 15m, 1h, 7d (default 1h)")
     sub.add_parser("simulator", help="run the Twilio simulator alone (for demos and tests)")
+    imp = sub.add_parser("import", help="import a customer file (.csv/.xlsx/.xls) into a salon")
+    imp.add_argument("file", type=Path, help="the customer list")
+    imp.add_argument("--salon", required=True, metavar="ID", help="the salon to import into")
+    imp.add_argument("--yes", action="store_true", help="import without asking after the preview")
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -75,7 +79,13 @@ def _cmd_token(cfg: Config, args: argparse.Namespace) -> int:
 def _cmd_simulator(cfg: Config, _args: argparse.Namespace) -> int:
     from onboardd.simulator.app import serve_forever
 
-    return asyncio.run(serve_forever(cfg.simulator))
+    return asyncio.run(serve_forever(cfg.simulator, cfg.simulator.host, cfg.simulator.port))
+
+
+def _cmd_import(cfg: Config, args: argparse.Namespace) -> int:
+    from onboardd.importing.cli import run_import
+
+    return asyncio.run(run_import(cfg, args.file, args.salon, assume_yes=args.yes))
 
 
 def _cmd_version(_cfg: Config, _args: argparse.Namespace) -> int:
@@ -89,6 +99,7 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "token": _cmd_token,
     "simulator": _cmd_simulator,
     "version": _cmd_version,
+    "import": _cmd_import,
 }
 
 

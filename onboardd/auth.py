@@ -108,10 +108,7 @@ def parse_ttl(text: str) -> int:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
     text = text.strip().lower()
     try:
-        if text and text[-1] in units:
-            value = int(text[:-1]) * units[text[-1]]
-        else:
-            value = int(text)
+        value = int(text[:-1]) * units[text[-1]] if text and text[-1] in units else int(text)
     except ValueError:
         raise ValueError(f"--ttl: '{text}' is not a duration like 90s, 15m, 1h or 7d") from None
     if value <= 0:

@@ -90,6 +90,10 @@ class Campaigns(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     delivery_wait_s: float = 3600.0
     reconcile_interval_s: float = 300.0
     max_segments: int = 3
+    lease_s: float = 120.0
+    sweep_interval_s: float = 10.0
+    due_poll_s: float = 5.0
+    dispatch_poll_s: float = 1.0
 
 
 class Offers(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -270,13 +274,14 @@ def _validate(cfg: Config) -> None:
     _check_url("http", "public_base_url", cfg.http.public_base_url)
     _check_url("twilio", "api_base_url", cfg.twilio.api_base_url, required=True)
     if cfg.database.url and not cfg.database.url.startswith(("postgres://", "postgresql://")):
-        raise ConfigError("[database] url: must start with postgresql:// (or be empty for embedded)")
+        raise ConfigError(
+            "[database] url: must start with postgresql:// (or be empty for embedded)")
     if cfg.pii.key:
         _check_b64_key("pii", "key", cfg.pii.key)
     if bool(cfg.twilio.account_sid) != bool(cfg.twilio.auth_token):
         raise ConfigError(
-            "[twilio] account_sid/auth_token: set both for real Twilio, or neither for the simulator"
-        )
+            "[twilio] account_sid/auth_token: set both for real Twilio, "
+            "or neither for the simulator")
 
 
 def _check_b64_key(section: str, key: str, value: str) -> None:

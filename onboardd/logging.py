@@ -30,12 +30,15 @@ def mask_digits(text: str) -> str:
     return _PHONE_RE.sub(_mask, text)
 
 
-def _scrub_pii(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+_UNSCRUBBED = frozenset({"timestamp", "request_id", "level", "logger"})
+
+
+def _scrub_pii(_logger: Any, _method: str, event: MutableMapping[str, Any]
+               ) -> MutableMapping[str, Any]:
     """Processor: mask phone-like values in every string field except ids and timestamps."""
     for key, value in event.items():
-        if isinstance(value, str) and key not in ("timestamp", "request_id", "level", "logger"):
-            if not key.endswith("_id"):
-                event[key] = mask_digits(value)
+        if isinstance(value, str) and key not in _UNSCRUBBED and not key.endswith("_id"):
+            event[key] = mask_digits(value)
     return event
 
 

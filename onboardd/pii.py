@@ -100,7 +100,8 @@ def _parse_retired(text: str) -> dict[str, bytes]:
     for item in filter(None, (part.strip() for part in text.split(","))):
         kid, sep, value = item.partition(":")
         if not sep or not kid:
-            raise ConfigError("[pii] retired_keys: expected 'id:base64key' items separated by commas")
+            raise ConfigError(
+                "[pii] retired_keys: expected 'id:base64key' items separated by commas")
         retired[kid] = _b64key(value, f"retired_keys ({kid})")
     return retired
 

@@ -7,6 +7,7 @@ can always fall back to the actor's next poll.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -37,10 +38,8 @@ class Queues:
 
 def nudge(queue: asyncio.Queue[str], item: str) -> None:
     """Wake an actor; when its queue is full the actor's poll will find the row anyway."""
-    try:
+    with contextlib.suppress(asyncio.QueueFull):
         queue.put_nowait(item)
-    except asyncio.QueueFull:
-        pass
 
 
 @dataclass

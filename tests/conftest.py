@@ -174,7 +174,8 @@ def admin_headers(tokens: TokenCodec, salon: str) -> dict[str, str]:
     return {"Authorization": "Bearer " + tokens.encode("admin-1", "admin", [salon], 3600)}
 
 
-def bearer(tokens: TokenCodec, sub: str, role: str, salons: list[str] | None = None) -> dict[str, str]:
+def bearer(tokens: TokenCodec, sub: str, role: str, salons: list[str] | None = None
+           ) -> dict[str, str]:
     """Authorization header for any principal."""
     return {"Authorization": "Bearer " + tokens.encode(sub, role, salons or [], 3600)}  # type: ignore[arg-type]
 

@@ -8,10 +8,12 @@ Jobs are listed in ``jobs()``; each area contributes its own job functions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
+from onboardd.actors import importer
 from onboardd.logging import get_logger
 from onboardd.services import Services
 
@@ -30,6 +32,7 @@ def jobs(services: Services) -> list[Job]:
     """Every periodic job of the daemon (areas add theirs here)."""
     found: list[Job] = [
         # -- scheduler jobs: one line per job, keep this marker --
+        Job("import_preview_expiry", 600.0, importer.expire_previews),
     ]
     return found
 
@@ -48,10 +51,8 @@ async def run_jobs(services: Services, stopping: asyncio.Event, job_list: list[J
                 log.error("job_failed", job=job.name, error=repr(exc), exc_info=exc)
             next_due[job.name] = time.monotonic() + job.interval_s
         wait = min(next_due.values(), default=now + 1.0) - time.monotonic()
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), timeout=max(wait, 0.01))
-        except TimeoutError:
-            pass
 
 
 async def run(services: Services, stopping: asyncio.Event) -> None:

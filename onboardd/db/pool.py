@@ -63,7 +63,7 @@ async def create_pool(cfg: Config, url: str, *, min_size: int | None = None,
                 server_settings={"timezone": "UTC", "application_name": "onboardd"},
             )
             return pool
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise DatabaseUnavailable(

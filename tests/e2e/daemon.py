@@ -40,10 +40,12 @@ class Daemon:
         """http://127.0.0.1:<port>"""
         return f"http://127.0.0.1:{self.port}"
 
-    def get(self, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    def get(self, path: str, timeout: float = 2.0, headers: dict[str, str] | None = None
+            ) -> tuple[int, bytes]:
         """A GET to the daemon (status, body); (0, b"") when it does not answer."""
+        request = urllib.request.Request(self.base_url + path, headers=headers or {})  # noqa: S310
         try:
-            with urllib.request.urlopen(self.base_url + path, timeout=timeout) as resp:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310
                 return resp.status, resp.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()

@@ -45,7 +45,8 @@ def test_alg_none_expired_wrong_secret_and_bad_claims_are_refused() -> None:
         jwt.encode({"sub": "u", "role": "admin", "exp": now - 5}, SECRET): "expired",
         jwt.encode({"sub": "u", "role": "admin", "exp": now + 60}, "y" * 40): "invalid token",
         jwt.encode({"sub": "u", "role": "root", "exp": now + 60}, SECRET): "role",
-        jwt.encode({"sub": "u", "role": "admin", "salons": "s1", "exp": now + 60}, SECRET): "salons",
+        jwt.encode({"sub": "u", "role": "admin", "salons": "s1", "exp": now + 60}, SECRET):
+            "salons",
         jwt.encode({"sub": "u", "role": "admin"}, SECRET): "exp",
         jwt.encode({"sub": "u", "role": "admin", "exp": now + 60}, SECRET, algorithm="HS512"):
             "invalid token",

@@ -121,5 +121,6 @@ class Supervisor:
                             f"{self._settings.restart_window_s:g}s") from exc
 
     def _backoff(self, failures: int) -> float:
-        base = self._settings.backoff_initial_s * 2 ** min(failures - 1, 16)
-        return min(self._settings.backoff_max_s, base) * random.uniform(0.8, 1.2)
+        base = self._settings.backoff_initial_s * (1 << min(failures - 1, 16))
+        jitter: float = random.uniform(0.8, 1.2)
+        return min(self._settings.backoff_max_s, base) * jitter

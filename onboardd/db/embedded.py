@@ -29,7 +29,7 @@ class EmbeddedPostgres:
             import pgserver
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-        self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+        self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
         uri: str = self._server.get_uri()
         log.info("embedded_postgres_started", pgdata=str(self.pgdata))
         return uri

@@ -10,8 +10,9 @@ from onboardd.auth import Principal
 from onboardd.services import Services
 
 SERVICES = web.AppKey("services", Services)
-# Readiness reporter: returns (ready, {component: problem}) — set by the daemon.
-READINESS = web.AppKey("readiness", Callable[[], dict[str, str]])
+# Readiness reporter: returns {component: problem} for what is not ready — set by the daemon.
+Readiness = Callable[[], dict[str, str]]
+READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
@@ -19,7 +20,7 @@ REQUEST_ID_KEY = web.RequestKey("request_id", str)
 
 def principal(request: web.Request) -> Principal:
     """The verified caller (auth middleware guarantees it on /api/salons and /api/mobile)."""
-    value = request.get(PRINCIPAL_KEY)
+    value: Principal | None = request.get(PRINCIPAL_KEY)
     if value is None:
         raise RuntimeError("route is not behind the auth middleware")
     return value

@@ -13,7 +13,7 @@ import structlog
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR}
 
-# A run of 7+ digits with optional + and separators: masked wherever it appears in a log value,
+# A run of 9+ digits with optional + and separators: masked wherever it appears in a log value,
 # so a phone number never reaches the journal even when a message embeds one by accident.
 _PHONE_RE = re.compile(r"\+?\d[\d \-().]{5,}\d")
 
@@ -23,7 +23,7 @@ def mask_digits(text: str) -> str:
 
     def _mask(match: re.Match[str]) -> str:
         digits = re.sub(r"\D", "", match.group(0))
-        if len(digits) < 7:
+        if len(digits) < 9:  # dates (8 digits) and counts stay readable
             return match.group(0)
         return "*" * (len(digits) - 4) + digits[-4:]
 

@@ -1,0 +1,127 @@
+"""The status-recorder actor: group commit of send outcomes and status callbacks.
+
+Producers (the dispatcher, the status webhook, reconciliation) put ``StatusWork`` on the bounded
+``services.queues.status``. The recorder takes whatever is queued (up to ``MAX_BATCH`` events),
+lingers a few milliseconds when the queue runs dry to let a burst gather, and applies the batch
+in one transaction (onboardd.db.delivery.record_batch). Every ``done`` future of the batch is
+resolved after the commit, or fails with the error when the flush fails, so a webhook answers
+Twilio only once its update is durable (and 5xx otherwise, so Twilio retries).
+
+On stop the recorder drains the queue completely, keeps flushing until it has stayed empty for
+``QUIET_S`` (late outcomes of a dispatcher that is stopping too), and shields the final flush.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from onboardd.db import delivery as db
+from onboardd.logging import get_logger
+from onboardd.services import Services
+from onboardd.status_events import SendOutcome, StatusCallback, StatusWork
+
+log = get_logger("status_recorder")
+
+MAX_BATCH = 500  # events per flush
+LINGER_S = 0.003  # wait this long for more work once the queue is empty
+QUIET_S = 0.5  # at shutdown, stop once the queue stayed empty this long
+
+
+def _take_ready(queue: asyncio.Queue[StatusWork], batch: list[StatusWork], size: int) -> int:
+    """Move queued work into batch without waiting until it holds MAX_BATCH events."""
+    while size < MAX_BATCH:
+        try:
+            work = queue.get_nowait()
+        except asyncio.QueueEmpty:
+            break
+        batch.append(work)
+        size += len(work.items)
+    return size
+
+
+async def _gather(queue: asyncio.Queue[StatusWork], first: StatusWork) -> list[StatusWork]:
+    """A batch starting with first: everything queued, plus what arrives within LINGER_S."""
+    batch = [first]
+    size = _take_ready(queue, batch, len(first.items))
+    deadline = time.monotonic() + LINGER_S
+    while size < MAX_BATCH:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        try:
+            async with asyncio.timeout(remaining):
+                work = await queue.get()
+        except TimeoutError:
+            break
+        batch.append(work)
+        size = _take_ready(queue, batch, size + len(work.items))
+    return batch
+
+
+async def flush(services: Services, batch: list[StatusWork]) -> db.FlushResult:
+    """Apply one batch and settle its futures (result after commit, exception on failure)."""
+    items: list[SendOutcome | StatusCallback] = [item for work in batch for item in work.items]
+    try:
+        result = await db.record_batch(services.pool, items, services.cfg.campaigns.delivery_wait_s)
+    except BaseException as exc:
+        for work in batch:
+            if work.done is not None and not work.done.done():
+                work.done.set_exception(exc if isinstance(exc, Exception) else
+                                        RuntimeError("status recorder stopped"))
+        raise
+    for work in batch:
+        if work.done is not None and not work.done.done():
+            work.done.set_result(None)
+    if result.outcomes_ignored:
+        log.info("outcomes_ignored", count=len(result.outcomes_ignored),
+                 message_ids=result.outcomes_ignored[:20],
+                 reason="message no longer pending or in flight")
+    if result.orphaned_sids:
+        log.info("callbacks_for_unknown_sids_kept", count=len(result.orphaned_sids),
+                 sids=result.orphaned_sids[:20])
+    for campaign_id in result.completed_campaigns:
+        log.info("campaign_completed", campaign_id=campaign_id)
+    return result
+
+
+async def _final_drain(services: Services) -> None:
+    """Flush everything still queued, until the queue stays empty for QUIET_S."""
+    queue = services.queues.status
+    while True:
+        try:
+            async with asyncio.timeout(QUIET_S):
+                first = await queue.get()
+        except TimeoutError:
+            return
+        batch = [first]
+        _take_ready(queue, batch, len(first.items))
+        await flush(services, batch)
+
+
+async def run(services: Services, stopping: asyncio.Event) -> None:
+    """Actor entry: flush batches until stop, then drain the queue completely."""
+    queue = services.queues.status
+    poll_s = services.cfg.supervisor.poll_interval_s
+    stop_wait = asyncio.ensure_future(stopping.wait())
+    try:
+        while not stopping.is_set():
+            get = asyncio.ensure_future(queue.get())
+            try:
+                await asyncio.wait({get, stop_wait}, timeout=poll_s,
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                if not get.done():
+                    get.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await get
+            if get.done() and not get.cancelled():
+                batch = await _gather(queue, get.result())
+                # A flush that has started finishes even if we are cancelled meanwhile.
+                await asyncio.shield(flush(services, batch))
+    finally:
+        stop_wait.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await stop_wait
+    await asyncio.shield(_final_drain(services))

@@ -1,0 +1,390 @@
+"""Delivery truth in SQL: group-commit flushes of send outcomes and status callbacks, opt-outs,
+reconciliation candidates and campaign statistics.
+
+Campaign counters (``messages_sent/delivered/read/failed/skipped``) change only in the same
+statement as the message rows they count, with deltas computed from each row's old and new
+status; their definitions are the ``onboardd_counts_*`` SQL functions (migration 0004), which
+``recount`` sums, so ``recount`` always equals the stored counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import asyncpg
+import msgspec
+
+from onboardd import delivery
+from onboardd.db.queries import query
+from onboardd.logging import get_logger
+from onboardd.status_events import SendOutcome, StatusCallback
+
+log = get_logger("db.delivery")
+
+T = TypeVar("T")
+
+# Twilio statuses before "sent" are one state to us: accepted by Twilio, not yet out. The
+# database's "sending" means "our request is in flight", so Twilio's "sending" is stored as
+# "queued"; "canceled" is a failure. Statuses we do not track (receiving, ...) are dropped.
+_CALLBACK_STATUS: dict[str, str] = {
+    "accepted": "queued",
+    "scheduled": "queued",
+    "queued": "queued",
+    "sending": "queued",
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "read",
+    "failed": "failed",
+    "undelivered": "undelivered",
+    "canceled": "failed",
+}
+_SENT_EVIDENCE = frozenset({"sent", "delivered", "read", "undelivered"})
+_RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+
+
+def storable_status(status: str) -> str | None:
+    """The invitation_messages status a Twilio callback status maps to (None: ignore it)."""
+    return _CALLBACK_STATUS.get(status.strip().lower())
+
+
+class FoldedCallback(msgspec.Struct):
+    """Every callback of one SID in a flush, merged with delivery.merge_status."""
+
+    sid: str
+    status: str
+    sent_at: datetime | None = None
+    delivered_at: datetime | None = None
+    read_at: datetime | None = None
+    error_code: int | None = None
+    error_message: str | None = None
+
+
+class FlushResult(msgspec.Struct):
+    """What one flush changed."""
+
+    outcomes_applied: int = 0
+    outcomes_ignored: list[str] = msgspec.field(default_factory=list)
+    callbacks_matched: int = 0
+    orphaned_sids: list[str] = msgspec.field(default_factory=list)
+    completed_campaigns: list[str] = msgspec.field(default_factory=list)
+
+
+class Counters(msgspec.Struct, frozen=True):
+    """A campaign's stored counters and the recount from its message rows."""
+
+    stored: dict[str, int]
+    recount: dict[str, int]
+
+    @property
+    def equal(self) -> bool:
+        """True when every stored counter equals its recount."""
+        return self.stored == self.recount
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+def fold_callbacks(events: Iterable[StatusCallback]) -> dict[str, FoldedCallback]:
+    """Merge the events of each SID (arrival order) so a flush updates a row once."""
+    folded: dict[str, FoldedCallback] = {}
+    for event in events:
+        status = storable_status(event.status)
+        if status is None:
+            continue
+        entry = folded.get(event.sid)
+        if entry is None:
+            entry = folded[event.sid] = FoldedCallback(event.sid, status)
+        else:
+            entry.status = delivery.merge_status(entry.status, status)
+        if status in _SENT_EVIDENCE:
+            entry.sent_at = _earliest(entry.sent_at, event.at)
+        if status in ("delivered", "read"):
+            entry.delivered_at = _earliest(entry.delivered_at, event.at)
+        if status == "read":
+            entry.read_at = _earliest(entry.read_at, event.at)
+        if event.error_code and entry.error_code is None:
+            entry.error_code = event.error_code
+            entry.error_message = delivery.error_message(event.error_code, event.error_message)
+    return folded
+
+
+def fold_outcomes(outcomes: Iterable[SendOutcome]) -> tuple[list[SendOutcome], dict[str, int]]:
+    """The last outcome per message (arrival order) and the attempts each message made."""
+    last: dict[str, SendOutcome] = {}
+    attempts: dict[str, int] = {}
+    for outcome in outcomes:
+        last[outcome.message_id] = outcome
+        made_request = outcome.outcome != "skipped" or outcome.error_code is not None
+        attempts[outcome.message_id] = attempts.get(outcome.message_id, 0) + int(made_request)
+    return list(last.values()), attempts
+
+
+async def with_retry(pool: asyncpg.Pool, work: Callable[[asyncpg.Connection], Awaitable[T]],
+                     tries: int = 4) -> T:
+    """Run work in one transaction; retry it on a deadlock or serialization failure."""
+    for attempt in range(1, tries + 1):
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                return await work(conn)
+        except _RETRYABLE as exc:
+            if attempt == tries:
+                raise
+            log.warning("delivery_tx_retry", attempt=attempt, error=type(exc).__name__)
+            await asyncio.sleep(0.01 * attempt)
+    raise AssertionError("unreachable")
+
+
+async def _apply_outcomes(conn: asyncpg.Connection, outcomes: list[SendOutcome],
+                          result: FlushResult) -> tuple[list[str], set[str]]:
+    """Apply send outcomes; returns the SIDs accepted and the campaigns touched."""
+    rows, attempts = fold_outcomes(outcomes)
+    if not rows:
+        return [], set()
+    records = await conn.fetch(
+        query("delivery_apply_outcomes"),
+        [o.message_id for o in rows],
+        [o.outcome for o in rows],
+        [o.at for o in rows],
+        [o.channel for o in rows],
+        [o.sid for o in rows],
+        [o.sender for o in rows],
+        [o.error_code for o in rows],
+        [_outcome_error(o) for o in rows],
+        [o.skip_reason for o in rows],
+        [o.next_attempt_at for o in rows],
+        [o.opted_out for o in rows],
+        [attempts[o.message_id] for o in rows],
+    )
+    applied = {r["id"] for r in records}
+    result.outcomes_applied += len(applied)
+    result.outcomes_ignored.extend(o.message_id for o in rows if o.message_id not in applied)
+    sids = [r["sid"] for r in records if r["outcome"] == "accepted" and r["sid"]]
+    return sids, {r["campaign_id"] for r in records}
+
+
+def _outcome_error(outcome: SendOutcome) -> str | None:
+    if outcome.outcome == "accepted":
+        return None
+    return delivery.error_message(outcome.error_code, outcome.error_message)
+
+
+async def _apply_callbacks(conn: asyncpg.Connection, events: list[StatusCallback],
+                           result: FlushResult) -> set[str]:
+    """Apply status callbacks; keep those of unknown SIDs as orphans."""
+    folded = fold_callbacks(events)
+    if not folded:
+        return set()
+    rows = list(folded.values())
+    records = await conn.fetch(
+        query("delivery_apply_callbacks"),
+        [f.sid for f in rows],
+        [f.status for f in rows],
+        [f.sent_at for f in rows],
+        [f.delivered_at for f in rows],
+        [f.read_at for f in rows],
+        [f.error_code for f in rows],
+        [f.error_message for f in rows],
+    )
+    found = {r["sid"] for r in records}
+    result.callbacks_matched += len(found)
+    orphans = [e for e in events if e.sid not in found and storable_status(e.status)]
+    if orphans:
+        await conn.execute(
+            query("delivery_keep_orphans"),
+            [e.sid for e in orphans],
+            [e.status for e in orphans],
+            [e.at for e in orphans],
+            [e.error_code for e in orphans],
+            [e.error_message for e in orphans],
+        )
+        result.orphaned_sids.extend(sorted({e.sid for e in orphans}))
+    return {r["campaign_id"] for r in records}
+
+
+def _callback_from_row(row: asyncpg.Record) -> StatusCallback:
+    return StatusCallback(sid=row["sid"], status=row["status"], at=row["at"],
+                          error_code=row["error_code"], error_message=row["error_message"])
+
+
+async def record_batch(pool: asyncpg.Pool, items: list[SendOutcome | StatusCallback],
+                       delivery_wait_s: float) -> FlushResult:
+    """One group commit: outcomes, then callbacks (and orphans whose SID just appeared),
+    then completion of the campaigns touched, all in one transaction."""
+    outcomes = [item for item in items if isinstance(item, SendOutcome)]
+    callbacks = [item for item in items if isinstance(item, StatusCallback)]
+
+    async def work(conn: asyncpg.Connection) -> FlushResult:
+        result = FlushResult()
+        sids, campaigns = await _apply_outcomes(conn, outcomes, result)
+        events = list(callbacks)
+        if sids:
+            early = await conn.fetch(query("delivery_take_orphans"), sids)
+            # Orphans happened before anything in this flush: apply them first.
+            events = [_callback_from_row(r) for r in early] + events
+        campaigns |= await _apply_callbacks(conn, events, result)
+        if campaigns:
+            done = await conn.fetch(query("delivery_complete_campaigns"), sorted(campaigns),
+                                    delivery_wait_s)
+            result.completed_campaigns = [r["id"] for r in done]
+        return result
+
+    return await with_retry(pool, work)
+
+
+async def complete_campaigns(pool: asyncpg.Pool, delivery_wait_s: float) -> list[str]:
+    """Complete every sending campaign whose messages are final or timed out."""
+    rows = await pool.fetch(query("delivery_complete_campaigns"), None, delivery_wait_s)
+    return [r["id"] for r in rows]
+
+
+async def recount(conn: asyncpg.Connection | asyncpg.Pool, campaign_id: str) -> Counters:
+    """The stored counters of a campaign next to a recount from its messages."""
+    row = await conn.fetchrow(query("delivery_recount"), campaign_id)
+    if row is None:
+        raise LookupError(f"no campaign {campaign_id}")
+    names = ("sent", "delivered", "read", "failed", "skipped")
+    return Counters(stored={n: row[f"messages_{n}"] for n in names},
+                    recount={n: row[f"recount_{n}"] for n in names})
+
+
+async def sql_merge_table(conn: asyncpg.Connection | asyncpg.Pool, statuses: list[str]
+                          ) -> dict[tuple[str, str], str]:
+    """onboardd_merge_status over every pair of statuses (for the equality test)."""
+    rows = await conn.fetch(query("delivery_merge_status"), statuses)
+    return {(r["current_status"], r["incoming"]): r["merged"] for r in rows}
+
+
+# Opt-outs and inbound messages ---------------------------------------------------------------
+
+
+class OptOutResult(msgspec.Struct, frozen=True):
+    customers: int
+    messages_skipped: int
+    campaigns: list[str]
+
+
+async def opt_out(pool: asyncpg.Pool, phone_hash: bytes, sender: str, source: str
+                  ) -> OptOutResult:
+    """Record an opt-out; mark the number's records opted out; skip their pending messages."""
+
+    async def work(conn: asyncpg.Connection) -> OptOutResult:
+        row = await conn.fetchrow(query("delivery_opt_out"), phone_hash, sender, source)
+        assert row is not None
+        return OptOutResult(row["customers"], row["messages"], list(row["campaigns"]))
+
+    return await with_retry(pool, work)
+
+
+async def opt_in(pool: asyncpg.Pool, phone_hash: bytes, sender: str) -> int:
+    """Forget an opt-out; returns how many customer records went back to pending/invited."""
+
+    async def work(conn: asyncpg.Connection) -> int:
+        row = await conn.fetchrow(query("delivery_opt_in"), phone_hash, sender)
+        assert row is not None
+        return int(row["customers"])
+
+    return await with_retry(pool, work)
+
+
+async def record_inbound(pool: asyncpg.Pool, message_sid: str | None, phone_hash: bytes,
+                         sender: str, keyword: str) -> bool:
+    """Record an inbound message; False when this MessageSid was already recorded."""
+    row = await pool.fetchrow(query("delivery_record_inbound"), message_sid, phone_hash, sender,
+                              keyword)
+    return row is not None
+
+
+# Reconciliation ---------------------------------------------------------------------------------
+
+
+class Unfinished(msgspec.Struct, frozen=True):
+    """A message whose status is not final: what reconciliation needs to look it up."""
+
+    id: str
+    campaign_id: str
+    channel: str
+    status: str
+    sid: str | None
+    sender: str | None
+    phone_enc: str
+    since: datetime
+
+
+def _unfinished(rows: list[asyncpg.Record]) -> list[Unfinished]:
+    return [Unfinished(id=r["id"], campaign_id=r["campaign_id"], channel=r["channel"],
+                       status=r["status"], sid=r["sid"], sender=r["sender"],
+                       phone_enc=r["normalized_phone_enc"], since=r["since"]) for r in rows]
+
+
+async def unfinished_messages(pool: asyncpg.Pool, campaign_id: str | None,
+                              delivery_wait_s: float, limit: int, lease_grace_s: float = 0.0
+                              ) -> list[Unfinished]:
+    """Messages not final after the delivery wait, or in flight with a lease expired for
+    longer than lease_grace_s."""
+    rows = await pool.fetch(query("delivery_unfinished_messages"), campaign_id,
+                            delivery_wait_s, limit, lease_grace_s)
+    return _unfinished(rows)
+
+
+async def messages_by_id(pool: asyncpg.Pool, message_ids: list[str]) -> list[Unfinished]:
+    """The given messages, whatever their status."""
+    return _unfinished(await pool.fetch(query("delivery_messages_by_id"), message_ids))
+
+
+async def known_sids(pool: asyncpg.Pool, sids: list[str]) -> set[str]:
+    """Which of these SIDs some invitation message already carries."""
+    rows = await pool.fetch(query("delivery_known_sids"), sids)
+    return {r["sid"] for r in rows}
+
+
+async def orphans_with_known_sid(pool: asyncpg.Pool) -> list[StatusCallback]:
+    """Take orphan callbacks whose SID is now known (to feed through the recorder)."""
+    rows = await pool.fetch(query("delivery_orphans_with_known_sid"))
+    return [_callback_from_row(r) for r in rows]
+
+
+async def drop_stale_orphans(pool: asyncpg.Pool, older_than_s: float) -> list[tuple[str, str]]:
+    """Delete orphan callbacks older than the delivery wait; returns (sid, status) dropped."""
+    rows = await pool.fetch(query("delivery_drop_stale_orphans"), older_than_s)
+    return [(r["sid"], r["status"]) for r in rows]
+
+
+# Statistics -------------------------------------------------------------------------------------
+
+
+async def campaign_stats_row(pool: asyncpg.Pool, campaign_id: str, salon_id: str
+                             ) -> dict[str, Any] | None:
+    """The campaign's counters and message tallies (None: not this salon's campaign)."""
+    row = await pool.fetchrow(query("delivery_campaign_stats"), campaign_id, salon_id)
+    return None if row is None else dict(row)
+
+
+async def failed_by_code(pool: asyncpg.Pool, campaign_id: str) -> list[dict[str, Any]]:
+    """Failed/undelivered messages grouped by Twilio error code."""
+    return [dict(r) for r in await pool.fetch(query("delivery_failed_by_code"), campaign_id)]
+
+
+async def skipped_by_reason(pool: asyncpg.Pool, campaign_id: str) -> dict[str, int]:
+    """Skipped messages grouped by reason."""
+    rows = await pool.fetch(query("delivery_skipped_by_reason"), campaign_id)
+    return {r["reason"]: r["n"] for r in rows}
+
+
+async def campaign_exists(pool: asyncpg.Pool, campaign_id: str, salon_id: str) -> bool:
+    """True when the campaign belongs to the salon."""
+    return await pool.fetchval(query("delivery_campaign_exists"), campaign_id, salon_id) is not None
+
+
+async def list_messages(pool: asyncpg.Pool, campaign_id: str, salon_id: str, status: str | None,
+                        limit: int, offset: int) -> list[asyncpg.Record]:
+    """One page of a campaign's messages with the customer's name and encrypted phone."""
+    return list(await pool.fetch(query("delivery_list_messages"), campaign_id, salon_id, status,
+                                 limit, offset))

@@ -1,0 +1,201 @@
+"""Reconciliation: ask Twilio's Messages list for what its callbacks never told us.
+
+``reconcile_messages(services, message_ids=..., campaign_id=...)`` looks up messages that are
+not final: accepted ones (a SID, still queued/sent after the delivery wait) by their SID, and
+cut-off sends (status 'sending', lease expired, no SID) by recipient and time. What it finds
+goes through the status recorder's queue like any callback (StatusCallback for a known SID; an
+accepted SendOutcome when a cut-off send did reach Twilio; a retry outcome when it certainly
+did not), so counters stay equal to recounts. The dispatcher may call it for its own cut-off
+sends. ``job`` is the scheduler's periodic pass; ``onboardd reconcile --campaign ID`` the CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+from twilio.rest import Client
+
+from onboardd.config import Config
+from onboardd.db import delivery as db
+from onboardd.logging import get_logger
+from onboardd.services import Services
+from onboardd.status_events import SendOutcome, StatusCallback, StatusWork
+from onboardd.twilio_client import (
+    ListedMessage,
+    TwilioListError,
+    TwilioTransportError,
+    close_client,
+    list_messages,
+    make_client,
+)
+
+log = get_logger("reconcile")
+
+BATCH = 500  # messages per periodic pass
+LOOKUPS_IN_FLIGHT = 8
+LIST_LIMIT = 50  # messages listed per recipient
+# Look this far before the attempt started: Twilio's DateSent filter has second precision and
+# clocks differ.
+CLOCK_SLACK = timedelta(minutes=2)
+# The periodic job leaves expired leases to the dispatcher's own sweep for this long.
+LEASE_GRACE_S = 300.0
+
+
+class ReconcileReport(msgspec.Struct):
+    """What one reconciliation pass found."""
+
+    examined: int = 0
+    statuses_found: int = 0
+    sends_found: int = 0
+    sends_not_found: int = 0
+    lookups_failed: int = 0
+
+
+def twilio_credentials(services: Services) -> tuple[str, str]:
+    """Account SID and auth token of the configured Twilio, or of the simulator."""
+    cfg = services.cfg
+    if cfg.simulated_twilio:
+        return cfg.simulator.account_sid, cfg.simulator.auth_token
+    return cfg.twilio.account_sid, cfg.twilio.auth_token
+
+
+def _address(channel: str, e164: str) -> str:
+    return f"whatsapp:{e164}" if channel == "whatsapp" else e164
+
+
+async def _lookup(client: Client, to: str, since: datetime) -> list[ListedMessage]:
+    return await list_messages(client, to=to, from_=None, date_sent_after=since - CLOCK_SLACK,
+                               limit=LIST_LIMIT)
+
+
+async def _examine(services: Services, client: Client, message: db.Unfinished,
+                   gate: asyncio.Semaphore, report: ReconcileReport
+                   ) -> list[SendOutcome | StatusCallback]:
+    """Events that bring one message up to date with Twilio's record."""
+    e164 = services.cipher.decrypt(message.phone_enc, "phone")
+    to = _address(message.channel, e164)
+    async with gate:
+        try:
+            listed = await _lookup(client, to, message.since)
+        except (TwilioListError, TwilioTransportError) as exc:
+            report.lookups_failed += 1
+            log.warning("reconcile_lookup_failed", message_id=message.id, error=str(exc))
+            return []
+    now = datetime.now(UTC)
+    if message.sid is not None:
+        for item in listed:
+            if item.sid == message.sid:
+                report.statuses_found += 1
+                return [StatusCallback(sid=item.sid, status=item.status, at=now,
+                                       error_code=item.error_code)]
+        return []
+    if message.status != "sending":
+        return []
+    # A cut-off send: did Twilio create it? Only a message to this number since the attempt
+    # started whose SID no other invitation carries.
+    candidates = [item for item in listed
+                  if (item.date_created or now) >= message.since - CLOCK_SLACK
+                  and (message.sender is None or item.from_ == message.sender)]
+    taken = await db.known_sids(services.pool, [c.sid for c in candidates]) if candidates else set()
+    fresh = [c for c in candidates if c.sid not in taken]
+    if fresh:
+        found = min(fresh, key=lambda c: c.date_created or now)
+        report.sends_found += 1
+        return [
+            SendOutcome(message_id=message.id, outcome="accepted", at=found.date_created or now,
+                        channel=message.channel, sid=found.sid, sender=found.from_),
+            StatusCallback(sid=found.sid, status=found.status, at=now,
+                           error_code=found.error_code),
+        ]
+    report.sends_not_found += 1
+    return [SendOutcome(message_id=message.id, outcome="retry", at=now, channel=message.channel,
+                        next_attempt_at=now,
+                        error_message="send was cut off and Twilio has no such message")]
+
+
+async def feed(services: Services, items: Sequence[SendOutcome | StatusCallback]) -> None:
+    """Put events on the recorder's queue and wait until they are durable."""
+    if not items:
+        return
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    await services.queues.status.put(StatusWork(items=list(items), done=done))
+    await done
+
+
+async def reconcile_messages(services: Services, *, message_ids: list[str] | None = None,
+                             campaign_id: str | None = None, client: Client | None = None,
+                             lease_grace_s: float = 0.0, limit: int = BATCH,
+                             delivery_wait_s: float | None = None) -> ReconcileReport:
+    """Reconcile the given messages, or the unfinished ones of a campaign (or of all)."""
+    wait_s = services.cfg.campaigns.delivery_wait_s if delivery_wait_s is None else delivery_wait_s
+    if message_ids is not None:
+        messages = await db.messages_by_id(services.pool, message_ids)
+    else:
+        messages = await db.unfinished_messages(
+            services.pool, campaign_id, wait_s, limit, lease_grace_s)
+    report = ReconcileReport(examined=len(messages))
+    if not messages:
+        return report
+    own_client = client is None
+    if client is None:
+        sid, token = twilio_credentials(services)
+        client = make_client(sid, token, services.twilio_base_url,
+                             services.cfg.twilio.request_timeout_s)
+    try:
+        gate = asyncio.Semaphore(LOOKUPS_IN_FLIGHT)
+        found = await asyncio.gather(*(_examine(services, client, m, gate, report)
+                                       for m in messages))
+    finally:
+        if own_client:
+            await close_client(client)
+    await feed(services, [event for events in found for event in events])
+    log.info("reconciled", campaign_id=campaign_id, **msgspec.structs.asdict(report))
+    return report
+
+
+async def job(services: Services) -> None:
+    """Periodic pass: late orphans, stale orphans, unfinished messages, campaign completion."""
+    wait_s = services.cfg.campaigns.delivery_wait_s
+    await feed(services, await db.orphans_with_known_sid(services.pool))
+    for sid, status in await db.drop_stale_orphans(services.pool, wait_s):
+        log.warning("status_callback_unknown_sid", sid=sid, status=status,
+                    hint="no invitation message carries this SID")
+    if services.twilio_base_url:
+        await reconcile_messages(services, lease_grace_s=LEASE_GRACE_S)
+    for campaign_id in await db.complete_campaigns(services.pool, wait_s):
+        log.info("campaign_completed", campaign_id=campaign_id)
+
+
+async def run_cli(cfg: Config, campaign_id: str | None, delivery_wait_s: float | None) -> int:
+    """`onboardd reconcile`: one pass with its own status recorder; prints what it found."""
+    from onboardd.actors import status_recorder
+    from onboardd.daemon import open_services
+
+    async with open_services(cfg) as services:
+        services.twilio_base_url = (
+            f"http://{cfg.simulator.host}:{cfg.simulator.port}" if cfg.simulated_twilio
+            else cfg.twilio.api_base_url)
+        stopping = asyncio.Event()
+        recorder = asyncio.create_task(status_recorder.run(services, stopping),
+                                       name="status_recorder")
+        try:
+            total = ReconcileReport()
+            while True:
+                report = await reconcile_messages(services, campaign_id=campaign_id,
+                                                  delivery_wait_s=delivery_wait_s)
+                for field in msgspec.structs.fields(ReconcileReport):
+                    setattr(total, field.name,
+                            getattr(total, field.name) + getattr(report, field.name))
+                progressed = report.statuses_found + report.sends_found + report.sends_not_found
+                if report.examined < BATCH or not progressed:
+                    break
+            completed = await db.complete_campaigns(services.pool, cfg.campaigns.delivery_wait_s)
+        finally:
+            stopping.set()
+            await recorder
+    print(msgspec.json.encode({**msgspec.structs.asdict(total),
+                               "campaigns_completed": completed}).decode())
+    return 1 if total.lookups_failed else 0

@@ -1,0 +1,333 @@
+"""Mobile app API (spec §7.4, customer JWT): check a phone, claim, validate and redeem offers.
+
+The caller is the token's ``sub``, a row of the host app's ``users`` table. A salon's welcome
+offer is only for its imported customers: a user without a grant for an offer gets the same
+answer as for an unknown offer ("Offer not found or inactive"), so nothing leaks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import asyncpg
+import msgspec
+from aiohttp import web
+
+from onboardd.codes import normalize_code
+from onboardd.db import offers as db
+from onboardd.db.offers import ClaimTarget, OfferRow, RedemptionRow
+from onboardd.matching import Candidate, for_region, phone_candidates
+from onboardd.offers import EXPIRED, INT32_MAX, NOT_FOUND, USED, validate_offer
+from onboardd.phones import INVALID_PHONE, PhoneError, normalize_phone
+from onboardd.services import Services
+from onboardd.web.api_offers import offer_amount, read_body, redemption_json
+from onboardd.web.errors import ApiError, field_error, json_response
+from onboardd.web.keys import principal, services
+
+routes = web.RouteTableDef()
+
+WINDOW_S: Final = 60.0
+MAX_ID_LENGTH: Final = 255
+_REASON_ERRORS: Final = {
+    NOT_FOUND: (404, "offer_not_found"),
+    EXPIRED: (409, "offer_expired"),
+    USED: (409, "offer_used"),
+}
+
+
+class SlidingWindow:
+    """Per-key request counts over the last minute (in-process: each daemon counts its own)."""
+
+    def __init__(self, max_keys: int = 100_000) -> None:
+        self._hits: dict[str, deque[float]] = {}
+        self._max_keys = max_keys
+
+    def retry_after(self, key: str, limit: int, now: float | None = None) -> float | None:
+        """Count a request; None when allowed, else seconds until the next one is."""
+        now = time.monotonic() if now is None else now
+        hits = self._hits.setdefault(key, deque())
+        while hits and now - hits[0] >= WINDOW_S:
+            hits.popleft()
+        if len(hits) >= limit:
+            return WINDOW_S - (now - hits[0])
+        hits.append(now)
+        if len(self._hits) > self._max_keys:
+            self._prune(now)
+        return None
+
+    def _prune(self, now: float) -> None:
+        for key in [k for k, v in self._hits.items() if not v or now - v[-1] >= WINDOW_S]:
+            del self._hits[key]
+
+
+_check_limiter = SlidingWindow()
+
+
+class ClaimBody(msgspec.Struct, forbid_unknown_fields=True):
+    offerId: str | None = None
+    offerCode: str | None = None
+
+
+class ValidateBody(msgspec.Struct, forbid_unknown_fields=True):
+    offerId: str
+    bookingAmountInPaisa: int
+
+
+class RedeemBody(msgspec.Struct, forbid_unknown_fields=True):
+    offerId: str
+    bookingId: str
+    bookingAmountInPaisa: int
+
+
+def welcome_offer_json(row: OfferRow | None) -> dict[str, Any] | None:
+    """An offer as the app shows it."""
+    if row is None:
+        return None
+    return {
+        "id": row.id,
+        "name": row.name,
+        "discountType": row.discount_type,
+        "discountValue": row.discount_value,
+        "maxDiscountInPaisa": row.max_discount_in_paisa,
+        "minimumPurchaseInPaisa": row.minimum_purchase_in_paisa,
+        "validityDays": row.validity_days,
+        "offerAmount": offer_amount(row),
+    }
+
+
+def _effective(row: RedemptionRow, now: datetime) -> dict[str, Any]:
+    """A redemption with an active grant past its expiry shown as expired."""
+    data = redemption_json(row)
+    if row.status == "active" and row.expires_at < now:
+        data["status"] = "expired"
+    return data
+
+
+def _check_id(field: str, value: str) -> str:
+    value = value.strip()
+    if not value or len(value) > MAX_ID_LENGTH:
+        raise field_error(field, f"must be a non-empty id of at most {MAX_ID_LENGTH} characters")
+    return value
+
+
+def _check_amount(amount: int) -> int:
+    if not 0 <= amount <= INT32_MAX:
+        raise field_error("bookingAmountInPaisa",
+                          f"must be a whole number of paisa between 0 and {INT32_MAX} "
+                          f"(e.g. 150000 for ₹1,500; got {amount})")
+    return amount
+
+
+def _hashes(svc: Services, candidates: list[Candidate]) -> tuple[list[bytes], list[str | None]]:
+    return [svc.cipher.phone_hash(c.e164) for c in candidates], [c.region for c in candidates]
+
+
+async def _caller_phone(svc: Services, user_id: str) -> str | None:
+    """The caller's phone; 404 when the token's user does not exist."""
+    exists, phone = await db.user_phone(svc.pool, user_id)
+    if not exists:
+        raise ApiError(404, f"user '{user_id}' not found: the token's sub must be a registered "
+                       "user of the app", code="user_not_found")
+    return phone
+
+
+@routes.get("/api/mobile/check-imported-customer")
+async def check_imported_customer(request: web.Request) -> web.Response:
+    """Is this phone a salon's imported customer? Spec fields only, rate-limited per caller."""
+    svc = services(request)
+    who = principal(request)
+    raw = request.query.get("phone", "").strip()
+    wait = _check_limiter.retry_after(who.sub, svc.cfg.offers.check_rate_per_min)
+    if wait is not None:
+        seconds = max(1, int(wait + 0.999))
+        raise ApiError(429, f"too many checks: at most {svc.cfg.offers.check_rate_per_min} per "
+                       f"minute; retry in {seconds}s", headers={"Retry-After": str(seconds)},
+                       details={"retryAfterSeconds": seconds})
+    if not raw:
+        raise field_error("phone", "is required: pass ?phone= with the number the customer "
+                          "entered, e.g. 9876543210 or +919876543210")
+    regions = await db.salon_regions(svc.pool)
+    candidates = phone_candidates(raw, regions)
+    if not candidates:
+        try:
+            normalize_phone(raw)
+            reason = INVALID_PHONE
+        except PhoneError as exc:
+            reason = exc.message
+        raise field_error("phone", f"{reason}: send a mobile number such as 9876543210 or "
+                          "+919876543210")
+    hashes, cand_regions = _hashes(svc, candidates)
+    matches = await db.customers_by_hashes(svc.pool, hashes, cand_regions)
+    offers = await db.get_offers(svc.pool, [m.offer_id for m in matches if m.offer_id])
+    own_phone = (await db.user_phone(svc.pool, who.sub))[1]
+    own = bool(own_phone) and bool(
+        {c.e164 for c in candidates} & {c.e164 for c in phone_candidates(own_phone or "", regions)})
+    items: list[dict[str, Any]] = []
+    for match in matches:
+        item: dict[str, Any] = {
+            "salonId": match.salon_id,
+            "salonName": match.salon_name,
+            "welcomeOffer": welcome_offer_json(offers.get(match.offer_id or "")),
+        }
+        if own:  # the caller's own number: what they need to claim, nothing about anyone else
+            item["offerCode"] = match.offer_code
+            item["claimed"] = match.linked_user_id == who.sub
+        items.append(item)
+    best = items[0] if items else None
+    body: dict[str, Any] = {
+        "isImported": best is not None,
+        "salonName": best["salonName"] if best else None,
+        "welcomeOffer": best["welcomeOffer"] if best else None,
+        "matches": items,
+    }
+    if own:
+        body["ownNumber"] = True
+    return json_response(body)
+
+
+async def _target_by_code(conn: asyncpg.Connection, raw: str, user_id: str
+                          ) -> tuple[ClaimTarget, str]:
+    code = normalize_code(raw)
+    if code is None:
+        raise field_error("offerCode", "is not an offer code: expected the code from the "
+                          "invitation, such as WELCOME-A7K9M2")
+    target = await db.customer_by_code(conn, code)
+    if target is None:
+        raise ApiError(404, "offer code not found: check the code in the invitation",
+                       code="offer_code_not_found", details={"field": "offerCode"})
+    if target.linked_user_id is not None and target.linked_user_id != user_id:
+        raise ApiError(409, "this offer code has already been claimed by another account",
+                       code="offer_code_claimed", details={"field": "offerCode"})
+    if target.offer_id is None:
+        raise ApiError(404, NOT_FOUND, code="offer_not_found")
+    return target, target.offer_id
+
+
+async def _target_by_offer(conn: asyncpg.Connection, svc: Services, offer_id: str,
+                           user_id: str, phone: str | None) -> tuple[ClaimTarget, str]:
+    offer = await db.get_offer_any(conn, offer_id)
+    if offer is None or offer.is_active != 1:
+        raise ApiError(404, NOT_FOUND, code="offer_not_found")
+    country = await db.salon_country(conn, offer.salon_id)
+    candidates = phone_candidates(phone, await db.salon_regions(conn)) if phone else []
+    hashes = [svc.cipher.phone_hash(e164) for e164 in for_region(candidates, country)]
+    target = await db.customer_for_salon(conn, offer.salon_id, user_id, hashes)
+    if target is None:  # not this salon's customer: same answer as an unknown offer
+        raise ApiError(404, NOT_FOUND, code="offer_not_found")
+    held = await db.held_offers(conn, user_id, offer.salon_id)
+    if offer.id not in held and offer.id != target.offer_id:
+        assigned = sorted(held) or ([target.offer_id] if target.offer_id else [])
+        raise ApiError(409, "this is not the welcome offer for your account at this salon",
+                       code="offer_not_assigned", details={"assignedOfferIds": assigned})
+    return target, offer.id
+
+
+@routes.post("/api/mobile/claim-welcome-offer")
+async def claim_welcome_offer(request: web.Request) -> web.Response:
+    """Create (idempotently) the caller's grant, by offer id or by the code they were sent."""
+    svc = services(request)
+    user_id = principal(request).sub
+    body = await read_body(request, ClaimBody)
+    if (body.offerId is None) == (body.offerCode is None):
+        raise ApiError(422, "send exactly one of offerId or offerCode",
+                       details={"field": "offerId" if body.offerId is None else "offerCode"})
+    phone = await _caller_phone(svc, user_id)
+    async with svc.pool.acquire() as conn, conn.transaction():
+        if body.offerCode is not None:
+            target, offer_id = await _target_by_code(conn, body.offerCode, user_id)
+        else:
+            offer_id = _check_id("offerId", body.offerId or "")
+            target, offer_id = await _target_by_offer(conn, svc, offer_id, user_id, phone)
+        offer = await db.get_offer_any(conn, offer_id)
+        if offer is None:
+            raise ApiError(404, NOT_FOUND, code="offer_not_found")
+        registered_at = await db.link_customer(conn, target.id, user_id)
+        grant = await db.insert_grant(conn, offer, user_id, target.id, registered_at)
+        created = grant is not None
+        if grant is None:
+            grant = await db.grant_for_user(conn, offer.id, user_id)
+        assert grant is not None
+    now = datetime.now(UTC)
+    return json_response({"redemption": _effective(grant, now),
+                          "welcomeOffer": welcome_offer_json(offer)},
+                         status=201 if created else 200)
+
+
+@routes.post("/api/mobile/welcome-offers/validate")
+async def validate(request: web.Request) -> web.Response:
+    """Spec §5.3: {valid, discount, reason} for the caller's grant and a booking amount."""
+    svc = services(request)
+    user_id = principal(request).sub
+    body = await read_body(request, ValidateBody)
+    offer_id = _check_id("offerId", body.offerId)
+    amount = _check_amount(body.bookingAmountInPaisa)
+    offer = await db.get_offer_any(svc.pool, offer_id)
+    grant = await db.grant_for_user(svc.pool, offer_id, user_id) if offer else None
+    used = await db.used_count(svc.pool, offer_id, user_id) if grant else 0
+    result = validate_offer(offer.rules() if offer and grant else None,
+                            expires_at=grant.expires_at if grant else None, used_count=used,
+                            booking_amount_in_paisa=amount, now=datetime.now(UTC))
+    out: dict[str, Any] = {"valid": result.valid, "discount": result.discount}
+    if result.reason is not None:
+        out["reason"] = result.reason
+    return json_response(out)
+
+
+def _redeem_result(row: RedemptionRow, status: int) -> web.Response:
+    return json_response({"valid": True, "discount": row.discount_applied_in_paisa,
+                          "redemption": redemption_json(row)}, status=status)
+
+
+def _refused(reason: str) -> ApiError:
+    status, code = _REASON_ERRORS.get(reason, (422, "minimum_purchase_not_met"))
+    return ApiError(status, reason, code=code,
+                    details={"valid": False, "discount": 0, "reason": reason})
+
+
+async def _earlier(conn: asyncpg.Connection, offer_id: str, booking_id: str, user_id: str
+                   ) -> RedemptionRow | None:
+    """The recorded use for this booking; 409 when another user recorded it."""
+    earlier = await db.redemption_by_booking(conn, offer_id, booking_id)
+    if earlier is not None and earlier.user_id != user_id:
+        raise ApiError(409, "this bookingId has already used this offer for another account",
+                       code="booking_already_used", details={"field": "bookingId"})
+    return earlier
+
+
+@routes.post("/api/mobile/welcome-offers/redeem")
+async def redeem(request: web.Request) -> web.Response:
+    """Validate and record one use atomically; the same bookingId again returns the first result."""
+    svc = services(request)
+    user_id = principal(request).sub
+    body = await read_body(request, RedeemBody)
+    offer_id = _check_id("offerId", body.offerId)
+    booking_id = _check_id("bookingId", body.bookingId)
+    amount = _check_amount(body.bookingAmountInPaisa)
+    async with svc.pool.acquire() as conn:
+        try:
+            async with conn.transaction():
+                # The grant row lock serialises this user's redemptions of the offer.
+                grant = await db.grant_for_user(conn, offer_id, user_id, lock=True)
+                if grant is None:
+                    raise _refused(NOT_FOUND)
+                earlier = await _earlier(conn, offer_id, booking_id, user_id)
+                if earlier is not None:
+                    return _redeem_result(earlier, 200)
+                offer = await db.get_offer_any(conn, offer_id)
+                used = await db.used_count(conn, offer_id, user_id)
+                result = validate_offer(offer.rules() if offer else None,
+                                        expires_at=grant.expires_at, used_count=used,
+                                        booking_amount_in_paisa=amount, now=datetime.now(UTC))
+                if not result.valid:
+                    raise _refused(result.reason or NOT_FOUND)
+                row = await db.record_use(conn, grant, booking_id, result.discount)
+        except asyncpg.UniqueViolationError:
+            # Another account recorded this booking id between our check and insert.
+            earlier = await _earlier(conn, offer_id, booking_id, user_id)
+            if earlier is None:
+                raise
+            return _redeem_result(earlier, 200)
+    return _redeem_result(row, 201)

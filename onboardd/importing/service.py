@@ -1,0 +1,371 @@
+"""Import orchestration between the callers (HTTP, CLI) and the database.
+
+Upload parses the whole file once (cheap) to count rows and find the columns, validates only
+the rows shown in the preview, and stores the file in the batch. The importer actor parses the
+stored file again and validates every row, chunk by chunk, which is also what makes a resume
+after a crash exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import io
+import math
+from typing import Any, Final
+
+import msgspec
+
+from onboardd.db import imports as db
+from onboardd.importing.files import FileRejected, Table, detect_kind, read_table
+from onboardd.importing.mapping import (
+    ColumnMapping,
+    MappingError,
+    describe,
+    guess_mapping,
+    mapping_from_request,
+    require_phone,
+)
+from onboardd.importing.rows import DUPLICATE_PHONE, mark_in_file_duplicates, validate_row
+from onboardd.logging import get_logger
+from onboardd.phones import PhoneError, normalize_phone
+from onboardd.services import Services, nudge
+
+log = get_logger("import")
+
+PREVIEW_ROWS: Final = 10
+STATUS_ERRORS: Final = 100
+ROLLING_WINDOW: Final = dt.timedelta(hours=1)
+# Bytes of the file looked at to tell CSV text from an Excel workbook.
+SNIFF_BYTES: Final = 8192
+# The AES-GCM purpose of the original cells of a rejected row kept for the error report.
+ROW_PURPOSE: Final = "import_row"
+_FORMULA_PREFIXES: Final = ("=", "+", "-", "@", "\t", "\r")
+# File problems and the HTTP status that fits each.
+_REJECTION_STATUS: Final = {
+    "unsupported_type": 415,
+    "content_mismatch": 415,
+    "too_large_uncompressed": 413,
+}
+
+
+class ImportProblem(Exception):
+    """A request the import cannot honour; rendered as an API error or a CLI message."""
+
+    def __init__(self, status: int, code: str, message: str,
+                 details: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or {}
+        self.headers = headers or {}
+
+
+class PreviewRow(msgspec.Struct, frozen=True, rename="camel"):
+    """One of the first rows as it will be imported."""
+
+    row_number: int
+    name: str | None
+    phone: str | None
+    email: str | None
+    valid: bool
+    errors: list[str]
+    original_data: dict[str, str]
+
+
+class Preview(msgspec.Struct, frozen=True, rename="camel"):
+    """The upload's answer: what was found and how the first rows will be imported."""
+
+    batch_id: str
+    status: str
+    file_name: str
+    file_kind: str
+    total_rows: int
+    columns: list[str]
+    mapping: dict[str, str | list[str]]
+    unmapped_columns: list[str]
+    preview: list[PreviewRow]
+    created_at: dt.datetime
+
+
+def rejected(exc: FileRejected) -> ImportProblem:
+    """A file rejection as a problem with a fitting status."""
+    return ImportProblem(_REJECTION_STATUS.get(exc.code, 422), exc.code, exc.message,
+                         dict(exc.details))
+
+
+def mapping_problem(exc: MappingError, headers: list[str]) -> ImportProblem:
+    """A mapping error naming the field and the headers found."""
+    return ImportProblem(422, "mapping_invalid", exc.message,
+                         {"field": f"mapping.{exc.field}", "columns": headers})
+
+
+def stored_mapping(headers: list[str], mapping: ColumnMapping) -> db.StoredMapping:
+    """The mapping as the batch keeps it."""
+    return db.StoredMapping(headers=headers, **msgspec.structs.asdict(mapping))
+
+
+def column_mapping(stored: db.StoredMapping) -> ColumnMapping:
+    """The ColumnMapping of a stored mapping."""
+    return ColumnMapping(name=stored.name, first_name=stored.first_name,
+                         last_name=stored.last_name, phone=stored.phone, email=stored.email)
+
+
+def choose_mapping(headers: list[str], requested: dict[str, str] | None) -> ColumnMapping:
+    """The client's mapping over the guessed one; a phone column is required."""
+    try:
+        mapping = (mapping_from_request(headers, requested) if requested
+                   else guess_mapping(headers))
+        require_phone(mapping, headers)
+    except MappingError as exc:
+        raise mapping_problem(exc, headers) from None
+    return mapping
+
+
+def parse_upload(file_name: str, data: bytes, *, max_rows: int,
+                 max_uncompressed_bytes: int) -> tuple[str, Table]:
+    """Check the type against the content and read the table (CPU: run off the loop)."""
+    try:
+        kind = detect_kind(file_name, data[:SNIFF_BYTES])
+        return kind, read_table(kind, data, max_rows=max_rows,
+                                max_uncompressed_bytes=max_uncompressed_bytes)
+    except FileRejected as exc:
+        raise rejected(exc) from None
+
+
+async def create_batch(services: Services, *, salon_id: str, user: str, file_name: str,
+                       data: bytes, requested: dict[str, str] | None) -> Preview:
+    """Parse and map an uploaded file, store it awaiting confirmation, answer the preview."""
+    limits = services.cfg.import_
+    region = await db.salon_region(services.pool, salon_id)
+    if region is None:
+        raise ImportProblem(404, "not_found", f"salon {salon_id} does not exist")
+    if not data:
+        raise ImportProblem(422, "empty_file", "file: the uploaded file is empty",
+                            {"field": "file"})
+    kind, table = await asyncio.to_thread(
+        parse_upload, file_name, data, max_rows=limits.max_rows,
+        max_uncompressed_bytes=limits.max_uncompressed_bytes)
+    mapping = choose_mapping(table.headers, requested)
+    preview = await _preview_rows(services, salon_id, table, mapping, region)
+    stored = stored_mapping(table.headers, mapping)
+    batch_id, created_at = await db.insert_batch(
+        services.pool, salon_id=salon_id, imported_by=user, file_name=file_name,
+        total_records=len(table.rows), file_kind=kind, file_data=data, mapping=stored,
+        region=region)
+    used, unmapped = describe(mapping, table.headers)
+    log.info("import_uploaded", salon_id=salon_id, batch_id=batch_id, rows=len(table.rows),
+             kind=kind, bytes=len(data))
+    return Preview(batch_id=batch_id, status="preview", file_name=file_name, file_kind=kind,
+                   total_rows=len(table.rows), columns=table.headers, mapping=used,
+                   unmapped_columns=unmapped, preview=preview, created_at=created_at)
+
+
+async def _preview_rows(services: Services, salon_id: str, table: Table,
+                        mapping: ColumnMapping, region: str) -> list[PreviewRow]:
+    """Validate the first rows, including duplicates against the salon's customers."""
+    results = mark_in_file_duplicates([
+        validate_row(cells, number, table.headers, mapping, region)
+        for cells, number in zip(table.rows[:PREVIEW_ROWS], table.row_numbers[:PREVIEW_ROWS],
+                                 strict=True)])
+    hashes = {r.phone: services.cipher.phone_hash(r.phone)
+              for r in results if r.valid and r.phone is not None}
+    existing = await db.existing_hashes(services.pool, salon_id, list(hashes.values()))
+    rows: list[PreviewRow] = []
+    for r in results:
+        errors = r.errors
+        if r.valid and r.phone is not None and hashes[r.phone] in existing:
+            errors = [DUPLICATE_PHONE]
+        rows.append(PreviewRow(row_number=r.row_number, name=r.name, phone=r.phone,
+                               email=r.email, valid=not errors, errors=errors,
+                               original_data=r.original))
+    return rows
+
+
+async def confirm_batch(services: Services, *, salon_id: str, batch_id: str,
+                        requested: dict[str, str] | None, rate_limited: bool = True,
+                        lease_s: float = 0.0) -> tuple[db.BatchStatus, bool]:
+    """Hand a previewed batch to the importer; returns its state and whether this call
+    confirmed it (False: it was confirmed before, the current state is returned)."""
+    limit = services.cfg.import_.imports_per_hour
+    async with services.pool.acquire() as conn, conn.transaction():
+        await db.lock_salon_imports(conn, salon_id)
+        found = await db.batch_for_confirm(conn, batch_id, salon_id)
+        if found is None:
+            raise ImportProblem(404, "not_found", f"import batch {batch_id} not found")
+        status, stored = found
+        confirmed = False
+        if status == "preview":
+            if requested:
+                stored = stored_mapping(stored.headers, choose_mapping(stored.headers, requested))
+            if rate_limited:
+                now, recent = await db.recent_confirms(conn, salon_id)
+                if len(recent) >= limit:
+                    frees_at = recent[limit - 1] + ROLLING_WINDOW
+                    wait_s = max(1, math.ceil((frees_at - now).total_seconds()))
+                    raise ImportProblem(
+                        429, "rate_limited",
+                        f"this salon has confirmed {len(recent)} imports in the last hour "
+                        f"(limit {limit}); try again in {wait_s} seconds",
+                        {"limit": limit, "retryAfterSeconds": wait_s},
+                        {"Retry-After": str(wait_s)})
+            confirmed = await db.confirm(conn, batch_id, salon_id, stored, lease_s)
+        state = await db.batch_status(conn, batch_id, salon_id)
+    assert state is not None
+    if confirmed:
+        log.info("import_confirmed", salon_id=salon_id, batch_id=batch_id)
+        if lease_s <= 0:
+            nudge(services.queues.imports, batch_id)
+    return state, confirmed
+
+
+async def batch_status(services: Services, salon_id: str, batch_id: str) -> db.BatchStatus:
+    """The batch's counters and first errors, or 404."""
+    state = await db.batch_status(services.pool, batch_id, salon_id)
+    if state is None:
+        raise ImportProblem(404, "not_found", f"import batch {batch_id} not found")
+    return state
+
+
+def progress_percent(state: db.BatchStatus) -> int:
+    """0-100; a finished batch is 100 whatever its size."""
+    if state.status == "completed":
+        return 100
+    if state.total_records <= 0:
+        return 0
+    return min(100, state.processed * 100 // state.total_records)
+
+
+def status_body(state: db.BatchStatus, status_url: str) -> dict[str, Any]:
+    """The status endpoint's JSON (also the confirm answer)."""
+    return {
+        "batchId": state.id,
+        "status": state.status,
+        "progress": progress_percent(state),
+        "processed": state.processed,
+        "totalRecords": state.total_records,
+        "successfulImports": state.successful_imports,
+        "failedImports": state.failed_imports,
+        "duplicateSkipped": state.duplicate_skipped,
+        "imported": state.successful_imports,
+        "failed": state.failed_imports,
+        "duplicates": state.duplicate_skipped,
+        "errors": [{"rowNumber": e.get("rowNumber"), "errors": e.get("errors", [])}
+                   for e in state.first_errors],
+        "errorCount": state.error_count,
+        "errorsUrl": f"{status_url.rsplit('/', 1)[0]}/errors.csv",
+        "statusUrl": status_url,
+        "fileName": state.file_name,
+        "failureReason": state.failure_reason,
+        "createdAt": state.created_at,
+        "confirmedAt": state.confirmed_at,
+        "completedAt": state.completed_at,
+    }
+
+
+def neutralise(cell: str) -> str:
+    """Keep spreadsheet apps from running a cell as a formula (CSV injection)."""
+    return "'" + cell if cell.startswith(_FORMULA_PREFIXES) else cell
+
+
+def error_entry(services: Services, row_number: int, original: dict[str, str],
+                errors: list[str]) -> dict[str, Any]:
+    """An error_log item; the original cells hold PII, so they are stored encrypted."""
+    data = services.cipher.encrypt(msgspec.json.encode(original).decode(), ROW_PURPOSE)
+    return {"rowNumber": row_number, "errors": errors, "data": data}
+
+
+async def error_report(services: Services, *, salon_id: str, batch_id: str, actor: str,
+                       request_id: str) -> tuple[str, int]:
+    """errors.csv: row number, original cells, errors; returns the text and the row count."""
+    found = await db.batch_error_log(services.pool, batch_id, salon_id)
+    if found is None:
+        raise ImportProblem(404, "not_found", f"import batch {batch_id} not found")
+    status, stored, entries = found
+    if status == "preview":
+        raise ImportProblem(409, "not_confirmed",
+                            "the batch has not been confirmed yet: confirm it, then download "
+                            "the error report once rows have been processed")
+    originals = [_decrypt_original(services, e) for e in entries]
+    columns = list(stored.headers)
+    for original in originals:
+        columns.extend(key for key in original if key not in columns)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([neutralise(c) for c in ["Row", *columns, "Errors"]])
+    for entry, original in zip(entries, originals, strict=True):
+        cells = [str(entry.get("rowNumber", "")),
+                 *(original.get(column, "") for column in columns),
+                 "; ".join(entry.get("errors", []))]
+        writer.writerow([neutralise(c) for c in cells])
+    await db.log_pii_access(services.pool, actor=actor, salon_id=salon_id,
+                            action="import_error_report", record_count=len(entries),
+                            details={"batchId": batch_id}, request_id=request_id)
+    return out.getvalue(), len(entries)
+
+
+def _decrypt_original(services: Services, entry: dict[str, Any]) -> dict[str, str]:
+    data = entry.get("data")
+    if not isinstance(data, str):
+        return {}
+    return msgspec.json.decode(services.cipher.decrypt(data, ROW_PURPOSE),
+                               type=dict[str, str])
+
+
+class CustomerOut(msgspec.Struct, frozen=True, rename="camel"):
+    """An imported customer with PII decrypted (only the list endpoint returns these)."""
+
+    id: str
+    customer_name: str
+    phone: str
+    normalized_phone: str
+    email: str | None
+    status: str
+    import_batch_id: str | None
+    invited_at: dt.datetime | None
+    registered_at: dt.datetime | None
+    linked_user_id: str | None
+    created_at: dt.datetime
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def list_customers(services: Services, *, salon_id: str, status: str | None,
+                         search: str | None, page: int, limit: int, actor: str,
+                         request_id: str) -> dict[str, Any]:
+    """A page of imported customers; searching by name or by phone through its hash."""
+    name_pattern = phone_hash = None
+    search_kind = None
+    if search:
+        name_pattern = _like_pattern(search)
+        search_kind = "name"
+        region = await db.salon_region(services.pool, salon_id) or "IN"
+        try:
+            phone_hash = services.cipher.phone_hash(normalize_phone(search, region))
+            search_kind = "phone"
+        except PhoneError:
+            pass
+    rows, total = await db.list_customers(
+        services.pool, salon_id, status=status, name_pattern=name_pattern,
+        phone_hash=phone_hash, limit=limit, offset=(page - 1) * limit)
+    decrypt = services.cipher.decrypt
+    customers = [CustomerOut(
+        id=r.id, customer_name=r.customer_name, phone=decrypt(r.phone_enc, "phone"),
+        normalized_phone=decrypt(r.normalized_phone_enc, "phone"),
+        email=decrypt(r.email_enc, "email") if r.email_enc else None, status=r.status,
+        import_batch_id=r.import_batch_id, invited_at=r.invited_at,
+        registered_at=r.registered_at, linked_user_id=r.linked_user_id,
+        created_at=r.created_at) for r in rows]
+    await db.log_pii_access(services.pool, actor=actor, salon_id=salon_id,
+                            action="list_imported_customers", record_count=len(customers),
+                            details={"page": page, "limit": limit, "status": status,
+                                     "search": search_kind},
+                            request_id=request_id)
+    return {"customers": customers, "page": page, "limit": limit, "total": total,
+            "totalPages": math.ceil(total / limit) if total else 0}

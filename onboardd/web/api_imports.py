@@ -1,0 +1,190 @@
+"""Import APIs (spec §7.1): upload + preview, confirm, status, error report, imported list."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import msgspec
+from aiohttp import BodyPartReader, web
+
+from onboardd.importing import service
+from onboardd.importing.service import ImportProblem
+from onboardd.web.body import query_choice, query_int, read_json
+from onboardd.web.errors import ApiError, json_response
+from onboardd.web.keys import principal, request_id, services
+
+routes = web.RouteTableDef()
+
+# Room for multipart boundaries and part headers on top of the file limit.
+MULTIPART_OVERHEAD: Final = 64 * 1024
+MAX_MAPPING_BYTES: Final = 16 * 1024
+READ_CHUNK: Final = 64 * 1024
+CUSTOMER_STATUSES: Final = ("pending", "invited", "registered", "expired", "opted_out")
+MAX_SEARCH_CHARS: Final = 100
+
+_BASE = "/api/salons/{salonId}/customers/import"
+
+
+class ConfirmBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Optional confirm body: a mapping overriding the one shown in the preview."""
+
+    mapping: dict[str, str | None] | None = None
+
+
+def _api_error(exc: ImportProblem) -> ApiError:
+    return ApiError(exc.status, exc.message, code=exc.code, details=exc.details,
+                    headers=exc.headers)
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, f"file: larger than the {limit // (1024 * 1024)} MB limit "
+                    f"({limit} bytes); split the customer list into smaller files",
+                    code="file_too_large", details={"field": "file", "limit": limit},
+                    headers={"Connection": "close"})
+
+
+async def _read_file_part(part: BodyPartReader, limit: int) -> bytes:
+    """Read the file part, refusing as soon as it passes the limit (the rest stays unread)."""
+    buffer = bytearray()
+    while chunk := await part.read_chunk(READ_CHUNK):
+        buffer += chunk
+        if len(buffer) > limit:
+            raise _too_large(limit)
+    return bytes(buffer)
+
+
+def _requested_mapping(raw: dict[str, str | None] | None) -> dict[str, str] | None:
+    """None values unmap a field; mapping_from_request reads '' the same way."""
+    if not raw:
+        return None
+    return {key: value or "" for key, value in raw.items()}
+
+
+def _decode_mapping(raw: bytes) -> dict[str, str] | None:
+    try:
+        decoded = msgspec.json.decode(raw, type=dict[str, str | None]) if raw.strip() else None
+    except msgspec.DecodeError:
+        raise ApiError(422, 'mapping: must be a JSON object such as {"name": "Client", '
+                       '"phone": "Mobile No."}', details={"field": "mapping"}) from None
+    return _requested_mapping(decoded)
+
+
+async def _read_upload(request: web.Request, limit: int
+                       ) -> tuple[str, bytes, dict[str, str] | None]:
+    """Stream the multipart body: the file (with its limit) and the optional mapping."""
+    if request.content_length is not None and (
+            request.content_length > limit + MULTIPART_OVERHEAD):
+        raise _too_large(limit)
+    if request.content_type != "multipart/form-data":
+        raise ApiError(415, "send the file as multipart/form-data in a field named 'file'")
+    reader = await request.multipart()
+    file_name: str | None = None
+    data: bytes | None = None
+    mapping: dict[str, str] | None = None
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise ApiError(422, "nested multipart bodies are not supported")
+        if part.name == "file":
+            file_name = part.filename or ""
+            data = await _read_file_part(part, limit)
+        elif part.name == "mapping":
+            raw = await part.read_chunk(MAX_MAPPING_BYTES + 1)
+            if len(raw) > MAX_MAPPING_BYTES or not part.at_eof():
+                raise ApiError(422, "mapping: too long", details={"field": "mapping"})
+            mapping = _decode_mapping(raw)
+        else:
+            await part.release()
+    if data is None or file_name is None:
+        raise ApiError(422, "file: missing; send the customer list as the multipart field "
+                       "'file' (a .csv, .xlsx or .xls file)", details={"field": "file"})
+    if not file_name:
+        raise ApiError(422, "file: the part has no filename; send it as a file upload so its "
+                       "type (.csv, .xlsx, .xls) is known", details={"field": "file"})
+    return file_name, data, mapping
+
+
+def _status_url(request: web.Request, salon_id: str, batch_id: str) -> str:
+    return str(request.url.with_path(f"/api/salons/{salon_id}/customers/import/{batch_id}/status"
+                                     ).with_query(None))
+
+
+@routes.post(_BASE)
+async def upload(request: web.Request) -> web.Response:
+    """Parse and map the file, store it awaiting confirmation, answer the preview."""
+    svc = services(request)
+    salon_id = request.match_info["salonId"]
+    file_name, data, mapping = await _read_upload(request, svc.cfg.import_.max_file_bytes)
+    try:
+        preview = await service.create_batch(svc, salon_id=salon_id, user=principal(request).sub,
+                                             file_name=file_name, data=data, requested=mapping)
+    except ImportProblem as exc:
+        raise _api_error(exc) from None
+    body: dict[str, Any] = msgspec.to_builtins(preview)
+    body["confirmUrl"] = str(request.url.with_path(
+        f"/api/salons/{salon_id}/customers/import/{preview.batch_id}/confirm").with_query(None))
+    return json_response(body, status=201)
+
+
+@routes.post(_BASE + "/{batchId}/confirm")
+async def confirm(request: web.Request) -> web.Response:
+    """Hand the batch to the importer; answers at once with the counters so far."""
+    svc = services(request)
+    salon_id, batch_id = request.match_info["salonId"], request.match_info["batchId"]
+    body = ConfirmBody()
+    if request.can_read_body and request.content_length != 0:
+        body = await read_json(request, ConfirmBody)
+    try:
+        state, confirmed = await service.confirm_batch(
+            svc, salon_id=salon_id, batch_id=batch_id,
+            requested=_requested_mapping(body.mapping))
+    except ImportProblem as exc:
+        raise _api_error(exc) from None
+    url = _status_url(request, salon_id, batch_id)
+    return json_response(service.status_body(state, url), status=202 if confirmed else 200,
+                         headers={"Location": url})
+
+
+@routes.get(_BASE + "/{batchId}/status")
+async def status(request: web.Request) -> web.Response:
+    """Progress, counters and the first 100 errors."""
+    salon_id, batch_id = request.match_info["salonId"], request.match_info["batchId"]
+    try:
+        state = await service.batch_status(services(request), salon_id, batch_id)
+    except ImportProblem as exc:
+        raise _api_error(exc) from None
+    return json_response(service.status_body(state, _status_url(request, salon_id, batch_id)))
+
+
+@routes.get(_BASE + "/{batchId}/errors.csv")
+async def errors_csv(request: web.Request) -> web.Response:
+    """Every rejected or skipped row: row number, original cells, errors."""
+    salon_id, batch_id = request.match_info["salonId"], request.match_info["batchId"]
+    try:
+        text, _count = await service.error_report(
+            services(request), salon_id=salon_id, batch_id=batch_id,
+            actor=principal(request).sub, request_id=request_id(request))
+    except ImportProblem as exc:
+        raise _api_error(exc) from None
+    # The BOM makes Excel read the report as UTF-8.
+    return web.Response(body=("\ufeff" + text).encode(), content_type="text/csv",
+                        charset="utf-8", headers={
+                            "Content-Disposition":
+                                f'attachment; filename="import-{batch_id}-errors.csv"',
+                            "Cache-Control": "no-store"})
+
+
+@routes.get("/api/salons/{salonId}/customers/imported")
+async def imported(request: web.Request) -> web.Response:
+    """The salon's imported customers, searchable by name or phone; PII access is logged."""
+    salon_id = request.match_info["salonId"]
+    status_filter = query_choice(request, "status", CUSTOMER_STATUSES)
+    page = query_int(request, "page", 1, minimum=1, maximum=1_000_000)
+    limit = query_int(request, "limit", 20, minimum=1, maximum=100)
+    search = request.query.get("search", "").strip() or None
+    if search is not None and len(search) > MAX_SEARCH_CHARS:
+        raise ApiError(422, f"search: at most {MAX_SEARCH_CHARS} characters",
+                       details={"field": "search"})
+    body = await service.list_customers(
+        services(request), salon_id=salon_id, status=status_filter, search=search, page=page,
+        limit=limit, actor=principal(request).sub, request_id=request_id(request))
+    return json_response(body, headers={"Cache-Control": "no-store"})

@@ -37,6 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("file", type=Path, help="the customer list")
     imp.add_argument("--salon", required=True, metavar="ID", help="the salon to import into")
     imp.add_argument("--yes", action="store_true", help="import without asking after the preview")
+    rec = sub.add_parser("reconcile", help="ask Twilio's message list for statuses that "
+                         "callbacks never delivered, and record them")
+    rec.add_argument("--campaign", metavar="ID", help="only this campaign (default: all)")
+    rec.add_argument("--wait-s", type=float, default=None, metavar="S",
+                     help="treat messages as unfinished after S seconds (default [campaigns] "
+                     "delivery_wait_s)")
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -88,6 +94,12 @@ def _cmd_import(cfg: Config, args: argparse.Namespace) -> int:
     return asyncio.run(run_import(cfg, args.file, args.salon, assume_yes=args.yes))
 
 
+def _cmd_reconcile(cfg: Config, args: argparse.Namespace) -> int:
+    from onboardd.reconcile import run_cli
+
+    return asyncio.run(run_cli(cfg, args.campaign, args.wait_s))
+
+
 def _cmd_version(_cfg: Config, _args: argparse.Namespace) -> int:
     print(f"onboardd {__version__}")
     return 0
@@ -99,6 +111,7 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "token": _cmd_token,
     "simulator": _cmd_simulator,
     "version": _cmd_version,
+    "reconcile": _cmd_reconcile,
     "import": _cmd_import,
 }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from onboardd.actors import scheduler
+from onboardd.actors import dispatcher, importer, offer_matcher, scheduler, status_recorder
 from onboardd.services import Services
 from onboardd.supervisor import ActorFn
 
@@ -13,6 +13,10 @@ def build_actors(services: Services) -> dict[str, ActorFn]:
     """Name -> entry coroutine bound to the services, in start order."""
     actors: dict[str, ActorFn] = {
         # -- actors: one line per actor, keep this marker --
+        "dispatcher": functools.partial(dispatcher.run, services),
+        "offer_matcher": functools.partial(offer_matcher.run, services),
+        "status_recorder": functools.partial(status_recorder.run, services),
+        "importer": functools.partial(importer.run, services),
         "scheduler": functools.partial(scheduler.run, services),
     }
     return actors

@@ -13,7 +13,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
-from onboardd.actors import importer
+from onboardd import offers_jobs, reconcile
+from onboardd.actors import campaign_jobs, importer
 from onboardd.logging import get_logger
 from onboardd.services import Services
 
@@ -32,6 +33,10 @@ def jobs(services: Services) -> list[Job]:
     """Every periodic job of the daemon (areas add theirs here)."""
     found: list[Job] = [
         # -- scheduler jobs: one line per job, keep this marker --
+        Job("start_due_campaigns", services.cfg.campaigns.due_poll_s, campaign_jobs.start_due),
+        Job("send_leases", services.cfg.campaigns.sweep_interval_s, campaign_jobs.sweep_leases),
+        Job("reconcile_delivery", services.cfg.campaigns.reconcile_interval_s, reconcile.job),
+        Job("offer_expiry", offers_jobs.EXPIRY_INTERVAL_S, offers_jobs.expire_offers),
         Job("import_preview_expiry", 600.0, importer.expire_previews),
     ]
     return found

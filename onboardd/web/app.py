@@ -7,7 +7,15 @@ from collections.abc import Callable, Iterable
 from aiohttp import web
 
 from onboardd.services import Services
-from onboardd.web import health
+from onboardd.web import (
+    api_campaigns,
+    api_delivery,
+    api_imports,
+    api_mobile,
+    api_offers,
+    health,
+    webhooks,
+)
 from onboardd.web.keys import READINESS, SERVICES
 from onboardd.web.middleware import authenticate, request_context
 
@@ -19,6 +27,12 @@ def _area_routes() -> Iterable[web.RouteTableDef]:
     """Route tables of every API area (imported here so the app is the one place wiring them)."""
     tables: list[web.RouteTableDef] = [
         # -- route tables: one line per area module, keep this marker --
+        api_campaigns.routes,
+        webhooks.routes,
+        api_delivery.routes,
+        api_offers.routes,
+        api_mobile.routes,
+        api_imports.routes,
     ]
     return tables
 

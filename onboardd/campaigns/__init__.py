@@ -1,0 +1,1 @@
+"""Campaign planning without I/O: audience filters, input checks, per-message rendering."""

@@ -1,0 +1,335 @@
+"""Typed access to campaigns and their messages: CRUD, send start, claims, lease sweep."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import asyncpg
+import msgspec
+
+from onboardd import codes
+from onboardd.campaigns.audience import Audience, audience_from_json, audience_params
+from onboardd.campaigns.validation import CampaignInput
+from onboardd.db.queries import query
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+# How many times send start draws offer codes for customers whose candidates were taken.
+CODE_ROUNDS = 8
+
+
+class CampaignConflict(Exception):
+    """Another campaign of the salon is already sending."""
+
+
+class EmptyAudience(Exception):
+    """The audience matched no customer at send start."""
+
+
+class WrongState(Exception):
+    """The campaign is not in a state that allows the operation."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class Campaign(msgspec.Struct, frozen=True, rename="camel"):
+    """A campaign as stored (encodes to the API's camelCase)."""
+
+    id: str
+    salon_id: str
+    name: str
+    channel: str
+    message_template: str
+    welcome_offer_id: str | None
+    whatsapp_content_sid: str | None
+    audience: Audience
+    status: str
+    scheduled_for: datetime | None
+    target_customer_count: int
+    messages_sent: int
+    messages_delivered: int
+    messages_failed: int
+    messages_read: int
+    messages_skipped: int
+    created_by: str
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    paused_at: datetime | None
+    updated_at: datetime
+
+
+class Salon(msgspec.Struct, frozen=True):
+    id: str
+    name: str
+    country: str
+    app_download_link: str | None
+
+
+class OfferRow(msgspec.Struct, frozen=True):
+    id: str
+    salon_id: str
+    name: str
+    discount_type: str
+    discount_value: int
+    validity_days: int
+    is_active: int
+
+
+class AudienceCustomer(msgspec.Struct, frozen=True):
+    id: str
+    customer_name: str
+    normalized_phone_enc: str
+    status: str
+    import_batch_id: str | None
+    offer_code: str | None
+    download_token: str | None
+
+
+class ClaimedMessage(msgspec.Struct, frozen=True):
+    """A message leased to this dispatcher, with everything needed to send it."""
+
+    id: str
+    campaign_id: str
+    channel: str
+    attempts: int
+    sender: str
+    attempt_started_at: datetime
+    customer_name: str
+    normalized_phone_enc: str
+    offer_code: str | None
+    download_token: str | None
+    salon_id: str
+    campaign_channel: str
+    message_template: str
+    whatsapp_content_sid: str | None
+    salon_name: str
+    app_download_link: str | None
+    discount_type: str | None
+    discount_value: int | None
+    validity_days: int | None
+    opted_out: bool
+    recently_invited: bool
+
+
+class ExpiredMessage(msgspec.Struct, frozen=True):
+    """A message whose lease ran out mid-send: to reconcile before any resend."""
+
+    id: str
+    channel: str
+    sender: str | None
+    attempts: int
+    attempt_started_at: datetime
+    normalized_phone_enc: str
+    offer_code: str | None
+
+
+def _row(kind: type[S], record: asyncpg.Record) -> S:
+    """Build a struct from the record's columns of the same names."""
+    values: dict[str, Any] = {name: record[name] for name in kind.__struct_fields__}
+    return kind(**values)
+
+
+def _campaign(record: asyncpg.Record) -> Campaign:
+    values: dict[str, Any] = {name: record[name] for name in Campaign.__struct_fields__}
+    values["audience"] = audience_from_json(values["audience"])
+    return Campaign(**values)
+
+
+def _audience_args(audience: Audience) -> tuple[list[str], list[str] | None, datetime | None]:
+    params = audience_params(audience)
+    return params.statuses, params.batch_ids, params.imported_after
+
+
+# -- CRUD -------------------------------------------------------------------------------------
+
+async def create(pool: asyncpg.Pool, salon_id: str, created_by: str, body: CampaignInput
+                 ) -> Campaign:
+    """Insert a draft campaign from a checked body."""
+    record = await pool.fetchrow(
+        query("campaign_insert"), salon_id, body.name, body.channel, body.message_template,
+        body.welcome_offer_id, body.whatsapp_content_sid, body.audience, body.scheduled_for,
+        created_by)
+    return _campaign(record)
+
+
+async def list_for_salon(pool: asyncpg.Pool, salon_id: str, status: str | None, limit: int,
+                         offset: int) -> tuple[list[Campaign], int]:
+    """A page of the salon's campaigns, newest first, and the total."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(query("campaign_list"), salon_id, status, limit, offset)
+        total: int = await conn.fetchval(query("campaign_count"), salon_id, status)
+    return [_campaign(r) for r in rows], total
+
+
+async def get(pool: asyncpg.Pool | asyncpg.Connection, campaign_id: str, salon_id: str
+              ) -> Campaign | None:
+    """One campaign of the salon (None for another salon's id)."""
+    record = await pool.fetchrow(query("campaign_get"), campaign_id, salon_id)
+    return None if record is None else _campaign(record)
+
+
+async def update(pool: asyncpg.Pool, campaign_id: str, salon_id: str, body: CampaignInput
+                 ) -> Campaign | None:
+    """Replace the editable fields while draft or scheduled; None when not editable."""
+    record = await pool.fetchrow(
+        query("campaign_update"), campaign_id, salon_id, body.name, body.channel,
+        body.message_template, body.welcome_offer_id, body.whatsapp_content_sid,
+        body.audience, body.scheduled_for)
+    return None if record is None else _campaign(record)
+
+
+async def delete_draft(pool: asyncpg.Pool, campaign_id: str, salon_id: str) -> bool:
+    """Delete a draft; False when it is not a draft (or not there)."""
+    return await pool.fetchval(query("campaign_delete_draft"), campaign_id, salon_id) is not None
+
+
+async def salon(pool: asyncpg.Pool | asyncpg.Connection, salon_id: str) -> Salon | None:
+    """The host app's salon row."""
+    record = await pool.fetchrow(query("salon_get"), salon_id)
+    return None if record is None else _row(Salon, record)
+
+
+async def offer(pool: asyncpg.Pool | asyncpg.Connection, offer_id: str) -> OfferRow | None:
+    """A welcome offer by id (any salon: the caller checks the salon)."""
+    record = await pool.fetchrow(query("offer_get"), offer_id)
+    return None if record is None else _row(OfferRow, record)
+
+
+# -- audience ---------------------------------------------------------------------------------
+
+async def audience_count(pool: asyncpg.Pool, salon_id: str, audience: Audience) -> int:
+    """How many customers the audience targets now."""
+    count: int = await pool.fetchval(query("audience_count"), salon_id,
+                                     *_audience_args(audience))
+    return count
+
+
+async def audience_sample(pool: asyncpg.Pool, salon_id: str, audience: Audience, limit: int
+                          ) -> list[AudienceCustomer]:
+    """The first customers of the audience (oldest import first)."""
+    rows = await pool.fetch(query("audience_sample"), salon_id, *_audience_args(audience), limit)
+    return [_row(AudienceCustomer, r) for r in rows]
+
+
+async def customer(pool: asyncpg.Pool, customer_id: str, salon_id: str
+                   ) -> AudienceCustomer | None:
+    """One imported customer of the salon."""
+    record = await pool.fetchrow(query("customer_for_preview"), customer_id, salon_id)
+    return None if record is None else _row(AudienceCustomer, record)
+
+
+# -- send start, schedule, pause, resume -------------------------------------------------------
+
+async def _assign_codes(conn: asyncpg.Connection, campaign_id: str) -> None:
+    """Give every targeted customer lacking one an offer code and a download token."""
+    for _ in range(CODE_ROUNDS):
+        ids = [r["id"] for r in await conn.fetch(query("customers_lacking_codes"), campaign_id)]
+        if not ids:
+            return
+        offer_codes: set[str] = set()
+        while len(offer_codes) < len(ids):
+            offer_codes.add(codes.generate_offer_code())
+        tokens = [codes.download_token() for _ in ids]
+        try:
+            async with conn.transaction():  # a savepoint: a racing salon may take a code
+                await conn.execute(query("customers_assign_codes"), ids, list(offer_codes),
+                                   tokens)
+        except asyncpg.UniqueViolationError:
+            continue
+    raise RuntimeError(f"could not draw unique offer codes in {CODE_ROUNDS} rounds")
+
+
+async def start(pool: asyncpg.Pool, campaign_id: str, salon_id: str,
+                allowed: Sequence[str] = ("draft", "scheduled")) -> Campaign:
+    """In one transaction: status sending, audience frozen into messages, codes assigned.
+
+    Raises LookupError (no such campaign), WrongState, CampaignConflict, EmptyAudience.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        record = await conn.fetchrow(query("campaign_lock"), campaign_id, salon_id)
+        if record is None:
+            raise LookupError(campaign_id)
+        current = _campaign(record)
+        if current.status not in allowed:
+            raise WrongState(current.status)
+        try:
+            async with conn.transaction():
+                await conn.execute(query("campaign_set_sending"), campaign_id, salon_id)
+        except asyncpg.UniqueViolationError:
+            raise CampaignConflict(salon_id) from None
+        first_channel = "sms" if current.channel == "sms" else "whatsapp"
+        count: int = await conn.fetchval(
+            query("audience_freeze"), salon_id, *_audience_args(current.audience),
+            campaign_id, first_channel)
+        if count == 0:
+            raise EmptyAudience(campaign_id)
+        await _assign_codes(conn, campaign_id)
+        total: int = await conn.fetchval(query("campaign_message_count"), campaign_id)
+        updated = await conn.fetchrow(query("campaign_set_target"), campaign_id, total)
+        return _campaign(updated)
+
+
+async def schedule(pool: asyncpg.Pool, campaign_id: str, salon_id: str, when: datetime
+                   ) -> Campaign | None:
+    """Status scheduled at ``when`` (from draft or scheduled); None otherwise."""
+    record = await pool.fetchrow(query("campaign_schedule"), campaign_id, salon_id, when)
+    return None if record is None else _campaign(record)
+
+
+async def pause(pool: asyncpg.Pool, campaign_id: str, salon_id: str) -> Campaign | None:
+    """Sending -> paused; None when it was not sending."""
+    record = await pool.fetchrow(query("campaign_pause"), campaign_id, salon_id)
+    return None if record is None else _campaign(record)
+
+
+async def resume(pool: asyncpg.Pool, campaign_id: str, salon_id: str) -> Campaign | None:
+    """Paused -> sending; None when it was not paused; CampaignConflict if another sends."""
+    try:
+        record = await pool.fetchrow(query("campaign_resume"), campaign_id, salon_id)
+    except asyncpg.UniqueViolationError:
+        raise CampaignConflict(salon_id) from None
+    return None if record is None else _campaign(record)
+
+
+async def due(pool: asyncpg.Pool, limit: int) -> list[tuple[str, str]]:
+    """(campaign id, salon id) of scheduled campaigns whose time has come."""
+    return [(r["id"], r["salon_id"]) for r in await pool.fetch(query("campaigns_due"), limit)]
+
+
+async def unschedule(pool: asyncpg.Pool, campaign_id: str) -> None:
+    """Back to draft (a due campaign whose audience turned out empty)."""
+    await pool.execute(query("campaign_unschedule_empty"), campaign_id)
+
+
+# -- dispatcher ------------------------------------------------------------------------------
+
+async def sending_ids(pool: asyncpg.Pool) -> set[str]:
+    """Ids of every campaign now sending."""
+    return {r["id"] for r in await pool.fetch(query("campaigns_sending_ids"))}
+
+
+async def claim(pool: asyncpg.Pool, *, channel: str, limit: int, lease_s: float,
+                whatsapp_sender: str, sms_sender: str, resend_window_h: float
+                ) -> list[ClaimedMessage]:
+    """Lease up to ``limit`` due messages of sending campaigns, a fair share per campaign."""
+    bare_whatsapp = whatsapp_sender.removeprefix("whatsapp:")
+    rows = await pool.fetch(query("messages_claim"), channel, limit, lease_s, whatsapp_sender,
+                            sms_sender, resend_window_h, bare_whatsapp)
+    return [_row(ClaimedMessage, r) for r in rows]
+
+
+async def release(pool: asyncpg.Pool, ids: Sequence[str], not_before: datetime) -> None:
+    """Hand leased messages back unsent."""
+    if ids:
+        await pool.execute(query("messages_release"), list(ids), not_before)
+
+
+async def claim_expired(pool: asyncpg.Pool, limit: int, lease_s: float) -> list[ExpiredMessage]:
+    """Take over messages whose lease expired mid-send."""
+    rows = await pool.fetch(query("messages_claim_expired"), limit, lease_s)
+    return [_row(ExpiredMessage, r) for r in rows]

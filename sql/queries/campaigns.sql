@@ -1,0 +1,239 @@
+-- Invitation campaigns: CRUD, audience, send start, the dispatcher's claims and lease sweep.
+
+-- name: campaign_insert
+INSERT INTO invitation_campaigns
+    (salon_id, name, channel, message_template, welcome_offer_id, whatsapp_content_sid,
+     audience, scheduled_for, created_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+RETURNING *;
+
+-- name: campaign_list
+SELECT * FROM invitation_campaigns
+WHERE salon_id = $1 AND ($2::text IS NULL OR status = $2)
+ORDER BY created_at DESC, id
+LIMIT $3 OFFSET $4;
+
+-- name: campaign_count
+SELECT count(*) FROM invitation_campaigns
+WHERE salon_id = $1 AND ($2::text IS NULL OR status = $2);
+
+-- name: campaign_get
+SELECT * FROM invitation_campaigns WHERE id = $1 AND salon_id = $2;
+
+-- name: campaign_lock
+SELECT * FROM invitation_campaigns WHERE id = $1 AND salon_id = $2 FOR UPDATE;
+
+-- name: campaign_update
+UPDATE invitation_campaigns
+SET name = $3, channel = $4, message_template = $5, welcome_offer_id = $6,
+    whatsapp_content_sid = $7, audience = $8, scheduled_for = $9,
+    status = CASE WHEN status = 'scheduled' AND $9::timestamptz IS NULL THEN 'draft'
+                  ELSE status END,
+    updated_at = now()
+WHERE id = $1 AND salon_id = $2 AND status IN ('draft', 'scheduled')
+RETURNING *;
+
+-- name: campaign_delete_draft
+DELETE FROM invitation_campaigns WHERE id = $1 AND salon_id = $2 AND status = 'draft'
+RETURNING id;
+
+-- name: campaign_schedule
+UPDATE invitation_campaigns
+SET status = 'scheduled', scheduled_for = $3, updated_at = now()
+WHERE id = $1 AND salon_id = $2 AND status IN ('draft', 'scheduled')
+RETURNING *;
+
+-- name: campaign_set_sending
+-- The partial unique index invitation_campaigns_one_sending_per_salon refuses a second one.
+UPDATE invitation_campaigns
+SET status = 'sending', started_at = coalesce(started_at, now()), paused_at = NULL,
+    updated_at = now()
+WHERE id = $1 AND salon_id = $2
+RETURNING *;
+
+-- name: campaign_set_target
+UPDATE invitation_campaigns SET target_customer_count = $2, updated_at = now()
+WHERE id = $1
+RETURNING *;
+
+-- name: campaign_pause
+UPDATE invitation_campaigns SET status = 'paused', paused_at = now(), updated_at = now()
+WHERE id = $1 AND salon_id = $2 AND status = 'sending'
+RETURNING *;
+
+-- name: campaign_resume
+UPDATE invitation_campaigns SET status = 'sending', paused_at = NULL, updated_at = now()
+WHERE id = $1 AND salon_id = $2 AND status = 'paused'
+RETURNING *;
+
+-- name: campaigns_due
+SELECT id, salon_id FROM invitation_campaigns
+WHERE status = 'scheduled' AND scheduled_for <= now()
+ORDER BY scheduled_for
+LIMIT $1;
+
+-- name: campaign_unschedule_empty
+UPDATE invitation_campaigns SET status = 'draft', updated_at = now()
+WHERE id = $1 AND status = 'scheduled';
+
+-- name: campaigns_sending_ids
+SELECT id FROM invitation_campaigns WHERE status = 'sending';
+
+-- name: salon_get
+SELECT id, name, country, app_download_link FROM salons WHERE id = $1;
+
+-- name: offer_get
+SELECT id, salon_id, name, discount_type, discount_value, validity_days, is_active
+FROM welcome_offers WHERE id = $1;
+
+-- Audience: $1 salon, $2 statuses, $3 import batch ids (NULL: any), $4 imported after (NULL: any).
+
+-- name: audience_count
+SELECT count(*) FROM imported_customers c
+WHERE c.salon_id = $1 AND c.status = ANY($2::text[])
+  AND ($3::text[] IS NULL OR c.import_batch_id = ANY($3::text[]))
+  AND ($4::timestamptz IS NULL OR c.created_at >= $4);
+
+-- name: audience_sample
+SELECT c.id, c.customer_name, c.normalized_phone_enc, c.status, c.import_batch_id,
+       c.offer_code, c.download_token
+FROM imported_customers c
+WHERE c.salon_id = $1 AND c.status = ANY($2::text[])
+  AND ($3::text[] IS NULL OR c.import_batch_id = ANY($3::text[]))
+  AND ($4::timestamptz IS NULL OR c.created_at >= $4)
+ORDER BY c.created_at, c.id
+LIMIT $5;
+
+-- name: customer_for_preview
+SELECT c.id, c.customer_name, c.normalized_phone_enc, c.status, c.import_batch_id,
+       c.offer_code, c.download_token
+FROM imported_customers c WHERE c.id = $1 AND c.salon_id = $2;
+
+-- name: audience_freeze
+-- Send start: one message row per targeted customer ($5 campaign, $6 first channel).
+WITH frozen AS (
+    INSERT INTO invitation_messages (campaign_id, imported_customer_id, channel, salon_id)
+    SELECT $5, c.id, $6, c.salon_id
+    FROM imported_customers c
+    WHERE c.salon_id = $1 AND c.status = ANY($2::text[])
+      AND ($3::text[] IS NULL OR c.import_batch_id = ANY($3::text[]))
+      AND ($4::timestamptz IS NULL OR c.created_at >= $4)
+    ON CONFLICT (campaign_id, imported_customer_id) DO NOTHING
+    RETURNING 1
+)
+SELECT count(*) FROM frozen;
+
+-- name: campaign_message_count
+SELECT count(*) FROM invitation_messages WHERE campaign_id = $1;
+
+-- name: customers_lacking_codes
+SELECT c.id FROM invitation_messages m
+JOIN imported_customers c ON c.id = m.imported_customer_id
+WHERE m.campaign_id = $1 AND (c.offer_code IS NULL OR c.download_token IS NULL);
+
+-- name: customers_assign_codes
+-- Candidates already taken are left out; the caller draws again for those customers.
+UPDATE imported_customers c
+SET offer_code = coalesce(c.offer_code, u.code),
+    download_token = coalesce(c.download_token, u.token),
+    updated_at = now()
+FROM unnest($1::text[], $2::text[], $3::text[]) AS u (id, code, token)
+WHERE c.id = u.id
+  AND NOT EXISTS (SELECT 1 FROM imported_customers x WHERE x.offer_code = u.code)
+  AND NOT EXISTS (SELECT 1 FROM imported_customers y WHERE y.download_token = u.token);
+
+-- name: messages_claim
+-- $1 channel, $2 how many, $3 lease seconds, $4 whatsapp sender, $5 sms sender,
+-- $6 resend window hours, $7 bare whatsapp sender number.
+-- An equal share per sending campaign (fairness between salons), locked with SKIP LOCKED.
+WITH active AS (
+    SELECT id FROM invitation_campaigns WHERE status = 'sending'
+), share AS (
+    SELECT greatest(1, ceil($2::float8 / greatest(count(*), 1)))::int AS n FROM active
+), picked AS (
+    SELECT p.id
+    FROM active a
+    CROSS JOIN share s
+    CROSS JOIN LATERAL (
+        SELECT m.id FROM invitation_messages m
+        WHERE m.campaign_id = a.id AND m.status = 'pending' AND m.channel = $1
+          AND m.next_attempt_at <= now()
+        ORDER BY m.next_attempt_at, m.id
+        LIMIT s.n
+        FOR UPDATE SKIP LOCKED
+    ) p
+    LIMIT $2
+), claimed AS (
+    UPDATE invitation_messages m
+    SET status = 'sending',
+        claimed_until = now() + make_interval(secs => $3::float8),
+        attempt_started_at = now(),
+        sender = CASE m.channel WHEN 'whatsapp' THEN $4::text ELSE $5::text END,
+        updated_at = now()
+    FROM picked
+    WHERE m.id = picked.id
+    RETURNING m.id, m.campaign_id, m.imported_customer_id, m.channel, m.attempts, m.sender,
+              m.attempt_started_at
+)
+SELECT cl.id, cl.campaign_id, cl.channel, cl.attempts, cl.sender, cl.attempt_started_at,
+       cu.customer_name, cu.normalized_phone_enc, cu.offer_code, cu.download_token,
+       c.salon_id, c.channel AS campaign_channel, c.message_template, c.whatsapp_content_sid,
+       s.name AS salon_name, s.app_download_link,
+       o.discount_type, o.discount_value, o.validity_days,
+       EXISTS (
+           SELECT 1 FROM opt_outs oo
+           WHERE oo.phone_hash = cu.phone_hash
+             AND oo.sender IN (cl.sender, '*',
+                               CASE cl.channel WHEN 'whatsapp' THEN $7::text ELSE cl.sender END)
+       ) AS opted_out,
+       (
+           (cu.last_invited_at > now() - make_interval(secs => $6::float8 * 3600)
+            AND cu.last_campaign_id IS DISTINCT FROM cl.campaign_id)
+           OR EXISTS (
+               SELECT 1 FROM invitation_messages m2
+               WHERE m2.imported_customer_id = cl.imported_customer_id
+                 AND m2.campaign_id <> cl.campaign_id
+                 AND m2.twilio_message_sid IS NOT NULL
+                 AND coalesce(m2.queued_at, m2.sent_at, m2.attempt_started_at)
+                     > now() - make_interval(secs => $6::float8 * 3600))
+       ) AS recently_invited
+FROM claimed cl
+JOIN invitation_campaigns c ON c.id = cl.campaign_id
+JOIN imported_customers cu ON cu.id = cl.imported_customer_id
+JOIN salons s ON s.id = c.salon_id
+LEFT JOIN welcome_offers o ON o.id = c.welcome_offer_id;
+
+-- name: messages_release
+-- Hand claimed messages back unsent ($2: not before). attempts counts requests made and is
+-- kept by the status recorder, so it is not touched here.
+UPDATE invitation_messages
+SET status = 'pending', claimed_until = NULL,
+    next_attempt_at = greatest(now(), $2::timestamptz), updated_at = now()
+WHERE id = ANY($1::text[]) AND status = 'sending';
+
+-- name: messages_extend_lease
+UPDATE invitation_messages
+SET claimed_until = now() + make_interval(secs => $2::float8)
+WHERE id = ANY($1::text[]) AND status = 'sending';
+
+-- name: messages_claim_expired
+-- Lease sweep: 'sending' rows whose dispatcher died or lost them; re-leased to the sweeper.
+WITH expired AS (
+    SELECT id FROM invitation_messages
+    WHERE status = 'sending' AND claimed_until < now()
+    ORDER BY claimed_until
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+), leased AS (
+    UPDATE invitation_messages m
+    SET claimed_until = now() + make_interval(secs => $2::float8), updated_at = now()
+    FROM expired
+    WHERE m.id = expired.id
+    RETURNING m.id, m.campaign_id, m.imported_customer_id, m.channel, m.sender,
+              m.attempts, m.attempt_started_at, m.created_at
+)
+SELECT l.id, l.channel, l.sender, l.attempts,
+       coalesce(l.attempt_started_at, l.created_at) AS attempt_started_at,
+       cu.normalized_phone_enc, cu.offer_code
+FROM leased l
+JOIN imported_customers cu ON cu.id = l.imported_customer_id;

@@ -1,0 +1,364 @@
+"""The dispatcher against the Twilio simulator, with the status recorder applying outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from onboardd.actors import campaign_jobs, dispatcher, status_recorder
+from onboardd.campaigns.outcomes import decide
+from onboardd.config import Config
+from onboardd.db import campaigns as db
+from onboardd.db.pool import create_pool
+from onboardd.pii import PiiCipher
+from onboardd.services import Services, nudge
+from onboardd.simulator.state import SimState
+from onboardd.templates import DEFAULT_TEMPLATE
+from onboardd.twilio_client import make_client, send_message
+from onboardd.web.app import create_app
+from tests.campaign_support import add_customers, add_offer, add_salon, phone, simulator, wait_for
+
+CONTENT_SID = "HX" + "a" * 32
+
+
+class Rig:
+    """Services, a simulator, and the dispatcher + recorder (+ the web app) running."""
+
+    def __init__(self, services: Services, sim: SimState, sim_url: str) -> None:
+        self.services = services
+        self.sim = sim
+        self.sim_url = sim_url
+
+    @property
+    def pool(self) -> Any:
+        return self.services.pool
+
+    async def campaign(self, salon: str, phones: list[str], *, channel: str = "whatsapp",
+                       content_sid: str | None = None, start: bool = True) -> str:
+        await add_customers(self.pool, self.services.cipher, salon, phones)
+        offer = await add_offer(self.pool, salon)
+        campaign_id: str = await self.pool.fetchval(
+            "INSERT INTO invitation_campaigns (salon_id, name, channel, message_template, "
+            "welcome_offer_id, whatsapp_content_sid, created_by) "
+            "VALUES ($1, 'c', $2, $3, $4, $5, 'admin') RETURNING id",
+            salon, channel, DEFAULT_TEMPLATE, offer, content_sid)
+        if start:
+            await db.start(self.pool, campaign_id, salon)
+            nudge(self.services.queues.campaigns, campaign_id)
+        return campaign_id
+
+    async def by_phone(self, campaign_id: str) -> dict[str, Any]:
+        rows = await self.pool.fetch(
+            "SELECT m.*, c.status AS customer_status, c.offer_code, c.normalized_phone_enc "
+            "FROM invitation_messages m JOIN imported_customers c "
+            "ON c.id = m.imported_customer_id WHERE m.campaign_id = $1", campaign_id)
+        return {self.services.cipher.decrypt(r["normalized_phone_enc"], "phone"): r
+                for r in rows}
+
+    async def settled(self, campaign_id: str) -> bool:
+        left = await self.pool.fetchval(
+            "SELECT count(*) FROM invitation_messages WHERE campaign_id = $1 "
+            "AND status IN ('pending', 'sending')", campaign_id)
+        return bool(left == 0)
+
+    def sim_to(self, number: str) -> list[Any]:
+        return [r for r in self.sim.store.all() if r.to.removeprefix("whatsapp:") == number]
+
+
+@pytest.fixture
+async def make_rig(make_config: Callable[..., Config], db_url: str, cipher: PiiCipher,
+                   tokens: Any) -> AsyncIterator[Callable[..., Any]]:
+    stack = contextlib.AsyncExitStack()
+
+    async def build(sim: dict[str, Any] | None = None, **overrides: str) -> Rig:
+        settings = {"whatsapp_error_mode": "immediate", "callbacks_enabled": False,
+                    "rate_per_s": 0.0} | (sim or {})
+        url, state = await stack.enter_async_context(simulator(**settings))
+        defaults = {"campaigns_dispatch_poll_s": "0.05", "twilio_request_timeout_s": "1",
+                    "campaigns_lease_s": "30"}
+        cfg = make_config(**(defaults | overrides))
+        pool = await create_pool(cfg, db_url, min_size=1, max_size=10)
+        stack.push_async_callback(pool.close)
+        services = Services(cfg=cfg, pool=pool, cipher=cipher, tokens=tokens)
+        services.twilio_base_url = url
+        server = await stack.enter_async_context(TestServer(create_app(services)))
+        services.public_base_url = str(server.make_url("")).rstrip("/")
+        stopping = asyncio.Event()
+        tasks = [asyncio.create_task(status_recorder.run(services, stopping)),
+                 asyncio.create_task(dispatcher.run(services, stopping))]
+
+        async def stop() -> None:
+            stopping.set()
+            await asyncio.gather(*tasks)
+
+        stack.push_async_callback(stop)
+        return Rig(services, state, url)
+
+    try:
+        yield build
+    finally:
+        await stack.aclose()
+
+
+async def test_messages_send_with_body_and_customers_become_invited(
+        make_rig: Callable[..., Any], salon: str) -> None:
+    rig = await make_rig()
+    phones = [phone(i) for i in range(25)]
+    campaign = await rig.campaign(salon, phones)
+    await wait_for(lambda: rig.settled(campaign))
+    rows = await rig.by_phone(campaign)
+    assert {r["status"] for r in rows.values()} == {"queued"}
+    assert {r["customer_status"] for r in rows.values()} == {"invited"}
+    for number in phones:
+        (sent,) = rig.sim_to(number)
+        row = rows[number]
+        assert sent.sid == row["twilio_message_sid"]
+        assert sent.from_ == "whatsapp:+14155238886" and sent.to == "whatsapp:" + number
+        assert row["offer_code"] in sent.body and "Get ₹100 OFF" in sent.body
+        assert "https://app.salonhub.com/s/glamour?t=" in sent.body
+        assert sent.status_callback == rig.services.public_base_url + "/api/webhooks/twilio/status"
+    counters = await rig.pool.fetchrow(
+        "SELECT messages_sent, target_customer_count FROM invitation_campaigns WHERE id = $1",
+        campaign)
+    assert (counters["messages_sent"], counters["target_customer_count"]) == (25, 25)
+
+
+async def test_whatsapp_content_sid_sends_variables(make_rig: Callable[..., Any],
+                                                    salon: str) -> None:
+    rig = await make_rig()
+    campaign = await rig.campaign(salon, [phone(1)], content_sid=CONTENT_SID)
+    await wait_for(lambda: rig.settled(campaign))
+    (sent,) = rig.sim_to(phone(1))
+    assert sent.content_sid == CONTENT_SID and sent.body == ""
+    assert '"1":"Customer0"' in (sent.content_variables or "")
+
+
+async def test_rate_limit_holds_in_every_one_second_window(make_rig: Callable[..., Any],
+                                                           salon: str) -> None:
+    rig = await make_rig(twilio_sms_rate_per_s="20")
+    campaign = await rig.campaign(salon, [phone(i) for i in range(45)], channel="sms")
+    await wait_for(lambda: rig.settled(campaign))
+    stamps = sorted(r.created_at for r in rig.sim.store.all())
+    assert len(stamps) == 45
+    busiest = max(sum(1 for t in stamps[i:] if t < start + 1.0)
+                  for i, start in enumerate(stamps))
+    assert busiest <= 20
+
+
+async def test_corner_cases_each_recorded(make_rig: Callable[..., Any], salon: str,
+                                          cipher: PiiCipher) -> None:
+    rig = await make_rig(sim={"per_number": {phone(3): "500"}}, twilio_max_attempts="2")
+    invalid, stop_number = "+15005550001", "+15005550004"
+    listed_opt_out = phone(4)
+    await rig.pool.execute(
+        "INSERT INTO opt_outs (phone_hash, sender, source) VALUES ($1, $2, 'inbound')",
+        cipher.phone_hash(listed_opt_out), "whatsapp:+14155238886")
+    # Invited by another campaign of this salon an hour ago.
+    recent = phone(5)
+    other = await rig.campaign(salon, [recent], start=False)
+    await rig.pool.execute(
+        "INSERT INTO invitation_messages (campaign_id, imported_customer_id, channel, salon_id, "
+        "status, twilio_message_sid, queued_at) SELECT $1, id, 'whatsapp', salon_id, 'queued', "
+        "'SM' || md5(id), now() - interval '1 hour' FROM imported_customers WHERE salon_id = $2",
+        other, salon)
+    await rig.pool.execute("UPDATE imported_customers SET status = 'pending'")
+    campaign = await rig.campaign(salon, [phone(1), invalid, stop_number, listed_opt_out,
+                                          phone(3)])
+    await wait_for(lambda: rig.settled(campaign), timeout_s=20)
+    rows = await rig.by_phone(campaign)
+    assert rows[phone(1)]["status"] == "queued"
+    assert (rows[invalid]["status"], rows[invalid]["skip_reason"],
+            rows[invalid]["error_code"]) == ("skipped", "invalid_number", 21211)
+    assert (rows[stop_number]["status"], rows[stop_number]["skip_reason"]) == (
+        "skipped", "opted_out")
+    assert rows[stop_number]["customer_status"] == "opted_out"
+    assert (rows[listed_opt_out]["status"], rows[listed_opt_out]["skip_reason"]) == (
+        "skipped", "opted_out")
+    assert rig.sim_to(listed_opt_out) == []
+    assert (rows[recent]["status"], rows[recent]["skip_reason"]) == (
+        "skipped", "recently_invited")
+    assert rig.sim_to(recent) == []
+    # Transient 5xx: retried, then failed after max_attempts; the campaign goes on.
+    assert (rows[phone(3)]["status"], rows[phone(3)]["attempts"]) == ("failed", 2)
+    assert "20500" in (rows[phone(3)]["error_message"] or "")
+
+
+async def test_transient_failure_retries_then_succeeds(make_rig: Callable[..., Any],
+                                                       salon: str) -> None:
+    rig = await make_rig(sim={"per_number": {phone(7): "503"}})
+    campaign = await rig.campaign(salon, [phone(7)])
+
+    async def refused_once() -> bool:
+        return bool(rig.sim.stats.rejected.get(20503))
+
+    await wait_for(refused_once)
+    rig.sim.patch({"per_number": {phone(7): None}})
+    await wait_for(lambda: rig.settled(campaign))
+    row = (await rig.by_phone(campaign))[phone(7)]
+    assert (row["status"], row["attempts"]) == ("queued", 2)
+    assert len(rig.sim_to(phone(7))) == 1
+
+
+async def test_whatsapp_unreachable_falls_back_to_sms_only_for_both(
+        make_rig: Callable[..., Any], salon: str) -> None:
+    rig = await make_rig(sim={"whatsapp_unreachable_rate": 1.0})
+    both = await rig.campaign(salon, [phone(1), phone(2)], channel="both")
+    await wait_for(lambda: rig.settled(both))
+    rows = await rig.by_phone(both)
+    for number in (phone(1), phone(2)):
+        assert (rows[number]["status"], rows[number]["channel"],
+                rows[number]["fallback_from"]) == ("queued", "sms", "whatsapp")
+        (sms,) = rig.sim_to(number)
+        assert sms.channel == "sms" and sms.from_ == "+15005550006"
+    other_salon = await add_salon(rig.pool)
+    only_whatsapp = await rig.campaign(other_salon, [phone(50)], channel="whatsapp")
+    await wait_for(lambda: rig.settled(only_whatsapp))
+    row = (await rig.by_phone(only_whatsapp))[phone(50)]
+    assert (row["status"], row["channel"]) == ("failed", "whatsapp")
+
+
+async def test_429_pauses_the_channel_then_resumes_without_failing(
+        make_rig: Callable[..., Any], salon: str) -> None:
+    rig = await make_rig(sim={"per_number": {phone(8): "429"}})
+    campaign = await rig.campaign(salon, [phone(8)])
+
+    async def throttled() -> bool:
+        return bool(rig.sim.stats.rejected.get(20429))
+
+    await wait_for(throttled)
+    rig.sim.patch({"per_number": {phone(8): None}})
+    await wait_for(lambda: rig.settled(campaign))
+    row = (await rig.by_phone(campaign))[phone(8)]
+    # Accepted after the Retry-After pause; a 429 is not an attempt and not a failure.
+    assert (row["status"], row["attempts"], row["error_code"]) == ("queued", 1, None)
+
+
+def test_rate_limit_pause_defaults_to_config_without_retry_after() -> None:
+    decision = decide(http_status=429, code=20429, attempts=1, max_attempts=3,
+                      channel="sms", campaign_channel="sms", retry_after_s=None,
+                      rate_limit_pause_s=60.0, rng=random.Random(1))
+    assert (decision.action, decision.delay_s) == ("rate_limited", 60.0)
+
+
+async def test_timeout_is_reconciled_not_resent(make_rig: Callable[..., Any],
+                                                salon: str) -> None:
+    rig = await make_rig(sim={"per_number": {phone(9): "timeout"}, "hang_s": 30.0},
+                         twilio_request_timeout_s="0.5")
+    campaign = await rig.campaign(salon, [phone(9)] + [phone(i) for i in range(20, 30)])
+    await wait_for(lambda: rig.settled(campaign))
+    rows = await rig.by_phone(campaign)
+    (only,) = rig.sim_to(phone(9))  # the hung request was accepted once, never resent
+    assert rows[phone(9)]["twilio_message_sid"] == only.sid
+    assert rows[phone(9)]["status"] == "queued"
+    # A hanging Twilio did not stall the others.
+    assert all(rows[phone(i)]["status"] == "queued" for i in range(20, 30))
+
+
+async def test_timeout_not_accepted_is_retried_then_failed(make_rig: Callable[..., Any],
+                                                           salon: str) -> None:
+    rig = await make_rig(sim={"per_number": {phone(9): "timeout"}, "hang_s": 30.0,
+                              "timeout_accepts": False},
+                         twilio_request_timeout_s="0.3", twilio_max_attempts="2")
+    campaign = await rig.campaign(salon, [phone(9)])
+    await wait_for(lambda: rig.settled(campaign), timeout_s=20)
+    row = (await rig.by_phone(campaign))[phone(9)]
+    assert (row["status"], row["attempts"]) == ("failed", 2)
+    assert rig.sim_to(phone(9)) == []
+
+
+async def test_pause_stops_new_sends_and_resume_sends_exactly_the_rest(
+        make_rig: Callable[..., Any], salon: str) -> None:
+    rig = await make_rig(twilio_whatsapp_rate_per_s="15")
+    phones = [phone(i) for i in range(40)]
+    campaign = await rig.campaign(salon, phones)
+
+    async def some_sent() -> bool:
+        return len(rig.sim.store) >= 5
+
+    await wait_for(some_sent)
+    assert await db.pause(rig.pool, campaign, salon) is not None
+    nudge(rig.services.queues.campaigns, campaign)
+    await wait_for(lambda: _no_sending(rig, campaign))
+    sent_at_pause = len(rig.sim.store)
+    await asyncio.sleep(0.5)  # a window in which a leak would show
+    assert len(rig.sim.store) == sent_at_pause < 40
+    pending = await rig.pool.fetchval(
+        "SELECT count(*) FROM invitation_messages WHERE campaign_id = $1 AND status = 'pending'",
+        campaign)
+    assert pending == 40 - sent_at_pause
+    assert await db.resume(rig.pool, campaign, salon) is not None
+    nudge(rig.services.queues.campaigns, campaign)
+    await wait_for(lambda: rig.settled(campaign))
+    assert sorted(r.to.removeprefix("whatsapp:") for r in rig.sim.store.all()) == sorted(phones)
+
+
+async def _no_sending(rig: Rig, campaign: str) -> bool:
+    n = await rig.pool.fetchval("SELECT count(*) FROM invitation_messages WHERE campaign_id = $1 "
+                                "AND status = 'sending'", campaign)
+    return bool(n == 0)
+
+
+async def test_salons_share_the_sender_fairly(make_rig: Callable[..., Any], salon: str) -> None:
+    rig = await make_rig(twilio_whatsapp_rate_per_s="20", campaigns_claim_batch="10")
+    other = await add_salon(rig.pool)
+    big = await rig.campaign(salon, [phone(i) for i in range(60)])
+    small = await rig.campaign(other, [phone(i) for i in range(100, 110)])
+    await wait_for(lambda: rig.settled(small))
+    sent_for_big = await rig.pool.fetchval(
+        "SELECT count(*) FROM invitation_messages WHERE campaign_id = $1 AND status = 'queued'",
+        big)
+    # The small salon did not wait for the big one's 60 messages.
+    assert sent_for_big < 40
+    await wait_for(lambda: rig.settled(big))
+
+
+async def test_expired_lease_is_reconciled_before_any_resend(
+        make_rig: Callable[..., Any], salon: str) -> None:
+    rig = await make_rig(campaigns_dispatch_poll_s="30")
+    campaign = await rig.campaign(salon, [phone(1), phone(2)], start=False)
+    await db.start(rig.pool, campaign, salon)
+    # A crashed dispatcher left both 'sending'; Twilio had accepted the first one.
+    await rig.pool.execute(
+        "UPDATE invitation_messages SET status = 'sending', sender = 'whatsapp:+14155238886', "
+        "attempt_started_at = now() - interval '1 minute', "
+        "claimed_until = now() - interval '1 second' WHERE campaign_id = $1", campaign)
+    rows = await rig.by_phone(campaign)
+    client = make_client(rig.services.cfg.simulator.account_sid,
+                         rig.services.cfg.simulator.auth_token, rig.sim_url, 5.0)
+    try:
+        body = f"Hi! Your code: {rows[phone(1)]['offer_code']}"
+        first = await send_message(client, from_="whatsapp:+14155238886",
+                                   to="whatsapp:" + phone(1), body=body, content_sid=None,
+                                   content_variables=None, status_callback=None)
+    finally:
+        await client.http_client.close()
+    await campaign_jobs.sweep_leases(rig.services)
+    nudge(rig.services.queues.campaigns, "x")
+    await wait_for(lambda: rig.settled(campaign))
+    rows = await rig.by_phone(campaign)
+    assert rows[phone(1)]["twilio_message_sid"] == first.sid
+    assert len(rig.sim_to(phone(1))) == 1 and len(rig.sim_to(phone(2))) == 1
+
+
+async def test_campaign_completes_when_every_message_is_final(
+        make_rig: Callable[..., Any], salon: str) -> None:
+    rig = await make_rig(sim={"callbacks_enabled": True, "sent_after_ms": 10.0,
+                              "delivered_after_ms": 20.0, "read_after_ms": 30.0})
+    campaign = await rig.campaign(salon, [phone(1), phone(2), "+15005550001"])
+
+    async def completed() -> bool:
+        row = await rig.pool.fetchrow(
+            "SELECT status, completed_at FROM invitation_campaigns WHERE id = $1", campaign)
+        return bool(row["status"] == "completed" and row["completed_at"] is not None)
+
+    await wait_for(completed)
+    started = await rig.pool.fetchval(
+        "SELECT started_at FROM invitation_campaigns WHERE id = $1", campaign)
+    assert started is not None and started <= datetime.now(UTC)

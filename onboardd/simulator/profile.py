@@ -23,7 +23,8 @@ def choose_behaviour(
 ) -> str | None:
     """The configured behaviour for this number, else a random draw from the error rates."""
     fixed = settings.per_number.get(to_number)
-    if fixed is not None:
+    # A WhatsApp channel error describes the number's WhatsApp account: SMS still reaches it.
+    if fixed is not None and not (fixed in WHATSAPP_CODES and channel != "whatsapp"):
         return fixed
     if settings.error_rate_429 and rng.random() < settings.error_rate_429:
         return "429"

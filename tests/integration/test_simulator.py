@@ -493,6 +493,9 @@ async def test_whatsapp_error_immediate_mode() -> None:
     ) as sim:
         result = await sim.send("whatsapp:+15551230034")
         assert (result.http_status, result.error_code) == (400, 63024)
+        # The same number is reachable by SMS: WhatsApp errors concern WhatsApp only.
+        sms = await sim.send("+15551230034")
+        assert (sms.http_status, sms.error_code) == (201, None)
 
 
 async def test_undelivered_and_failed_behaviours(receiver: Receiver) -> None:

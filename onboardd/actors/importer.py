@@ -4,17 +4,17 @@ A batch is claimed with FOR UPDATE SKIP LOCKED and a lease (`claimed_until`). It
 is parsed again and the rows after `processed` are validated and inserted in chunks. Each
 chunk is one transaction: a guard that locks the batch and proves the claim still holds, a
 set-based insert (duplicates are the rows that did not insert), and the counters, progress and
-errors. So a crash loses at most the chunk in flight, and the next claim resumes exactly at
-`processed`. Preparing the next chunk (validation, encryption) runs in a worker thread while
-the database writes the current one.
+errors, all in one statement. So a crash loses at most the chunk in flight, and the next claim
+resumes exactly at `processed`. The next chunk is prepared (validation, encryption) on the event
+loop, in slices that yield between them, while the database writes the current one: the
+database works on the other core, and no worker thread fights the loop for the GIL.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Callable
-from typing import Any, Final
+from collections.abc import Awaitable, Callable
+from typing import Final
 
 import asyncpg
 import msgspec
@@ -23,8 +23,13 @@ import structlog
 from onboardd.db import imports as db
 from onboardd.importing.files import FileRejected, Table, read_table
 from onboardd.importing.mapping import ColumnMapping
-from onboardd.importing.rows import DUPLICATE_PHONE, mark_in_file_duplicates, validate_row
-from onboardd.importing.service import column_mapping, error_entry
+from onboardd.importing.rows import (
+    DUPLICATE_PHONE,
+    RowResult,
+    mark_in_file_duplicates,
+    validate_row,
+)
+from onboardd.importing.service import column_mapping, seal_original
 from onboardd.logging import get_logger
 from onboardd.pii import PiiCipher
 from onboardd.services import Services
@@ -43,80 +48,91 @@ class LostClaim(Exception):
     """Another importer advanced the batch: this one's lease had run out."""
 
 
+# Rows validated or encoded between two yields to the event loop (a few milliseconds of CPU).
+PREPARE_SLICE: Final = 250
+
+
 class ChunkPlan(msgspec.Struct):
     """One chunk, validated and encrypted, ready to write."""
 
     size: int
     rows: db.ChunkRows
-    errors: list[dict[str, Any]]
     failed: int
     duplicates: int
-    # Valid rows by row number, to explain the ones the database reports as duplicates.
-    originals: dict[int, dict[str, str]]
 
 
-def prepare_chunk(services: Services, table: Table, mapping: ColumnMapping, region: str,
-                  start: int, end: int) -> ChunkPlan:
-    """Validate rows [start, end) and build the insert arrays (CPU only, no I/O)."""
-    cipher: PiiCipher = services.cipher
-    headers = table.headers
-    cells_list = table.rows[start:end]
-    results = mark_in_file_duplicates([
-        validate_row(cells, number, headers, mapping, region)
-        for cells, number in zip(cells_list, table.row_numbers[start:end], strict=True)])
-    names: list[str] = []
-    phone_enc: list[str] = []
-    e164_enc: list[str] = []
-    email_enc: list[str | None] = []
-    hashes: list[bytes] = []
-    numbers: list[int] = []
-    errors: list[dict[str, Any]] = []
-    originals: dict[int, dict[str, str]] = {}
-    failed = duplicates = 0
-    phone_col = mapping.phone
-    for result, cells in zip(results, cells_list, strict=True):
+class _ChunkBuilder:
+    """Accumulates the column arrays of one chunk, row by row."""
+
+    def __init__(self, services: Services, mapping: ColumnMapping) -> None:
+        self.services = services
+        self.cipher: PiiCipher = services.cipher
+        self.phone_col = mapping.phone
+        self.rows = db.ChunkRows([], [], [], [], [], [], [], [], [], [])
+        self.failed = self.duplicates = 0
+
+    def add(self, result: RowResult, cells: list[str]) -> None:
+        rows, cipher = self.rows, self.cipher
+        original = seal_original(self.services, result.original)
         if result.errors:
             if result.errors == [DUPLICATE_PHONE]:
-                duplicates += 1
+                self.duplicates += 1
             else:
-                failed += 1
-            errors.append(error_entry(services, result.row_number, result.original,
-                                      result.errors))
-            continue
+                self.failed += 1
+            rows.error_rows.append(result.row_number)
+            rows.error_original_enc.append(original)
+            rows.error_json.append(msgspec.json.encode(result.errors).decode())
+            return
         assert result.name is not None
         assert result.phone is not None
-        assert phone_col is not None
-        names.append(result.name)
-        phone_enc.append(cipher.encrypt(cells[phone_col].strip(), "phone"))
-        e164_enc.append(cipher.encrypt(result.phone, "phone"))
-        email_enc.append(cipher.encrypt(result.email, "email") if result.email else None)
-        hashes.append(cipher.phone_hash(result.phone))
-        numbers.append(result.row_number)
-        originals[result.row_number] = result.original
-    rows = db.ChunkRows(names=names, phone_enc=phone_enc, e164_enc=e164_enc,
-                        email_enc=email_enc, phone_hash=hashes, source_row=numbers)
-    return ChunkPlan(size=end - start, rows=rows, errors=errors, failed=failed,
-                     duplicates=duplicates, originals=originals)
+        assert self.phone_col is not None
+        rows.names.append(result.name)
+        rows.phone_enc.append(cipher.encrypt(cells[self.phone_col].strip(), "phone"))
+        rows.e164_enc.append(cipher.encrypt(result.phone, "phone"))
+        rows.email_enc.append(cipher.encrypt(result.email, "email") if result.email else None)
+        rows.phone_hash.append(cipher.phone_hash(result.phone))
+        rows.source_row.append(result.row_number)
+        # Kept only if the database already has the phone (the row becomes a duplicate).
+        rows.original_enc.append(original)
+
+
+async def prepare_chunk(services: Services, table: Table, mapping: ColumnMapping, region: str,
+                        start: int, end: int) -> ChunkPlan:
+    """Validate rows [start, end) and build the write's arrays (CPU only, no I/O), yielding
+    to the event loop every PREPARE_SLICE rows."""
+    headers = table.headers
+    results: list[RowResult] = []
+    for begin in range(start, end, PREPARE_SLICE):
+        # Yield first: a write the caller has just started sends its statement now.
+        await asyncio.sleep(0)
+        stop = min(begin + PREPARE_SLICE, end)
+        results.extend(
+            validate_row(cells, number, headers, mapping, region)
+            for cells, number in zip(table.rows[begin:stop], table.row_numbers[begin:stop],
+                                     strict=True))
+    marked = mark_in_file_duplicates(results)
+    builder = _ChunkBuilder(services, mapping)
+    for begin in range(0, len(marked), PREPARE_SLICE):
+        await asyncio.sleep(0)
+        stop = min(begin + PREPARE_SLICE, len(marked))
+        for result, cells in zip(marked[begin:stop], table.rows[start + begin:start + stop],
+                                 strict=True):
+            builder.add(result, cells)
+    return ChunkPlan(size=end - start, rows=builder.rows, failed=builder.failed,
+                     duplicates=builder.duplicates)
 
 
 async def write_chunk(services: Services, batch: db.ClaimedBatch, processed: int,
                       plan: ChunkPlan, total: int) -> tuple[str, int]:
     """Insert a chunk and advance the batch in one transaction; raise LostClaim if the
     batch moved under us."""
-    async with services.pool.acquire() as conn, conn.transaction():
-        inserted = await db.insert_chunk(conn, batch.id, processed, LEASE_S, plan.rows)
-        if inserted is None:
-            raise LostClaim(batch.id)
-        errors = plan.errors
-        conflicts = [n for n in plan.rows.source_row if n not in inserted]
-        if conflicts:
-            errors = sorted(
-                errors + [error_entry(services, n, plan.originals[n], [DUPLICATE_PHONE])
-                          for n in conflicts],
-                key=lambda e: int(e["rowNumber"]))
-        return await db.record_chunk(
-            conn, batch.id, processed=plan.size, imported=len(inserted), failed=plan.failed,
-            duplicates=plan.duplicates + len(conflicts), errors=errors, total=total)
+    written = await db.write_chunk(
+        services.pool, batch.id, processed=processed, size=plan.size, lease_s=LEASE_S,
+        total=total, failed=plan.failed, duplicates=plan.duplicates, rows=plan.rows,
+        conflict_errors=[DUPLICATE_PHONE])
+    if written is None:
+        raise LostClaim(batch.id)
+    return written
 
 
 async def _parse(services: Services, batch: db.ClaimedBatch) -> tuple[Table, ColumnMapping]:
@@ -155,28 +171,24 @@ async def _import_rows(services: Services, batch: db.ClaimedBatch, table: Table,
     total = len(table.rows)
     size = services.cfg.import_.chunk_rows
     processed = batch.processed
-    starts = list(range(processed, total, size))
+    # Every row processed before a crash (only the end was lost): one empty chunk ends it.
+    starts = list(range(processed, total, size)) or [processed]
 
-    def start(index: int) -> asyncio.Task[ChunkPlan]:
-        begin = starts[index]
-        return asyncio.create_task(asyncio.to_thread(
-            prepare_chunk, services, table, mapping, batch.region, begin,
-            min(begin + size, total)), name=f"import-prepare-{batch.id}-{begin}")
+    def prepare(begin: int) -> Awaitable[ChunkPlan]:
+        return prepare_chunk(services, table, mapping, batch.region, begin,
+                             min(begin + size, total))
 
     status = "processing"
-    upcoming = start(0) if starts else None
     try:
-        if not starts:  # every row was processed before a crash, only the end was lost
-            empty = ChunkPlan(0, db.ChunkRows([], [], [], [], [], []), [], 0, 0, {})
-            status, processed = await asyncio.shield(
-                write_chunk(services, batch, processed, empty, total))
+        plan = await prepare(starts[0])
         for index in range(len(starts)):
-            assert upcoming is not None
-            plan = await upcoming
-            upcoming = start(index + 1) if index + 1 < len(starts) else None
-            # Shielded: a cancelled actor still commits or rolls back the chunk cleanly.
-            status, processed = await asyncio.shield(
-                write_chunk(services, batch, processed, plan, total))
+            # A task, awaited shielded: a cancelled actor still commits or rolls back the
+            # chunk cleanly. The next chunk is prepared while the database writes this one.
+            writing = asyncio.create_task(write_chunk(services, batch, processed, plan, total),
+                                          name=f"import-write-{batch.id}-{starts[index]}")
+            if index + 1 < len(starts):
+                plan = await prepare(starts[index + 1])
+            status, processed = await asyncio.shield(writing)
             if progress is not None:
                 progress(processed, total)
             if stopping.is_set() and status == "processing":
@@ -193,11 +205,6 @@ async def _import_rows(services: Services, batch: db.ClaimedBatch, table: Table,
         await asyncio.shield(db.fail_batch(services.pool, batch.id, reason))
         log.error("import_crashed", error=repr(exc), exc_info=exc)
         return "failed"
-    finally:
-        if upcoming is not None:
-            upcoming.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await upcoming
     log.info("import_finished", status=status, total=total)
     return status
 

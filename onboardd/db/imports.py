@@ -75,7 +75,9 @@ class CustomerRow(msgspec.Struct, frozen=True):
 
 
 class ChunkRows(msgspec.Struct, frozen=True):
-    """Column arrays of the valid rows of one chunk, ready for the set-based insert."""
+    """Column arrays of one chunk, ready for the set-based write: the valid rows (with their
+    encrypted original cells, kept only if the database finds the phone already there) and
+    the rejected or skipped ones."""
 
     names: list[str]
     phone_enc: list[str]
@@ -83,6 +85,19 @@ class ChunkRows(msgspec.Struct, frozen=True):
     email_enc: list[str | None]
     phone_hash: list[bytes]
     source_row: list[int]
+    original_enc: list[str]
+    error_rows: list[int]
+    error_original_enc: list[str]
+    # Each row's error messages as a JSON array.
+    error_json: list[str]
+
+
+class ErrorRow(msgspec.Struct, frozen=True):
+    """One rejected or skipped row of a batch, its original cells still encrypted."""
+
+    row_number: int
+    original_enc: str
+    errors: list[str]
 
 
 def _mapping(raw: Any) -> StoredMapping:
@@ -149,13 +164,16 @@ async def batch_status(conn: Conn, batch_id: str, salon_id: str) -> BatchStatus 
     return None if row is None else BatchStatus(**dict(row))
 
 
-async def batch_error_log(conn: Conn, batch_id: str, salon_id: str
-                          ) -> tuple[str, StoredMapping, list[dict[str, Any]]] | None:
-    """Status, mapping and every stored error of a batch of this salon."""
-    row = await conn.fetchrow(query("import_batch_error_log"), batch_id, salon_id)
+async def batch_errors(conn: Conn, batch_id: str, salon_id: str
+                       ) -> tuple[str, StoredMapping, list[ErrorRow]] | None:
+    """Status, mapping and every error of a batch of this salon, in row order."""
+    row = await conn.fetchrow(query("import_batch_header"), batch_id, salon_id)
     if row is None:
         return None
-    return row["status"], _mapping(row["mapping"]), list(row["error_log"])
+    errors = await conn.fetch(query("import_batch_errors"), batch_id)
+    return row["status"], _mapping(row["mapping"]), [
+        ErrorRow(row_number=e["row_number"], original_enc=e["original_enc"],
+                 errors=list(e["errors"])) for e in errors]
 
 
 def _claimed(row: asyncpg.Record | None) -> ClaimedBatch | None:
@@ -176,26 +194,20 @@ async def claimed_batch(conn: Conn, batch_id: str) -> ClaimedBatch | None:
     return _claimed(await conn.fetchrow(query("import_claimed_batch"), batch_id))
 
 
-async def insert_chunk(conn: asyncpg.Connection, batch_id: str, processed: int,
-                       lease_s: float, rows: ChunkRows) -> set[int] | None:
-    """Guard the claim and insert a chunk's valid rows in one statement; returns the source
-    rows that went in (the rest were duplicates), or None when the claim was lost."""
-    row = await conn.fetchrow(query("import_insert_chunk"), batch_id, processed, lease_s,
-                              rows.names, rows.phone_enc, rows.e164_enc, rows.email_enc,
-                              rows.phone_hash, rows.source_row)
+async def write_chunk(conn: Conn, batch_id: str, *, processed: int, size: int,
+                      lease_s: float, total: int, failed: int, duplicates: int,
+                      rows: ChunkRows, conflict_errors: list[str]) -> tuple[str, int] | None:
+    """Guard the claim, insert the chunk's valid rows, record its errors and advance the
+    batch, in one statement; returns (status, processed), or None when the claim was lost.
+    Valid rows the database already had count as duplicates (and become errors)."""
+    row = await conn.fetchrow(
+        query("import_write_chunk"), batch_id, processed, size, lease_s, total, failed,
+        duplicates, rows.names, rows.phone_enc, rows.e164_enc, rows.email_enc, rows.phone_hash,
+        rows.source_row, rows.original_enc, rows.error_rows, rows.error_original_enc,
+        rows.error_json, conflict_errors)
     assert row is not None
     if not row["guarded"]:
         return None
-    return set(row["inserted"])
-
-
-async def record_chunk(conn: asyncpg.Connection, batch_id: str, *, processed: int,
-                       imported: int, failed: int, duplicates: int,
-                       errors: list[dict[str, Any]], total: int) -> tuple[str, int]:
-    """Advance counters and append errors; the last chunk completes the batch."""
-    row = await conn.fetchrow(query("import_record_chunk"), batch_id, processed, imported, failed,
-                              duplicates, errors, total)
-    assert row is not None
     return row["status"], row["processed"]
 
 

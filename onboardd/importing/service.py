@@ -271,17 +271,15 @@ def neutralise(cell: str) -> str:
     return "'" + cell if cell.startswith(_FORMULA_PREFIXES) else cell
 
 
-def error_entry(services: Services, row_number: int, original: dict[str, str],
-                errors: list[str]) -> dict[str, Any]:
-    """An error_log item; the original cells hold PII, so they are stored encrypted."""
-    data = services.cipher.encrypt(msgspec.json.encode(original).decode(), ROW_PURPOSE)
-    return {"rowNumber": row_number, "errors": errors, "data": data}
+def seal_original(services: Services, original: dict[str, str]) -> str:
+    """A row's original cells for the error report; they hold PII, so they are encrypted."""
+    return services.cipher.encrypt(msgspec.json.encode(original).decode(), ROW_PURPOSE)
 
 
 async def error_report(services: Services, *, salon_id: str, batch_id: str, actor: str,
                        request_id: str) -> tuple[str, int]:
     """errors.csv: row number, original cells, errors; returns the text and the row count."""
-    found = await db.batch_error_log(services.pool, batch_id, salon_id)
+    found = await db.batch_errors(services.pool, batch_id, salon_id)
     if found is None:
         raise ImportProblem(404, "not_found", f"import batch {batch_id} not found")
     status, stored, entries = found
@@ -289,7 +287,9 @@ async def error_report(services: Services, *, salon_id: str, batch_id: str, acto
         raise ImportProblem(409, "not_confirmed",
                             "the batch has not been confirmed yet: confirm it, then download "
                             "the error report once rows have been processed")
-    originals = [_decrypt_original(services, e) for e in entries]
+    decrypt = services.cipher.decrypt
+    originals = [msgspec.json.decode(decrypt(e.original_enc, ROW_PURPOSE), type=dict[str, str])
+                 for e in entries]
     columns = list(stored.headers)
     for original in originals:
         columns.extend(key for key in original if key not in columns)
@@ -297,22 +297,13 @@ async def error_report(services: Services, *, salon_id: str, batch_id: str, acto
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([neutralise(c) for c in ["Row", *columns, "Errors"]])
     for entry, original in zip(entries, originals, strict=True):
-        cells = [str(entry.get("rowNumber", "")),
-                 *(original.get(column, "") for column in columns),
-                 "; ".join(entry.get("errors", []))]
+        cells = [str(entry.row_number), *(original.get(column, "") for column in columns),
+                 "; ".join(entry.errors)]
         writer.writerow([neutralise(c) for c in cells])
     await db.log_pii_access(services.pool, actor=actor, salon_id=salon_id,
                             action="import_error_report", record_count=len(entries),
                             details={"batchId": batch_id}, request_id=request_id)
     return out.getvalue(), len(entries)
-
-
-def _decrypt_original(services: Services, entry: dict[str, Any]) -> dict[str, str]:
-    data = entry.get("data")
-    if not isinstance(data, str):
-        return {}
-    return msgspec.json.decode(services.cipher.decrypt(data, ROW_PURPOSE),
-                               type=dict[str, str])
 
 
 class CustomerOut(msgspec.Struct, frozen=True, rename="camel"):

@@ -37,17 +37,26 @@ WHERE id = $1 AND salon_id = $2 AND status = 'preview'
 RETURNING id;
 
 -- name: import_batch_status
+-- Errors are exactly the failed and the skipped rows, so their count needs no scan.
 SELECT id, salon_id, status, file_name, total_records, processed, successful_imports,
        failed_imports, duplicate_skipped, failure_reason, created_at, confirmed_at, completed_at,
-       coalesce(jsonb_array_length(error_log), 0) AS error_count,
-       coalesce(jsonb_path_query_array(error_log, '$[0 to 99]'), '[]'::jsonb) AS first_errors
-FROM customer_import_batches
+       failed_imports + duplicate_skipped AS error_count,
+       coalesce((SELECT jsonb_agg(jsonb_build_object('rowNumber', e.row_number,
+                                                     'errors', e.errors) ORDER BY e.row_number)
+                 FROM (SELECT row_number, errors FROM import_errors
+                       WHERE batch_id = b.id ORDER BY row_number LIMIT 100) AS e),
+                '[]'::jsonb) AS first_errors
+FROM customer_import_batches AS b
 WHERE id = $1 AND salon_id = $2;
 
--- name: import_batch_error_log
-SELECT status, mapping, coalesce(error_log, '[]'::jsonb) AS error_log
-FROM customer_import_batches
-WHERE id = $1 AND salon_id = $2;
+-- name: import_batch_header
+SELECT status, mapping FROM customer_import_batches WHERE id = $1 AND salon_id = $2;
+
+-- name: import_batch_errors
+-- Every error of a batch in row order (the caller checked the batch is the salon's).
+SELECT row_number, original_enc, errors FROM import_errors
+WHERE batch_id = $1
+ORDER BY row_number;
 
 -- name: claim_import_batch
 -- The oldest confirmed batch nobody holds (or whose holder's lease ran out).
@@ -68,49 +77,79 @@ SELECT id, salon_id, file_name, file_kind, file_data, mapping, region, processed
 FROM customer_import_batches
 WHERE id = $1 AND status = 'processing';
 
--- name: import_insert_chunk
--- One statement, one round trip: lock the batch and prove the claim still holds (nobody has
--- committed a chunk since we read `processed`), renew the lease, insert the valid rows.
--- Duplicates are the rows that did not insert. The commit need not wait for the WAL flush:
--- if the server crashes, the rows and the `processed` counter of the last chunks are lost
--- together and the batch resumes before them.
+-- name: import_write_chunk
+-- A whole chunk in one statement, one round trip, one (implicit) transaction: lock the batch
+-- and prove the claim still holds (nobody has committed a chunk since we read `processed`),
+-- insert the valid rows (duplicates are the rows that did not insert), record every rejected
+-- or skipped row in import_errors, and advance counters, progress and lease; the last chunk
+-- ends the batch. error_log only takes errors while it holds fewer than 100.
+-- The commit need not wait for the WAL flush: if the server crashes, the rows and the
+-- `processed` counter of the last chunks are lost together and the batch resumes before them.
+-- $1 batch, $2 processed so far, $3 chunk size, $4 lease s, $5 total rows, $6 failed rows,
+-- $7 in-file duplicates; valid rows $8..$14; rejected rows $15..$17; $18 the errors of a
+-- valid row whose phone the salon already has.
 WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true)),
 guard AS (
-    UPDATE customer_import_batches
-    SET claimed_until = now() + make_interval(secs => $3)
+    SELECT id, salon_id FROM customer_import_batches
     WHERE id = $1 AND processed = $2 AND status = 'processing'
       AND EXISTS (SELECT 1 FROM async_commit)
-    RETURNING id, salon_id),
+    FOR UPDATE),
+valid AS (
+    SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::text[], $12::bytea[],
+                         $13::int[], $14::text[])
+        AS r (name, phone_enc, e164_enc, email_enc, phone_hash, source_row, original_enc)),
 ins AS (
     INSERT INTO imported_customers
         (salon_id, import_batch_id, customer_name, phone_enc, normalized_phone_enc, email_enc,
          phone_hash, source_row)
-    SELECT g.salon_id, g.id, r.name, r.phone_enc, r.e164_enc, r.email_enc, r.phone_hash,
-           r.source_row
-    FROM guard AS g,
-         unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::bytea[], $9::int[])
-            AS r (name, phone_enc, e164_enc, email_enc, phone_hash, source_row)
+    SELECT g.salon_id, g.id, v.name, v.phone_enc, v.e164_enc, v.email_enc, v.phone_hash,
+           v.source_row
+    FROM guard AS g, valid AS v
     ON CONFLICT (salon_id, phone_hash) DO NOTHING
-    RETURNING source_row)
-SELECT (SELECT count(*) FROM guard) AS guarded,
-       (SELECT coalesce(array_agg(source_row), '{}') FROM ins) AS inserted;
-
--- name: import_record_chunk
--- Counters, progress and errors move in the chunk's transaction; the last chunk ends the batch.
-UPDATE customer_import_batches
-SET processed = processed + $2,
-    successful_imports = successful_imports + $3,
-    failed_imports = failed_imports + $4,
-    duplicate_skipped = duplicate_skipped + $5,
-    error_log = CASE WHEN jsonb_array_length($6::jsonb) = 0 THEN error_log
-                     ELSE coalesce(error_log, '[]'::jsonb) || $6::jsonb END,
-    total_records = $7,
-    status = CASE WHEN processed + $2 >= $7 THEN 'completed' ELSE status END,
-    completed_at = CASE WHEN processed + $2 >= $7 THEN now() END,
-    claimed_until = CASE WHEN processed + $2 >= $7 THEN NULL ELSE claimed_until END,
-    file_data = CASE WHEN processed + $2 >= $7 THEN NULL ELSE file_data END
-WHERE id = $1
-RETURNING status, processed;
+    RETURNING source_row),
+errs AS (
+    SELECT e.row_number, e.original_enc, e.errors::jsonb AS errors
+    FROM unnest($15::int[], $16::text[], $17::text[]) AS e (row_number, original_enc, errors)
+    UNION ALL
+    SELECT v.source_row, v.original_enc, $18::jsonb
+    FROM valid AS v
+    WHERE v.source_row NOT IN (SELECT source_row FROM ins)),
+saved AS (
+    INSERT INTO import_errors (batch_id, row_number, original_enc, errors)
+    SELECT g.id, e.row_number, e.original_enc, e.errors
+    FROM guard AS g, errs AS e
+    ON CONFLICT (batch_id, row_number) DO NOTHING
+    RETURNING row_number, original_enc, errors),
+counts AS (
+    SELECT (SELECT count(*) FROM ins) AS imported,
+           cardinality($13::int[]) - (SELECT count(*) FROM ins) AS conflicts),
+upd AS (
+    UPDATE customer_import_batches AS b
+    SET processed = b.processed + $3,
+        successful_imports = b.successful_imports + c.imported,
+        failed_imports = b.failed_imports + $6,
+        duplicate_skipped = b.duplicate_skipped + $7 + c.conflicts,
+        error_log = CASE
+            WHEN coalesce(jsonb_array_length(b.error_log), 0) >= 100
+                 OR NOT EXISTS (SELECT 1 FROM saved) THEN b.error_log
+            ELSE coalesce(b.error_log, '[]'::jsonb) || (
+                SELECT jsonb_agg(jsonb_build_object('rowNumber', s.row_number,
+                                                    'errors', s.errors,
+                                                    'data', s.original_enc)
+                                 ORDER BY s.row_number)
+                FROM (SELECT *, row_number() OVER (ORDER BY row_number) AS n FROM saved) AS s
+                WHERE s.n <= 100 - coalesce(jsonb_array_length(b.error_log), 0)) END,
+        total_records = $5,
+        status = CASE WHEN b.processed + $3 >= $5 THEN 'completed' ELSE b.status END,
+        completed_at = CASE WHEN b.processed + $3 >= $5 THEN now() END,
+        claimed_until = CASE WHEN b.processed + $3 >= $5 THEN NULL
+                             ELSE now() + make_interval(secs => $4) END,
+        file_data = CASE WHEN b.processed + $3 >= $5 THEN NULL ELSE b.file_data END
+    FROM counts AS c
+    WHERE b.id IN (SELECT id FROM guard)
+    RETURNING b.status, b.processed)
+SELECT EXISTS (SELECT 1 FROM guard) AS guarded, (SELECT status FROM upd) AS status,
+       (SELECT processed FROM upd) AS processed;
 
 -- name: import_fail_batch
 UPDATE customer_import_batches

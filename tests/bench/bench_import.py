@@ -4,8 +4,11 @@
 
 Generates a realistic messy file (mixed phone formats, ~3 % invalid, ~2 % duplicates), runs it
 through the real app and importer actor on an embedded PostgreSQL, and measures in the same run
-the floor for the same file: parse + phone normalization + COPY of the rows, nothing else.
-The last line printed is JSON: rows, seconds, rows_per_s, peak_rss_mb, floor_seconds, ratio.
+the floor for the same file: parse + phone normalization + COPY of the rows, nothing else, into
+a table like imported_customers (same indexes; the older figure, COPY into a bare temporary
+table, is kept as floor_temp_seconds / ratio_temp). The timed region starts at the upload: the
+file is generated before it. The last line printed is JSON: rows, seconds, rows_per_s,
+peak_rss_mb, floor_seconds, ratio, floor_temp_seconds, ratio_temp.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ from onboardd.pii import cipher_from_config  # noqa: E402
 from onboardd.services import Services  # noqa: E402
 from onboardd.web.app import create_app  # noqa: E402
 
+# How often the client asks for the status (a busy client: every request is server work).
+POLL_S = 0.005
 SECRET = "bench-secret-" + "x" * 40
 FIRST = ["Priya", "Rahul", "Anita", "Vikram", "Sneha", "Arjun", "Kavya", "Rohan", "Meera", "Dev"]
 LAST = ["Sharma", "Verma", "Desai", "Iyer", "Nair", "Reddy", "Khan", "Patel", "Singh", "Das"]
@@ -123,8 +128,14 @@ def to_xlsx(table: list[list[Any]]) -> bytes:
     return out.getvalue()
 
 
-async def floor(pool: asyncpg.Pool, kind: str, data: bytes, max_rows: int) -> float:
-    """Parse + normalize + COPY, nothing else."""
+async def floor(pool: asyncpg.Pool, kind: str, data: bytes, max_rows: int, salon: str,
+                *, equivalent: bool = True) -> float:
+    """Parse + normalize + COPY, nothing else.
+
+    With `equivalent` (the figure `ratio` is against) the rows are copied into a table shaped
+    like imported_customers, with its defaults, constraints and indexes: any import has to
+    store the rows there. Without it (reported as floor_temp_seconds) they go into a
+    three-column temporary table, which has no index and writes no WAL."""
     started = time.perf_counter()
     table = read_table(kind, data, max_rows=max_rows)  # type: ignore[arg-type]
     mapping = guess_mapping(table.headers)
@@ -137,11 +148,21 @@ async def floor(pool: asyncpg.Pool, kind: str, data: bytes, max_rows: int) -> fl
             continue
         records.append((cells[mapping.name], cells[mapping.phone], e164))
     async with pool.acquire() as conn:
-        await conn.execute("CREATE TEMP TABLE IF NOT EXISTS floor_copy "
-                           "(name text, phone text, e164 text)")
-        await conn.copy_records_to_table("floor_copy", records=records)
+        if equivalent:
+            await conn.execute("CREATE TABLE floor_copy (LIKE imported_customers INCLUDING ALL)")
+            # One row per phone, as the unique (salon_id, phone_hash) constraint demands.
+            unique = {e164: (name, phone) for name, phone, e164 in records}
+            await conn.copy_records_to_table(
+                "floor_copy", columns=["salon_id", "customer_name", "phone_enc",
+                                       "normalized_phone_enc", "phone_hash"],
+                records=[(salon, name, phone, e164, e164.encode())
+                         for e164, (name, phone) in unique.items()])
+        else:
+            await conn.execute("CREATE TEMP TABLE floor_copy (name text, phone text, e164 text)")
+            await conn.copy_records_to_table("floor_copy", records=records)
+        elapsed = time.perf_counter() - started
         await conn.execute("DROP TABLE floor_copy")
-    return time.perf_counter() - started
+    return elapsed
 
 
 async def end_to_end(client: TestClient[Any, Any], salon: str, headers: dict[str, str],
@@ -162,7 +183,7 @@ async def end_to_end(client: TestClient[Any, Any], salon: str, headers: dict[str
         status = await resp.json()
         if status["status"] in ("completed", "failed"):
             break
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(POLL_S)
     return time.perf_counter() - started, status
 
 
@@ -206,7 +227,9 @@ async def bench(rows: int, fmt: str) -> dict[str, Any]:
                     data = make(generate(rows))
                     salon, headers = await new_salon()
                     seconds, status = await end_to_end(client, salon, headers, data, filename)
-                    floor_s = await floor(pool, fmt, data, max(rows, 10_000))
+                    floor_s = await floor(pool, fmt, data, max(rows, 10_000), salon)
+                    floor_temp_s = await floor(pool, fmt, data, max(rows, 10_000), salon,
+                                               equivalent=False)
             finally:
                 stopping.set()
                 await actor
@@ -218,6 +241,8 @@ async def bench(rows: int, fmt: str) -> dict[str, Any]:
         "rows": rows, "format": fmt, "file_bytes": len(data), "seconds": round(seconds, 3),
         "rows_per_s": round(rows / seconds), "peak_rss_mb": round(peak_kb / 1024, 1),
         "floor_seconds": round(floor_s, 3), "ratio": round(seconds / floor_s, 2),
+        "floor_temp_seconds": round(floor_temp_s, 3),
+        "ratio_temp": round(seconds / floor_temp_s, 2),
         "status": status["status"], "imported": status["imported"],
         "failed": status["failed"], "duplicates": status["duplicates"],
     }

@@ -4,6 +4,8 @@ competing importers, unusable batches, preview expiry, the CLI, and a 10k-row fi
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import os
 import signal
 import subprocess
@@ -108,11 +110,16 @@ async def assert_exact(svc: Services, state: db.BatchStatus, expected: dict[str,
         "SELECT source_row FROM imported_customers WHERE import_batch_id = $1", state.id)
     numbers = [r["source_row"] for r in stored]
     assert len(numbers) == len(set(numbers)) == expected["imported"]
-    errors = await svc.pool.fetchval(
+    errors = [r["row_number"] for r in await svc.pool.fetch(
+        "SELECT row_number FROM import_errors WHERE batch_id = $1 ORDER BY row_number",
+        state.id)]
+    # Every row is accounted for exactly once: imported or in the error table ...
+    assert sorted(numbers + errors) == list(range(2, rows + 2))
+    # ... and the batch's error_log shows the first 100 of those errors.
+    logged = await svc.pool.fetchval(
         "SELECT jsonb_agg(e->'rowNumber') FROM customer_import_batches, "
         "jsonb_array_elements(error_log) e WHERE id = $1", state.id)
-    # Every row is accounted for exactly once: imported or in the error log.
-    assert sorted(numbers + list(errors or [])) == list(range(2, rows + 2))
+    assert list(logged or []) == errors[:100]
     assert await svc.pool.fetchval(
         "SELECT file_data IS NULL AND claimed_until IS NULL FROM customer_import_batches "
         "WHERE id = $1", state.id)
@@ -253,6 +260,35 @@ async def test_ten_thousand_rows(services: Services, salon: str) -> None:
     batch = await stage(services, salon, text)
     state = await run_until_done(services, batch)
     await assert_exact(services, state, expected, 10_000)
+
+
+async def test_more_than_100_errors_live_in_the_side_table(small_chunks: Services,
+                                                          salon: str) -> None:
+    """import_errors keeps every error (rejected rows and phones the salon already had, across
+    chunks); error_log and the status show the first 100; errors.csv lists them all."""
+    await run_until_done(small_chunks, await stage(
+        small_chunks, salon, "Name,Phone\n" + "".join(f"Old {i},{7000000000 + i}\n"
+                                                      for i in range(60))))
+    lines = ["Name,Phone"]
+    for i in range(200):
+        # Even rows: phones the salon has (i < 120) or new ones; odd rows: invalid phones.
+        lines.append(f"Row {i},{7000000000 + i // 2 if i < 120 else 7100000000 + i}"
+                     if i % 2 == 0 else f"Bad {i},12345")
+    batch = await stage(small_chunks, salon, "\n".join(lines) + "\n")
+    state = await run_until_done(small_chunks, batch)
+    await assert_exact(small_chunks, state, {"imported": 40, "failed": 100, "duplicates": 60},
+                       200)
+    assert [e["rowNumber"] for e in state.first_errors] == list(range(2, 102))
+    assert state.first_errors[0]["errors"] == ["Duplicate phone number"]
+    assert state.first_errors[1]["errors"] == ["Invalid phone number format"]
+    text, count = await service.error_report(small_chunks, salon_id=salon, batch_id=batch,
+                                             actor="admin-1", request_id="r-1")
+    assert count == 160
+    report = list(csv.reader(io.StringIO(text)))
+    assert report[0] == ["Row", "Name", "Phone", "Errors"]
+    assert report[1] == ["2", "Row 0", "7000000000", "Duplicate phone number"]
+    assert report[2] == ["3", "Bad 1", "12345", "Invalid phone number format"]
+    assert len(report) == 161
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.Popen[str]:

@@ -1,11 +1,13 @@
 """The status-recorder actor: group commit of send outcomes and status callbacks.
 
 Producers (the dispatcher, the status webhook, reconciliation) put ``StatusWork`` on the bounded
-``services.queues.status``. The recorder takes whatever is queued (up to ``MAX_BATCH`` events),
-lingers a few milliseconds when the queue runs dry to let a burst gather, and applies the batch
-in one transaction (onboardd.db.delivery.record_batch). Every ``done`` future of the batch is
-resolved after the commit, or fails with the error when the flush fails, so a webhook answers
-Twilio only once its update is durable (and 5xx otherwise, so Twilio retries).
+``services.queues.status``. The recorder takes whatever is queued (up to ``MAX_BATCH`` events)
+and applies it in one transaction (onboardd.db.delivery.record_batch). The batch size adapts to
+the load: when fewer events are queued than the previous flush carried, the producers of that
+flush are probably about to send more, so it lingers up to ``LINGER_S`` for the batch to reach
+that size; a lone event after a quiet spell is flushed at once. Every ``done`` future of the
+batch is resolved after the commit, or fails with the error when the flush fails, so a webhook
+answers Twilio only once its update is durable (and 5xx otherwise, so Twilio retries).
 
 On stop the recorder drains the queue completely, keeps flushing until it has stayed empty for
 ``QUIET_S`` (late outcomes of a dispatcher that is stopping too), and shields the final flush.
@@ -25,7 +27,7 @@ from onboardd.status_events import SendOutcome, StatusCallback, StatusWork
 log = get_logger("status_recorder")
 
 MAX_BATCH = 500  # events per flush
-LINGER_S = 0.003  # wait this long for more work once the queue is empty
+LINGER_S = 0.003  # longest wait for a batch to reach the previous flush's size
 QUIET_S = 0.5  # at shutdown, stop once the queue stayed empty this long
 
 
@@ -41,12 +43,14 @@ def _take_ready(queue: asyncio.Queue[StatusWork], batch: list[StatusWork], size:
     return size
 
 
-async def _gather(queue: asyncio.Queue[StatusWork], first: StatusWork) -> list[StatusWork]:
-    """A batch starting with first: everything queued, plus what arrives within LINGER_S."""
+async def _gather(queue: asyncio.Queue[StatusWork], first: StatusWork, expected: int
+                  ) -> list[StatusWork]:
+    """A batch starting with first: everything queued, plus what arrives within LINGER_S while
+    the batch holds fewer than `expected` events."""
     batch = [first]
     size = _take_ready(queue, batch, len(first.items))
     deadline = time.monotonic() + LINGER_S
-    while size < MAX_BATCH:
+    while size < min(expected, MAX_BATCH):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
@@ -105,6 +109,7 @@ async def run(services: Services, stopping: asyncio.Event) -> None:
     queue = services.queues.status
     poll_s = services.cfg.supervisor.poll_interval_s
     stop_wait = asyncio.ensure_future(stopping.wait())
+    expected = 1  # events in the previous flush
     try:
         while not stopping.is_set():
             get = asyncio.ensure_future(queue.get())
@@ -117,7 +122,8 @@ async def run(services: Services, stopping: asyncio.Event) -> None:
                     with contextlib.suppress(asyncio.CancelledError):
                         await get
             if get.done() and not get.cancelled():
-                batch = await _gather(queue, get.result())
+                batch = await _gather(queue, get.result(), expected)
+                expected = sum(len(work.items) for work in batch)
                 # A flush that has started finishes even if we are cancelled meanwhile.
                 await asyncio.shield(flush(services, batch))
     finally:

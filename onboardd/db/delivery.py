@@ -178,7 +178,9 @@ def _outcome_error(outcome: SendOutcome) -> str | None:
 
 async def _apply_callbacks(conn: asyncpg.Connection, events: list[StatusCallback],
                            result: FlushResult) -> set[str]:
-    """Apply status callbacks; keep those of unknown SIDs as orphans."""
+    """Apply status callbacks; keep those of unknown SIDs as orphans. Returns the campaigns
+    where a message settled (reached a final status or left pending/sending): only those can
+    have become complete."""
     folded = fold_callbacks(events)
     if not folded:
         return set()
@@ -206,7 +208,7 @@ async def _apply_callbacks(conn: asyncpg.Connection, events: list[StatusCallback
             [e.error_message for e in orphans],
         )
         result.orphaned_sids.extend(sorted({e.sid for e in orphans}))
-    return {r["campaign_id"] for r in records}
+    return {r["campaign_id"] for r in records if r["settles"]}
 
 
 def _callback_from_row(row: asyncpg.Record) -> StatusCallback:
@@ -217,7 +219,9 @@ def _callback_from_row(row: asyncpg.Record) -> StatusCallback:
 async def record_batch(pool: asyncpg.Pool, items: list[SendOutcome | StatusCallback],
                        delivery_wait_s: float) -> FlushResult:
     """One group commit: outcomes, then callbacks (and orphans whose SID just appeared),
-    then completion of the campaigns touched, all in one transaction."""
+    then completion of the campaigns where a message settled, all in one transaction.
+    (Campaigns that complete only because the delivery wait ran out are completed by
+    complete_campaigns, which the periodic reconciliation pass calls.)"""
     outcomes = [item for item in items if isinstance(item, SendOutcome)]
     callbacks = [item for item in items if isinstance(item, StatusCallback)]
 

@@ -129,7 +129,8 @@ RETURNING sid, status, at, error_code, error_message;
 -- name: delivery_apply_callbacks
 -- Status callbacks, one row per SID (folded in Python with merge_status). The SQL merge
 -- onboardd_merge_status equals delivery.merge_status; timestamps and the error are set once.
--- Returns every SID found (changed or not); the caller keeps the others as orphans.
+-- Returns every SID found (changed or not; the caller keeps the others as orphans) and whether
+-- its change may complete the campaign: it reached a final status or left pending/sending.
 WITH i AS (
     SELECT *
     FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[],
@@ -137,7 +138,7 @@ WITH i AS (
         AS t(sid, status, sent_at, delivered_at, read_at, error_code, error_message)
 ),
 o AS (
-    SELECT m.id, m.status AS old_status, m.twilio_message_sid AS sid
+    SELECT m.id, m.campaign_id, m.status AS old_status, m.twilio_message_sid AS sid
     FROM invitation_messages m
     JOIN i ON i.sid = m.twilio_message_sid
     ORDER BY m.id
@@ -184,9 +185,11 @@ camp AS (
     WHERE c.id = d.campaign_id
     RETURNING c.id
 )
-SELECT o.sid, m.campaign_id
+SELECT o.sid, o.campaign_id,
+       coalesce(u.status IN ('delivered', 'read', 'failed', 'undelivered')
+                OR u.old_status IN ('pending', 'sending'), false) AS settles
 FROM o
-JOIN invitation_messages m ON m.id = o.id;
+LEFT JOIN u ON u.id = o.id;
 
 -- name: delivery_keep_orphans
 INSERT INTO status_callback_orphans (sid, status, at, error_code, error_message)

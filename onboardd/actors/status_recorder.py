@@ -8,6 +8,9 @@ flush are probably about to send more, so it lingers up to ``LINGER_S`` for the 
 that size; a lone event after a quiet spell is flushed at once. Every ``done`` future of the
 batch is resolved after the commit, or fails with the error when the flush fails, so a webhook
 answers Twilio only once its update is durable (and 5xx otherwise, so Twilio retries).
+A failed callback saying WhatsApp cannot reach the number re-queues a WhatsApp message of a
+`both` campaign on SMS in the same flush (onboardd.db.delivery); the recorder then wakes the
+dispatcher so the SMS goes out without waiting for its poll.
 
 On stop the recorder drains the queue completely, keeps flushing until it has stayed empty for
 ``QUIET_S`` (late outcomes of a dispatcher that is stopping too), and shields the final flush.
@@ -21,7 +24,7 @@ import time
 
 from onboardd.db import delivery as db
 from onboardd.logging import get_logger
-from onboardd.services import Services
+from onboardd.services import Services, nudge
 from onboardd.status_events import SendOutcome, StatusCallback, StatusWork
 
 log = get_logger("status_recorder")
@@ -85,6 +88,10 @@ async def flush(services: Services, batch: list[StatusWork]) -> db.FlushResult:
     if result.orphaned_sids:
         log.info("callbacks_for_unknown_sids_kept", count=len(result.orphaned_sids),
                  sids=result.orphaned_sids[:20])
+    if result.fell_back_sids:
+        log.info("whatsapp_unreachable_fallback_to_sms", count=len(result.fell_back_sids),
+                 sids=result.fell_back_sids[:20])
+        nudge(services.queues.campaigns, "sms-fallback")  # wake the dispatcher's claimers
     for campaign_id in result.completed_campaigns:
         log.info("campaign_completed", campaign_id=campaign_id)
     return result

@@ -61,6 +61,14 @@ class FoldedCallback(msgspec.Struct):
     error_code: int | None = None
     error_message: str | None = None
 
+    @property
+    def whatsapp_unreachable(self) -> bool:
+        """True when the error says WhatsApp cannot reach the number (63003/63024/63005):
+        a WhatsApp message of a `both` campaign then falls back to SMS."""
+        return (self.error_code is not None
+                and delivery.classify(None, self.error_code)
+                is delivery.ErrorKind.WHATSAPP_UNREACHABLE)
+
 
 class FlushResult(msgspec.Struct):
     """What one flush changed."""
@@ -69,6 +77,8 @@ class FlushResult(msgspec.Struct):
     outcomes_ignored: list[str] = msgspec.field(default_factory=list)
     callbacks_matched: int = 0
     orphaned_sids: list[str] = msgspec.field(default_factory=list)
+    # WhatsApp SIDs whose failed callback re-queued their message on SMS in this flush.
+    fell_back_sids: list[str] = msgspec.field(default_factory=list)
     completed_campaigns: list[str] = msgspec.field(default_factory=list)
 
 
@@ -178,9 +188,11 @@ def _outcome_error(outcome: SendOutcome) -> str | None:
 
 async def _apply_callbacks(conn: asyncpg.Connection, events: list[StatusCallback],
                            result: FlushResult) -> set[str]:
-    """Apply status callbacks; keep those of unknown SIDs as orphans. Returns the campaigns
-    where a message settled (reached a final status or left pending/sending): only those can
-    have become complete."""
+    """Apply status callbacks; keep those of unknown SIDs as orphans. A WhatsApp-unreachable
+    failure of a `both` campaign's WhatsApp message re-queues it on SMS (see the query);
+    callbacks for the WhatsApp SID of such a message are no-ops. Returns the campaigns where a
+    message settled (reached a final status or left pending/sending): only those can have
+    become complete."""
     folded = fold_callbacks(events)
     if not folded:
         return set()
@@ -194,9 +206,11 @@ async def _apply_callbacks(conn: asyncpg.Connection, events: list[StatusCallback
         [f.read_at for f in rows],
         [f.error_code for f in rows],
         [f.error_message for f in rows],
+        [f.whatsapp_unreachable for f in rows],
     )
     found = {r["sid"] for r in records}
     result.callbacks_matched += len(found)
+    result.fell_back_sids.extend(sorted(r["sid"] for r in records if r["fell_back"]))
     orphans = [e for e in events if e.sid not in found and storable_status(e.status)]
     if orphans:
         await conn.execute(

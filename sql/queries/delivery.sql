@@ -129,43 +129,80 @@ RETURNING sid, status, at, error_code, error_message;
 -- name: delivery_apply_callbacks
 -- Status callbacks, one row per SID (folded in Python with merge_status). The SQL merge
 -- onboardd_merge_status equals delivery.merge_status; timestamps and the error are set once.
--- Returns every SID found (changed or not; the caller keeps the others as orphans) and whether
--- its change may complete the campaign: it reached a final status or left pending/sending.
+-- Asynchronous SMS fallback: a failed/undelivered callback whose error Python classified as
+-- WhatsApp-unreachable ($8), for a WhatsApp message still queued/sent whose campaign is on
+-- channel `both` and sending or paused (its row locked, so a concurrent completion or channel
+-- change is seen), re-queues the message on SMS instead of failing it: status pending, due
+-- now, the WhatsApp SID moved to fallback_sid, the WhatsApp error recorded, its WhatsApp
+-- timestamps cleared. Callbacks for such a fallback_sid are matched but change nothing.
+-- Returns every SID found (changed or not; the caller keeps the others as orphans), whether
+-- its change may complete the campaign (it reached a final status or left pending/sending),
+-- and whether it fell back to SMS.
 WITH i AS (
     SELECT *
     FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[],
-                $5::timestamptz[], $6::integer[], $7::text[])
-        AS t(sid, status, sent_at, delivered_at, read_at, error_code, error_message)
+                $5::timestamptz[], $6::integer[], $7::text[], $8::boolean[])
+        AS t(sid, status, sent_at, delivered_at, read_at, error_code, error_message,
+             unreachable)
 ),
 o AS (
-    SELECT m.id, m.campaign_id, m.status AS old_status, m.twilio_message_sid AS sid
+    SELECT m.id, m.campaign_id, m.status AS old_status, m.twilio_message_sid AS sid,
+           (i.unreachable AND m.channel = 'whatsapp' AND m.status IN ('queued', 'sent')
+            AND onboardd_merge_status(m.status, i.status) IN ('failed', 'undelivered'))
+               AS may_fall_back
     FROM invitation_messages m
     JOIN i ON i.sid = m.twilio_message_sid
     ORDER BY m.id
     FOR UPDATE OF m
 ),
+fc AS (
+    SELECT c.id
+    FROM invitation_campaigns c
+    WHERE c.id IN (SELECT campaign_id FROM o WHERE o.may_fall_back)
+      AND c.channel = 'both'
+      AND c.status IN ('sending', 'paused')
+    ORDER BY c.id
+    FOR NO KEY UPDATE OF c
+),
+f AS (
+    SELECT o.*, (o.may_fall_back AND o.campaign_id IN (SELECT id FROM fc)) AS falls_back
+    FROM o
+),
 u AS (
     UPDATE invitation_messages m SET
-        status = onboardd_merge_status(o.old_status, i.status),
-        sent_at = coalesce(m.sent_at, i.sent_at),
-        delivered_at = coalesce(m.delivered_at, i.delivered_at),
-        read_at = coalesce(m.read_at, i.read_at),
-        error_code = coalesce(m.error_code, i.error_code),
-        error_message = coalesce(m.error_message, i.error_message),
+        status = CASE WHEN f.falls_back THEN 'pending'
+                      ELSE onboardd_merge_status(f.old_status, i.status) END,
+        channel = CASE WHEN f.falls_back THEN 'sms' ELSE m.channel END,
+        fallback_from = CASE WHEN f.falls_back THEN 'whatsapp' ELSE m.fallback_from END,
+        fallback_sid = CASE WHEN f.falls_back THEN m.twilio_message_sid ELSE m.fallback_sid END,
+        twilio_message_sid = CASE WHEN f.falls_back THEN NULL ELSE m.twilio_message_sid END,
+        queued_at = CASE WHEN f.falls_back THEN NULL ELSE m.queued_at END,
+        next_attempt_at = CASE WHEN f.falls_back THEN now() ELSE m.next_attempt_at END,
+        claimed_until = CASE WHEN f.falls_back THEN NULL ELSE m.claimed_until END,
+        sent_at = CASE WHEN f.falls_back THEN NULL ELSE coalesce(m.sent_at, i.sent_at) END,
+        delivered_at = CASE WHEN f.falls_back THEN NULL
+                            ELSE coalesce(m.delivered_at, i.delivered_at) END,
+        read_at = CASE WHEN f.falls_back THEN NULL ELSE coalesce(m.read_at, i.read_at) END,
+        error_code = CASE WHEN f.falls_back THEN i.error_code
+                          ELSE coalesce(m.error_code, i.error_code) END,
+        error_message = CASE WHEN f.falls_back THEN i.error_message
+                             ELSE coalesce(m.error_message, i.error_message) END,
         updated_at = now()
     FROM i
-    JOIN o ON o.sid = i.sid
-    WHERE m.id = o.id
-      AND (onboardd_merge_status(o.old_status, i.status) IS DISTINCT FROM o.old_status
+    JOIN f ON f.sid = i.sid
+    WHERE m.id = f.id
+      AND (f.falls_back
+           OR onboardd_merge_status(f.old_status, i.status) IS DISTINCT FROM f.old_status
            OR (m.sent_at IS NULL AND i.sent_at IS NOT NULL)
            OR (m.delivered_at IS NULL AND i.delivered_at IS NOT NULL)
            OR (m.read_at IS NULL AND i.read_at IS NOT NULL)
            OR (m.error_code IS NULL AND i.error_code IS NOT NULL))
-    RETURNING m.id, m.campaign_id, o.old_status, m.status, m.twilio_message_sid AS sid
+    RETURNING m.id, m.campaign_id, f.old_status, f.sid AS old_sid, m.status,
+              m.twilio_message_sid AS sid, f.falls_back
 ),
 d AS (
     SELECT campaign_id,
-           sum(onboardd_counts_sent(status, sid) - onboardd_counts_sent(old_status, sid))
+           sum(onboardd_counts_sent(status, sid) - onboardd_counts_sent(old_status, old_sid))
                AS sent,
            sum(onboardd_counts_delivered(status) - onboardd_counts_delivered(old_status))
                AS delivered,
@@ -185,11 +222,16 @@ camp AS (
     WHERE c.id = d.campaign_id
     RETURNING c.id
 )
-SELECT o.sid, o.campaign_id,
+SELECT f.sid, f.campaign_id,
        coalesce(u.status IN ('delivered', 'read', 'failed', 'undelivered')
-                OR u.old_status IN ('pending', 'sending'), false) AS settles
-FROM o
-LEFT JOIN u ON u.id = o.id;
+                OR u.old_status IN ('pending', 'sending'), false) AS settles,
+       coalesce(u.falls_back, false) AS fell_back
+FROM f
+LEFT JOIN u ON u.id = f.id
+UNION ALL
+SELECT m.fallback_sid, m.campaign_id, false, false
+FROM invitation_messages m
+JOIN i ON i.sid = m.fallback_sid;
 
 -- name: delivery_keep_orphans
 INSERT INTO status_callback_orphans (sid, status, at, error_code, error_message)
@@ -338,7 +380,7 @@ ORDER BY m.id;
 -- Orphan callbacks whose SID has since appeared (set by a path other than the recorder).
 DELETE FROM status_callback_orphans o
 USING invitation_messages m
-WHERE m.twilio_message_sid = o.sid
+WHERE m.twilio_message_sid = o.sid OR m.fallback_sid = o.sid
 RETURNING o.sid, o.status, o.at, o.error_code, o.error_message;
 
 -- name: delivery_drop_stale_orphans
@@ -397,5 +439,9 @@ LIMIT $4 OFFSET $5;
 SELECT 1 FROM invitation_campaigns WHERE id = $1 AND salon_id = $2;
 
 -- name: delivery_known_sids
+-- Also the WhatsApp SIDs of messages that fell back to SMS.
 SELECT twilio_message_sid AS sid FROM invitation_messages
-WHERE twilio_message_sid = ANY($1::text[]);
+WHERE twilio_message_sid = ANY($1::text[])
+UNION
+SELECT fallback_sid FROM invitation_messages
+WHERE fallback_sid = ANY($1::text[]);

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
@@ -16,6 +17,7 @@ from onboardd.actors import campaign_jobs, dispatcher, status_recorder
 from onboardd.campaigns.outcomes import decide
 from onboardd.config import Config
 from onboardd.db import campaigns as db
+from onboardd.db import delivery as delivery_db
 from onboardd.db.pool import create_pool
 from onboardd.pii import PiiCipher
 from onboardd.services import Services, nudge
@@ -222,6 +224,42 @@ async def test_whatsapp_unreachable_falls_back_to_sms_only_for_both(
     await wait_for(lambda: rig.settled(only_whatsapp))
     row = (await rig.by_phone(only_whatsapp))[phone(50)]
     assert (row["status"], row["channel"]) == ("failed", "whatsapp")
+
+
+async def test_whatsapp_unreachable_reported_by_callback_falls_back_to_sms(
+        make_rig: Callable[..., Any], salon: str) -> None:
+    unreachable, reachable = phone(1), phone(2)
+    rig = await make_rig(sim={"whatsapp_error_mode": "callback", "callbacks_enabled": True,
+                              "per_number": {unreachable: "63003"}, "sent_after_ms": 10.0,
+                              "delivered_after_ms": 20.0, "read_after_ms": 30.0})
+    campaign = await rig.campaign(salon, [unreachable, reachable], channel="both")
+
+    async def finished() -> bool:
+        rows = await rig.by_phone(campaign)
+        return bool(rows[unreachable]["status"] == "delivered"
+                    and rows[reachable]["status"] == "read")
+
+    await wait_for(finished)
+    rows = await rig.by_phone(campaign)
+    async with (aiohttp.ClientSession() as http,
+                http.get(rig.sim_url + "/_sim/messages", params={"to": unreachable}) as resp):
+        record = await resp.json()
+    (whatsapp,) = [m for m in record if m["channel"] == "whatsapp"]
+    (sms,) = [m for m in record if m["channel"] == "sms"]  # exactly one SMS
+    assert len(record) == 2
+    assert (whatsapp["status"], whatsapp["error_code"]) == ("failed", 63003)
+    assert (sms["to"], sms["from"], sms["status"]) == (unreachable, "+15005550006", "delivered")
+    row = rows[unreachable]
+    assert (row["channel"], row["fallback_from"], row["status"]) == ("sms", "whatsapp",
+                                                                     "delivered")
+    assert (row["twilio_message_sid"], row["fallback_sid"]) == (sms["sid"], whatsapp["sid"])
+    assert row["offer_code"] in sms["body"]
+    assert [m.channel for m in rig.sim_to(reachable)] == ["whatsapp"]
+    assert (rows[reachable]["channel"], rows[reachable]["fallback_from"]) == ("whatsapp", None)
+    counters = await delivery_db.recount(rig.pool, campaign)
+    assert counters.stored == counters.recount
+    assert (counters.stored["sent"], counters.stored["delivered"],
+            counters.stored["failed"]) == (2, 2, 0)
 
 
 async def test_429_pauses_the_channel_then_resumes_without_failing(

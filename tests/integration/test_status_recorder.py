@@ -306,3 +306,130 @@ async def test_failed_flush_fails_the_futures(services: Services, db_url: str) -
     with pytest.raises(asyncpg.InterfaceError):
         await status_recorder.flush(broken, [work])
     assert isinstance(done.exception(), asyncpg.InterfaceError)
+
+
+# Asynchronous WhatsApp -> SMS fallback ---------------------------------------------------------
+
+
+async def seed_both(services: Services, salon_id: str, n: int, *, status: str = "sending"
+                    ) -> tuple[str, list[str]]:
+    """A `both` campaign whose n messages start on WhatsApp (as the audience freeze makes them)."""
+    campaign, ids = await seed_campaign(services, salon_id, n, status=status)
+    await services.pool.execute(
+        "UPDATE invitation_campaigns SET channel = 'both' WHERE id = $1", campaign)
+    return campaign, ids
+
+
+async def test_unreachable_failure_requeues_on_sms_for_both(services: Services,
+                                                             salon: str) -> None:
+    campaign, ids = await seed_both(services, salon, 4)
+    sids = await accept_all(services, ids)
+    invited_at = await services.pool.fetchval(
+        "SELECT last_invited_at FROM imported_customers c JOIN invitation_messages m "
+        "ON m.imported_customer_id = c.id WHERE m.id = $1", ids[0])
+    result = await db.record_batch(services.pool, [
+        cb(sids[0], "sent", 1), cb(sids[0], "failed", 2, 63003),  # folded in one flush
+        cb(sids[1], "undelivered", 2, 63024),
+        cb(sids[2], "failed", 2, 30008),  # another error: a plain failure
+        cb(sids[3], "delivered", 2),
+    ], 3600.0)
+    assert sorted(result.fell_back_sids) == sorted(sids[:2])
+    assert result.orphaned_sids == []
+    rows = await message_rows(services, campaign)
+    for message_id, sid, code in ((ids[0], sids[0], 63003), (ids[1], sids[1], 63024)):
+        row = rows[message_id]
+        assert (row["channel"], row["status"], row["fallback_from"]) == (
+            "sms", "pending", "whatsapp")
+        assert (row["twilio_message_sid"], row["fallback_sid"]) == (None, sid)
+        assert row["error_code"] == code
+        assert row["error_message"] == delivery.error_message(code, "carrier said no")
+        assert row["next_attempt_at"] <= datetime.now(UTC)
+        assert row["sent_at"] is None and row["queued_at"] is None
+    assert (rows[ids[2]]["status"], rows[ids[2]]["channel"]) == ("failed", "whatsapp")
+    assert rows[ids[3]]["status"] == "delivered"
+    counters = await assert_counters_equal(services, campaign)
+    # One invitation per customer: the re-queued ones are not counted as sent nor failed.
+    assert counters.stored == {"sent": 2, "delivered": 1, "read": 0, "failed": 1, "skipped": 0}
+    assert await services.pool.fetchval(
+        "SELECT last_invited_at FROM imported_customers c JOIN invitation_messages m "
+        "ON m.imported_customer_id = c.id WHERE m.id = $1", ids[0]) == invited_at
+    # The SMS is then accepted and delivered: counted once.
+    sms_sid = new_sid()
+    await db.record_batch(services.pool, [
+        SendOutcome(ids[0], "accepted", T0, "sms", sid=sms_sid, sender="+15005550006")], 3600.0)
+    await db.record_batch(services.pool, [cb(sms_sid, "delivered", 5)], 3600.0)
+    row = (await message_rows(services, campaign))[ids[0]]
+    assert (row["status"], row["channel"], row["twilio_message_sid"], row["fallback_sid"]) == (
+        "delivered", "sms", sms_sid, sids[0])
+    counters = await assert_counters_equal(services, campaign)
+    assert counters.stored["sent"] == 3 and counters.stored["delivered"] == 2
+
+
+async def test_unreachable_failure_on_paused_both_campaign_waits_on_sms(
+        services: Services, salon: str) -> None:
+    campaign, ids = await seed_both(services, salon, 1, status="paused")
+    [sid] = await accept_all(services, ids)
+    result = await db.record_batch(services.pool, [cb(sid, "failed", 1, 63005)], 3600.0)
+    assert result.fell_back_sids == [sid]
+    row = (await message_rows(services, campaign))[ids[0]]
+    assert (row["status"], row["channel"]) == ("pending", "sms")
+    assert await db.complete_campaigns(services.pool, 0.0) == []
+    await assert_counters_equal(services, campaign)
+
+
+async def test_unreachable_failure_fails_when_whatsapp_only_or_completed(
+        services: Services, salon: str) -> None:
+    only, [only_id] = await seed_campaign(services, salon, 1)  # channel whatsapp
+    done, [done_id] = await seed_both(services, await new_salon(services), 1,
+                                      status="completed")
+    sids = await accept_all(services, [only_id, done_id])
+    result = await db.record_batch(
+        services.pool, [cb(sid, "failed", 1, 63003) for sid in sids], 3600.0)
+    assert result.fell_back_sids == []
+    for campaign, message_id, sid in ((only, only_id, sids[0]), (done, done_id, sids[1])):
+        row = (await message_rows(services, campaign))[message_id]
+        assert (row["status"], row["channel"], row["error_code"]) == (
+            "failed", "whatsapp", 63003)
+        assert (row["twilio_message_sid"], row["fallback_sid"]) == (sid, None)
+        counters = await assert_counters_equal(services, campaign)
+        assert (counters.stored["sent"], counters.stored["failed"]) == (1, 1)
+
+
+async def test_late_callbacks_for_the_whatsapp_sid_are_no_ops(services: Services,
+                                                               salon: str) -> None:
+    campaign, ids = await seed_both(services, salon, 1)
+    [wa_sid] = await accept_all(services, ids)
+    await db.record_batch(services.pool, [cb(wa_sid, "failed", 1, 63003)], 3600.0)
+    pending = (await message_rows(services, campaign))[ids[0]]
+    # A duplicate of the failure (and a stray later status) before the SMS goes out.
+    late = await db.record_batch(services.pool, [cb(wa_sid, "failed", 3, 63003),
+                                                 cb(wa_sid, "read", 4)], 3600.0)
+    assert (late.callbacks_matched, late.orphaned_sids, late.fell_back_sids) == (1, [], [])
+    assert (await message_rows(services, campaign))[ids[0]] == pending
+    sms_sid = new_sid()
+    await db.record_batch(services.pool, [
+        SendOutcome(ids[0], "accepted", T0, "sms", sid=sms_sid),
+        cb(sms_sid, "sent", 5)], 3600.0)
+    sent = (await message_rows(services, campaign))[ids[0]]
+    # ... and after it: still no-ops, not orphans.
+    late = await db.record_batch(services.pool, [cb(wa_sid, "failed", 6, 63003)], 3600.0)
+    assert (late.callbacks_matched, late.orphaned_sids) == (1, [])
+    assert await services.pool.fetchval("SELECT count(*) FROM status_callback_orphans") == 0
+    assert (await message_rows(services, campaign))[ids[0]] == sent
+    assert sent["status"] == "sent" and sent["channel"] == "sms"
+    assert await db.known_sids(services.pool, [wa_sid, sms_sid]) == {wa_sid, sms_sid}
+    await assert_counters_equal(services, campaign)
+
+
+async def test_unreachable_failure_kept_as_orphan_falls_back_when_its_sid_lands(
+        services: Services, salon: str) -> None:
+    campaign, ids = await seed_both(services, salon, 1)
+    sid = new_sid()
+    early = await db.record_batch(services.pool, [cb(sid, "failed", 2, 63003)], 3600.0)
+    assert early.orphaned_sids == [sid]
+    result = await db.record_batch(services.pool, [
+        SendOutcome(ids[0], "accepted", T0, "whatsapp", sid=sid)], 3600.0)
+    assert result.fell_back_sids == [sid]
+    row = (await message_rows(services, campaign))[ids[0]]
+    assert (row["status"], row["channel"], row["fallback_sid"]) == ("pending", "sms", sid)
+    await assert_counters_equal(services, campaign)

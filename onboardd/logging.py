@@ -33,12 +33,23 @@ def mask_digits(text: str) -> str:
 _UNSCRUBBED = frozenset({"timestamp", "request_id", "level", "logger"})
 
 
+def _scrub(value: Any) -> Any:
+    """Mask phone-like runs in strings, recursing into lists, tuples and dicts."""
+    if isinstance(value, str):
+        return mask_digits(value)
+    if isinstance(value, list | tuple):
+        return [_scrub(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _scrub(item) for key, item in value.items()}
+    return value
+
+
 def _scrub_pii(_logger: Any, _method: str, event: MutableMapping[str, Any]
                ) -> MutableMapping[str, Any]:
-    """Processor: mask phone-like values in every string field except ids and timestamps."""
+    """Processor: mask phone-like values in every field (tracebacks included) but ids."""
     for key, value in event.items():
-        if isinstance(value, str) and key not in _UNSCRUBBED and not key.endswith("_id"):
-            event[key] = mask_digits(value)
+        if key not in _UNSCRUBBED and not key.endswith("_id"):
+            event[key] = _scrub(value)
     return event
 
 
@@ -49,15 +60,15 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        # Tracebacks become text first, so the scrubber also masks numbers inside them.
+        structlog.processors.format_exc_info,
         _scrub_pii,
     ]
     renderer: Any = (
         structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
     )
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer]
-        if not use_console
-        else [*shared, renderer],
+        processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
         cache_logger_on_first_use=True,

@@ -25,6 +25,8 @@ async def read_json(request: web.Request, kind: type[T]) -> T:
     if request.content_type != "application/json":
         raise ApiError(415, "send the body as JSON with Content-Type: application/json")
     raw = await request.read()
+    if b"\\u0000" in raw:
+        raise ApiError(422, "body: text must not contain NUL characters (\\u0000); remove them")
     try:
         return msgspec.json.decode(raw or b"{}", type=kind)
     except msgspec.ValidationError as exc:
@@ -36,8 +38,12 @@ async def read_json(request: web.Request, kind: type[T]) -> T:
         raise ApiError(400, f"body is not valid JSON: {exc}") from None
 
 
+# Large enough for any page or count, small enough that offsets stay within int64.
+QUERY_INT_MAX = 1_000_000
+
+
 def query_int(request: web.Request, name: str, default: int, *, minimum: int = 0,
-              maximum: int | None = None) -> int:
+              maximum: int = QUERY_INT_MAX) -> int:
     """An integer query parameter within bounds, else a 422 naming it."""
     raw = request.query.get(name)
     if raw is None or raw == "":
@@ -47,9 +53,9 @@ def query_int(request: web.Request, name: str, default: int, *, minimum: int = 0
     except ValueError:
         raise ApiError(422, f"{name}: '{raw}' is not a whole number",
                        details={"field": name}) from None
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-        raise ApiError(422, f"{name}: must be {bound}, got {value}", details={"field": name})
+    if not minimum <= value <= maximum:
+        raise ApiError(422, f"{name}: must be between {minimum} and {maximum}, got {value}",
+                       details={"field": name})
     return value
 
 

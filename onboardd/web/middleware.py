@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 import structlog
 from aiohttp import web
 
@@ -57,6 +58,15 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         headers["X-Request-Id"] = rid
         return web.Response(status=exc.status, body=error_body(exc.status, message),
                             content_type="application/json", headers=headers)
+    except asyncpg.DataError as exc:
+        # Input the database cannot hold (a NUL character, a number out of range) that no
+        # handler check caught: the caller's mistake, not a server error.
+        status = 422
+        log.warning("request_data_rejected", method=request.method, path=request.path,
+                    error=exc.__class__.__name__)
+        return error_response(ApiError(
+            422, "a value in this request cannot be stored (NUL characters or a number out "
+            "of range); check the parameters and body"), rid)
     except Exception as exc:
         log.error("request_failed", method=request.method, path=request.path, exc_info=exc)
         return error_response(ApiError(500, f"internal error (request id {rid})"), rid)

@@ -35,3 +35,25 @@ def test_json_log_lines_mask_phones_but_not_ids(monkeypatch: object) -> None:
     assert line["salon_id"] == "123456789012"
     assert line["event"] == "invited" and line["component"] == "test"
     assert "9876543210" not in out.getvalue()
+
+
+def test_tracebacks_and_nested_values_are_masked() -> None:
+    out = io.StringIO()
+    real = sys.stdout
+    sys.stdout = out
+    try:
+        configure("info", "json")
+        try:
+            raise ValueError("bad number +919876543210")
+        except ValueError as exc:
+            get_logger("test").error("failed", exc_info=exc, numbers=["+919876543210"],
+                                     extra={"to": "9876543210"})
+    finally:
+        sys.stdout = real
+        configure("warning", "json")
+    text = out.getvalue()
+    line = json.loads(text.strip().splitlines()[-1])
+    assert "ValueError" in line["exception"]
+    assert "9876543210" not in text
+    assert line["numbers"] == ["********3210"]
+    assert line["extra"] == {"to": "******3210"}

@@ -134,3 +134,20 @@ async def test_request_id_is_echoed_or_generated(front: TestClient[Any, Any]) ->
     assert resp.headers["X-Request-Id"] == "abc-123"
     resp = await front.get("/healthz", headers={"X-Request-Id": "bad id with spaces"})
     assert len(resp.headers["X-Request-Id"]) == 32
+
+
+async def test_nul_characters_and_huge_numbers_are_422_not_500(
+        client: TestClient[Any, Any], admin_headers: dict[str, str], salon: str) -> None:
+    resp = await client.get(f"/api/salons/{salon}/invitation-campaigns?page=99999999999999",
+                            headers=admin_headers)
+    assert resp.status == 422
+    assert "page" in _assert_error(await resp.read(), "validation_failed")["message"]
+    resp = await client.post(f"/api/salons/{salon}/welcome-offers", headers=admin_headers,
+                             json={"name": "a\u0000b", "discountType": "fixed",
+                                   "discountValue": 100})
+    assert resp.status == 422
+    assert "NUL" in _assert_error(await resp.read(), "validation_failed")["message"]
+    resp = await client.get(f"/api/salons/{salon}/customers/imported?search=a%00b",
+                            headers=admin_headers)
+    assert resp.status == 422
+    _assert_error(await resp.read(), "validation_failed")

@@ -6,6 +6,8 @@ import enum
 import random
 from typing import Final
 
+from onboardd.masking import mask_digits
+
 # Coarse progress of a message, as the spec's status column reads it.
 STATUS_RANK: Final[dict[str, int]] = {
     "pending": 0,
@@ -93,7 +95,13 @@ ERROR_EXPLANATIONS: Final[dict[int, str]] = {
 
 
 def error_message(code: int | None, fallback: str | None) -> str | None:
-    """Return "Twilio error: CODE (explanation)" for a code, else the fallback."""
+    """Return "Twilio error: CODE (explanation)" for a code, else the fallback.
+
+    Twilio's own texts may embed the recipient (21211: "The 'To' number +1... is not a valid
+    phone number"); they are served by the campaign APIs, so phone-like runs are masked.
+    """
+    if fallback is not None:
+        fallback = mask_digits(fallback)
     # The spec writes an error only for a truthy ErrorCode; 0 means none.
     if not code:
         return fallback

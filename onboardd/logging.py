@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
+from onboardd.masking import mask_digits as mask_digits  # re-exported
+
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR}
-
-# A run of 9+ digits with optional + and separators: masked wherever it appears in a log value,
-# so a phone number never reaches the journal even when a message embeds one by accident.
-_PHONE_RE = re.compile(r"\+?\d[\d \-().]{5,}\d")
-
-
-def mask_digits(text: str) -> str:
-    """Mask every phone-like run of digits in text, keeping the last 4 digits."""
-
-    def _mask(match: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", match.group(0))
-        if len(digits) < 9:  # dates (8 digits) and counts stay readable
-            return match.group(0)
-        return "*" * (len(digits) - 4) + digits[-4:]
-
-    return _PHONE_RE.sub(_mask, text)
-
 
 _UNSCRUBBED = frozenset({"timestamp", "request_id", "level", "logger"})
 

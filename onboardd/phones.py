@@ -87,11 +87,12 @@ def _parse_with_plus(text: str) -> tuple[PhoneNumber | None, int]:
 
 
 def cell_to_text(value: object) -> str:
-    """Return the text a spreadsheet user saw in a cell."""
+    """Return the text a spreadsheet user saw in a cell (NUL characters dropped: nobody
+    sees them, and PostgreSQL text cannot hold them)."""
     if value is None:
         return ""
     if isinstance(value, str):
-        return _unscientific(value.strip())
+        return _unscientific(value.replace("\x00", "").strip())
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, int):
@@ -102,7 +103,7 @@ def cell_to_text(value: object) -> str:
         return value.date().isoformat()
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
-    return str(value).strip()
+    return str(value).replace("\x00", "").strip()
 
 
 def _float_text(value: float) -> str:

@@ -13,14 +13,15 @@ database works on the other core, and no worker thread fights the loop for the G
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Final
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Final, TypeVar
 
 import asyncpg
 import msgspec
 import structlog
 
 from onboardd.db import imports as db
+from onboardd.db.pool import CONNECTION_ERRORS
 from onboardd.importing.files import FileRejected, Table, read_table
 from onboardd.importing.mapping import ColumnMapping
 from onboardd.importing.rows import (
@@ -31,6 +32,7 @@ from onboardd.importing.rows import (
 )
 from onboardd.importing.service import column_mapping, seal_original
 from onboardd.logging import get_logger
+from onboardd.masking import mask_digits
 from onboardd.pii import PiiCipher
 from onboardd.services import Services
 
@@ -42,6 +44,12 @@ LEASE_S: Final = 60.0
 PREVIEW_TTL_S: Final = 24 * 3600.0
 
 Progress = Callable[[int, int], None]
+T = TypeVar("T")
+
+# The database cannot take the chunk right now (down, restarting, deadlock): re-raised so the
+# supervisor restarts the actor and the batch resumes once its lease runs out. Any other
+# database error is about these rows and would recur on every retry: it fails the batch.
+_TRANSIENT_DB_ERRORS: Final = (*CONNECTION_ERRORS, asyncpg.exceptions.TransactionRollbackError)
 
 
 class LostClaim(Exception):
@@ -135,6 +143,28 @@ async def write_chunk(services: Services, batch: db.ClaimedBatch, processed: int
     return written
 
 
+async def _settle(task: asyncio.Task[T]) -> T:
+    """The task's result, once it is done, even if the caller is cancelled meanwhile: the task
+    (a write that commits or rolls back) is never left running without an owner. A
+    cancellation of the caller is re-raised after the task finished."""
+    interrupted: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError as exc:
+            interrupted = exc
+    if interrupted is not None:
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("import_write_failed_while_cancelled", error=repr(task.exception()))
+        raise interrupted
+    return task.result()
+
+
+async def _finish(coro: Coroutine[Any, Any, T], name: str) -> T:
+    """Run a final write to its end even if the caller is cancelled meanwhile."""
+    return await _settle(asyncio.create_task(coro, name=name))
+
+
 async def _parse(services: Services, batch: db.ClaimedBatch) -> tuple[Table, ColumnMapping]:
     """The stored file as a table, and the mapping; FileRejected/ValueError when unusable."""
     if batch.file_data is None:
@@ -159,7 +189,8 @@ async def process_batch(services: Services, batch: db.ClaimedBatch, stopping: as
             table, mapping = await _parse(services, batch)
         except (FileRejected, ValueError) as exc:
             reason = exc.message if isinstance(exc, FileRejected) else str(exc)
-            await asyncio.shield(db.fail_batch(services.pool, batch.id, reason))
+            await _finish(db.fail_batch(services.pool, batch.id, reason),
+                          f"import-fail-{batch.id}")
             log.warning("import_failed", reason=reason)
             return "failed"
         return await _import_rows(services, batch, table, mapping, stopping, progress)
@@ -182,31 +213,61 @@ async def _import_rows(services: Services, batch: db.ClaimedBatch, table: Table,
     try:
         plan = await prepare(starts[0])
         for index in range(len(starts)):
-            # A task, awaited shielded: a cancelled actor still commits or rolls back the
-            # chunk cleanly. The next chunk is prepared while the database writes this one.
+            # The next chunk is prepared while the database writes this one. The write is a
+            # task this loop owns: whatever happens meanwhile (the preparation fails, the actor
+            # is cancelled), it is awaited to its commit or rollback before anything else.
             writing = asyncio.create_task(write_chunk(services, batch, processed, plan, total),
                                           name=f"import-write-{batch.id}-{starts[index]}")
-            if index + 1 < len(starts):
-                plan = await prepare(starts[index + 1])
-            status, processed = await asyncio.shield(writing)
+            try:
+                if index + 1 < len(starts):
+                    plan = await prepare(starts[index + 1])
+            except BaseException as exc:
+                try:
+                    status, processed = await _settle(writing)
+                except Exception as failure:
+                    if isinstance(exc, Exception):
+                        # The write's own failure (a lost claim, the database) decides.
+                        raise failure from exc
+                    log.warning("import_write_failed_while_stopping", error=repr(failure))
+                raise
+            status, processed = await _settle(writing)
             if progress is not None:
                 progress(processed, total)
             if stopping.is_set() and status == "processing":
-                await asyncio.shield(db.release_batch(services.pool, batch.id))
+                await _finish(db.release_batch(services.pool, batch.id),
+                              f"import-release-{batch.id}")
                 log.info("import_released", processed=processed, total=total)
                 return "released"
     except LostClaim:
         log.warning("import_claim_lost", processed=processed)
         return "lost"
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+    except _TRANSIENT_DB_ERRORS:
         raise  # the database is in trouble: let the supervisor restart; the lease expires
+    except asyncpg.PostgresError as exc:
+        # Deterministic (bad data, a constraint): retrying would fail the same way, forever.
+        reason = _rejected_reason(exc, table, processed, min(processed + size, total))
+        await _finish(db.fail_batch(services.pool, batch.id, reason), f"import-fail-{batch.id}")
+        log.error("import_rejected_by_database", processed=processed, error=repr(exc))
+        return "failed"
     except Exception as exc:
         reason = f"internal error after {processed} rows: {exc.__class__.__name__}"
-        await asyncio.shield(db.fail_batch(services.pool, batch.id, reason))
+        await _finish(db.fail_batch(services.pool, batch.id, reason), f"import-fail-{batch.id}")
         log.error("import_crashed", error=repr(exc), exc_info=exc)
         return "failed"
     log.info("import_finished", status=status, total=total)
     return status
+
+
+def _rejected_reason(exc: asyncpg.PostgresError, table: Table, start: int, end: int) -> str:
+    """failureReason for a chunk the database refused, naming its rows as the file numbers
+    them (database texts can quote values: phone-like runs are masked)."""
+    detail = f"{exc.__class__.__name__}: {mask_digits(str(exc))}"
+    if start >= end:
+        return f"the database refused to finish the import ({detail})"
+    return (f"the database rejected the chunk of rows {table.row_numbers[start]}-"
+            f"{table.row_numbers[end - 1]} ({detail}); the {start} rows before it were "
+            f"processed. Check those rows for unusual characters or values, fix them and "
+            f"upload them again.")
 
 
 async def _wait_for_work(queue: asyncio.Queue[str], stopping: asyncio.Event,

@@ -20,6 +20,7 @@ import asyncpg
 
 from onboardd.db import offers as db
 from onboardd.db.offers import RegistrationEvent
+from onboardd.db.pool import CONNECTION_ERRORS as _CONNECTION_ERRORS
 from onboardd.logging import get_logger
 from onboardd.matching import phone_candidates
 from onboardd.pii import PiiCipher
@@ -33,10 +34,6 @@ CHANNEL: Final = "onboardd_registration"
 MATCH_BATCH: Final = 500
 RETRY_BASE_S: Final = 5.0
 RETRY_MAX_S: Final = 3600.0
-# Errors meaning "the database is unreachable right now": wait and retry, do not crash.
-_CONNECTION_ERRORS: Final = (OSError, TimeoutError, asyncpg.InterfaceError,
-                             asyncpg.PostgresConnectionError,
-                             asyncpg.exceptions.CannotConnectNowError)
 
 Candidate = tuple[int, str, bytes, str | None, datetime]
 

@@ -7,7 +7,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 import msgspec
@@ -19,6 +19,16 @@ from onboardd.logging import get_logger
 log = get_logger("db")
 
 Pool = asyncpg.Pool
+
+# Errors meaning "the database is unreachable right now" (down, restarting, out of
+# connections, the connection broke): wait and retry, or let the supervisor restart the actor.
+# Every other PostgresError is about the statement or its data and will happen again.
+CONNECTION_ERRORS: Final = (OSError, TimeoutError, asyncpg.InterfaceError,
+                            asyncpg.PostgresConnectionError,
+                            asyncpg.exceptions.CannotConnectNowError,
+                            asyncpg.exceptions.AdminShutdownError,
+                            asyncpg.exceptions.CrashShutdownError,
+                            asyncpg.exceptions.TooManyConnectionsError)
 
 
 class DatabaseUnavailable(Exception):

@@ -129,9 +129,10 @@ def _read_csv(data: bytes, max_rows: int) -> Table:
 
 
 def _numbered_csv_records(records: Iterable[list[str]]) -> Iterable[tuple[int, list[str]]]:
-    """Number records as Excel shows a CSV: one row per record, blank lines included."""
+    """Number records as Excel shows a CSV: one row per record, blank lines included. (A NUL
+    rejects the file before this; dropping it here too keeps every cell fit for PostgreSQL.)"""
     for number, record in enumerate(records, start=1):
-        yield number, [cell.strip() for cell in record]
+        yield number, [cell.replace("\x00", "").strip() for cell in record]
 
 
 def _decode(data: bytes) -> tuple[str, str]:

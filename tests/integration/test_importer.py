@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+import xlsxwriter
 
 from onboardd.actors import importer
 from onboardd.auth import TokenCodec
@@ -68,10 +69,11 @@ async def small_chunks(make_config: Callable[..., Config], db_url: str, cipher: 
         await svc.pool.close()
 
 
-async def stage(svc: Services, salon: str, text: str, name: str = "c.csv") -> str:
+async def stage(svc: Services, salon: str, text: str | bytes, name: str = "c.csv") -> str:
     """Upload and confirm a file; returns the batch id (nothing processed yet)."""
+    data = text.encode() if isinstance(text, str) else text
     preview = await service.create_batch(svc, salon_id=salon, user="admin-1", file_name=name,
-                                         data=text.encode(), requested=None)
+                                         data=data, requested=None)
     await service.confirm_batch(svc, salon_id=salon, batch_id=preview.batch_id,
                                 requested=None, rate_limited=False)
     return preview.batch_id
@@ -239,6 +241,75 @@ async def test_unreadable_stored_file_fails_the_batch(services: Services, salon:
     assert state.completed_at is not None
     assert await services.pool.fetchval(
         "SELECT file_data FROM customer_import_batches WHERE id = $1", batch) is None
+
+
+async def test_nul_in_an_excel_cell_is_dropped(services: Services, salon: str) -> None:
+    """Excel keeps a NUL (as _x0000_); PostgreSQL text cannot hold one: the cell is cleaned."""
+    buffer = io.BytesIO()
+    workbook = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    sheet = workbook.add_worksheet()
+    sheet.write_row(0, 0, ["Name", "Phone", "Email"])
+    sheet.write_row(1, 0, ["Ra\x00vi", "98765\x0043210", "r\x00@example.com"])
+    sheet.write_row(2, 0, ["Asha\x00", 9876543211, None])
+    workbook.close()
+    batch = await stage(services, salon, buffer.getvalue(), "c.xlsx")
+    state = await run_until_done(services, batch)
+    assert (state.status, state.successful_imports, state.failed_imports) == ("completed", 2, 0)
+    rows = await services.pool.fetch(
+        "SELECT customer_name, normalized_phone_enc, email_enc FROM imported_customers "
+        "ORDER BY source_row")
+    assert [r["customer_name"] for r in rows] == ["Ravi", "Asha"]
+    assert services.cipher.decrypt(rows[0]["normalized_phone_enc"], "phone") == "+919876543210"
+    assert services.cipher.decrypt(rows[0]["email_enc"], "email") == "r@example.com"
+
+
+async def test_rows_the_database_rejects_fail_the_batch_not_the_actor(small_chunks: Services,
+                                                                      salon: str) -> None:
+    """A deterministic database error (here a CHECK-style exception raised by a trigger on one
+    name) fails that batch with a reason naming its rows; the actor goes on to the next."""
+    await small_chunks.pool.execute("""
+        CREATE FUNCTION reject_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.customer_name = 'Poison' THEN
+                RAISE EXCEPTION 'poisoned name for 9876543219' USING ERRCODE = 'check_violation';
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER reject_poison BEFORE INSERT ON imported_customers
+            FOR EACH ROW EXECUTE FUNCTION reject_poison();
+    """)
+    lines = ["Name,Phone"] + [f"{'Poison' if i == 13 else f'P{i}'},{7000000000 + i}"
+                              for i in range(25)]
+    bad = await stage(small_chunks, salon, "\n".join(lines) + "\n")
+    good = await stage(small_chunks, salon, "Name,Phone\nGood,7100000000\n")
+    stopping = asyncio.Event()
+    actor = asyncio.create_task(importer.run(small_chunks, stopping))
+    try:
+        for _ in range(500):
+            done = await small_chunks.pool.fetchval(
+                "SELECT count(*) FROM customer_import_batches WHERE status IN "
+                "('completed', 'failed')")
+            if done == 2 or actor.done():
+                break
+            await asyncio.sleep(0.02)
+        assert not actor.done(), "the importer actor stopped"
+        failed = await db.batch_status(small_chunks.pool, bad, salon)
+        assert failed is not None and failed.status == "failed"
+        assert failed.processed == 10  # the first chunk committed; the second rolled back
+        assert failed.failure_reason is not None
+        assert "rows 12-21" in failed.failure_reason
+        assert "CheckViolationError" in failed.failure_reason
+        assert "poisoned name" in failed.failure_reason
+        assert "9876543219" not in failed.failure_reason  # database texts are masked
+        assert await small_chunks.pool.fetchval(
+            "SELECT claimed_until IS NULL AND file_data IS NULL FROM customer_import_batches "
+            "WHERE id = $1", bad)
+        completed = await db.batch_status(small_chunks.pool, good, salon)
+        assert completed is not None
+        assert (completed.status, completed.successful_imports) == ("completed", 1)
+    finally:
+        stopping.set()
+        await actor
 
 
 async def test_previews_expire(services: Services, salon: str) -> None:

@@ -304,7 +304,9 @@ async def test_hanging_twilio_raises_timeout_and_message_can_be_reconciled() -> 
         with pytest.raises(TwilioTimeout):
             await sim.send("+15551230013", "are you there")
         elapsed = time.monotonic() - started_at
-        assert 0.25 <= elapsed < 1.0
+        # It waited for the client's timeout, not for the simulator's 600 s hang (the upper
+        # bound is loose: a loaded CI machine must not make this flaky).
+        assert 0.25 <= elapsed < 30.0
         # timeout_accepts: Twilio created it, only the response was lost.
         found = await list_messages(
             sim.client,
@@ -664,7 +666,9 @@ async def test_exit_stops_every_simulator_task() -> None:
     assert isinstance(result[0], TwilioTimeout | SendResult)
 
 
-async def test_throughput_through_the_real_client() -> None:
+async def test_many_concurrent_sends_through_the_real_client() -> None:
+    """1000 sends from 50 concurrent workers are all accepted and stored once (the rate is
+    measured by tests/bench/bench_simulator.py)."""
     async with started(rate_per_s=0.0) as sim:
         queue = list(range(1000))
 
@@ -675,9 +679,8 @@ async def test_throughput_through_the_real_client() -> None:
                 ok += (await sim.send(f"+1555130{n:04d}", "load")).accepted
             return ok
 
-        started_at = time.monotonic()
         accepted = sum(await asyncio.gather(*(worker() for _ in range(50))))
-        rate = 1000 / (time.monotonic() - started_at)
         assert accepted == 1000
         assert len(sim.state.store) == 1000
-        assert rate > 200, f"only {rate:.0f} sends/s"
+        assert sorted(m.to for m in sim.state.store.all()) == sorted(
+            f"+1555130{n:04d}" for n in range(1000))

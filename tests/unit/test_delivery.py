@@ -185,6 +185,25 @@ def test_error_message(code: int | None, fallback: str | None, message: str | No
 
 
 @pytest.mark.parametrize(
+    ("code", "fallback", "message"),
+    [
+        (21999, "The 'To' number +15005550001 is not a valid phone number.",
+         "Twilio error: 21999 (The 'To' number *******0001 is not a valid phone number.)"),
+        (99999, "Cannot route to whatsapp:+91 98765 43210 today",
+         "Twilio error: 99999 (Cannot route to whatsapp:********3210 today)"),
+        (None, "Send to 9876543210 failed", "Send to ******3210 failed"),
+        # Short numbers and dates in Twilio's texts stay readable.
+        (99999, "Retry after 2026-01-05, limit 100", "Twilio error: 99999 (Retry after "
+         "2026-01-05, limit 100)"),
+    ],
+)
+def test_error_message_masks_phones_in_twilio_text(code: int | None, fallback: str,
+                                                    message: str) -> None:
+    """Twilio's raw texts can embed the recipient; the campaign APIs serve them."""
+    assert error_message(code, fallback) == message
+
+
+@pytest.mark.parametrize(
     ("http_status", "code", "kind"),
     [
         (None, None, ErrorKind.TRANSIENT),  # timeout / connection error

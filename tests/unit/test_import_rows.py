@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from onboardd.importing.files import Table, read_table
@@ -208,12 +206,14 @@ def test_validate_table_end_to_end() -> None:
     ]
 
 
-def test_validate_table_speed() -> None:
+def test_validate_table_10k_rows() -> None:
+    """Ten thousand valid rows all validate (the speed is measured by
+    tests/bench/bench_import.py)."""
     rows = [[f"Person {i}", f"98{i:08d}", f"p{i}@example.com"] for i in range(10_000)]
     table = Table(HEADERS, rows, list(range(2, 10_002)), "utf-8", ",")
-    start = time.perf_counter()
     results = validate_table(table, MAPPING, "IN")
-    elapsed = time.perf_counter() - start
     assert len(results) == 10_000
-    # ~0.25 s on a laptop; loose so a slow CI machine does not flake.
-    assert elapsed < 3.0
+    assert all(not r.errors for r in results)
+    assert [r.row_number for r in results] == list(range(2, 10_002))
+    assert (results[-1].name, results[-1].phone, results[-1].email) == (
+        "Person 9999", "+919800009999", "p9999@example.com")

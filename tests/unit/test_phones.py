@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -200,14 +198,10 @@ def test_never_raises_anything_but_phone_error(raw: str, region: str) -> None:
     assert outcome in {INVALID_PHONE, NOT_MOBILE} or outcome.startswith("+")
 
 
-def test_speed_10k() -> None:
+def test_10k_mobiles_normalize() -> None:
+    """Ten thousand numbers in a row (the speed is measured by tests/bench/bench_import.py)."""
     raws = [f"98{i:08d}" for i in range(10_000)]
-    start = time.perf_counter()
-    for raw in raws:
-        with contextlib.suppress(PhoneError):
-            normalize_phone(raw)
-    # ~25 us each on a laptop; the bound is loose so slow CI does not flake.
-    assert time.perf_counter() - start < 2.0
+    assert [normalize_phone(raw) for raw in raws] == [f"+91{raw}" for raw in raws]
 
 
 @pytest.mark.parametrize(
@@ -232,6 +226,10 @@ def test_speed_10k() -> None:
         ("1.234567890123456E+16", "1.234567890123456E+16"),
         ("-9.87654321E9", "-9.87654321E9"),
         ("  Ravi Kumar \t", "Ravi Kumar"),
+        # NUL characters (Excel's _x0000_) are dropped: PostgreSQL text cannot hold them.
+        ("Ra\x00vi\x00 ", "Ravi"),
+        ("98765\x0043210", "9876543210"),
+        ("\x00", ""),
         ("+91 98765 43210", "+91 98765 43210"),
         ("", ""),
         (None, ""),

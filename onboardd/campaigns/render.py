@@ -18,11 +18,13 @@ WHATSAPP_PREFIX: Final = "whatsapp:"
 
 
 class OfferTerms(msgspec.Struct, frozen=True):
-    """The parts of a welcome offer an invitation mentions."""
+    """The parts of a salon's welcome offer a campaign needs: what an invitation mentions, and
+    whether the offer can still be chosen (validation.check_offer)."""
 
     discount_type: str
     discount_value: int
     validity_days: int
+    is_active: bool = True
 
 
 class Outgoing(msgspec.Struct, frozen=True):

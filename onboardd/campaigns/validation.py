@@ -10,6 +10,7 @@ import msgspec
 
 from onboardd import templates
 from onboardd.campaigns.audience import Audience, AudienceError, check_audience
+from onboardd.campaigns.render import OfferTerms
 
 CHANNELS: Final = ("whatsapp", "sms", "both")
 MAX_NAME: Final = 255
@@ -29,13 +30,6 @@ class CampaignInput(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     whatsapp_content_sid: str | None = None
     audience: Audience = msgspec.field(default_factory=Audience)
     scheduled_for: datetime | None = None
-
-
-class OfferFacts(msgspec.Struct, frozen=True):
-    """What validation needs to know about the chosen offer (None when it does not exist)."""
-
-    salon_id: str
-    is_active: bool
 
 
 class CampaignProblem(ValueError):
@@ -69,9 +63,9 @@ def check_schedule(scheduled_for: datetime | None, now: datetime) -> datetime | 
     return scheduled_for
 
 
-def check_offer(offer_id: str | None, facts: OfferFacts | None, salon_id: str,
-                used: list[str]) -> None:
-    """The offer exists in this salon, is active, and is there when the template needs one."""
+def check_offer(offer_id: str | None, offer: OfferTerms | None, used: list[str]) -> None:
+    """The offer exists in this salon (offer is None when the salon has no such offer), is
+    active, and is there when the template needs one."""
     if offer_id is None:
         needing = [v for v in used if v in OFFER_VARIABLES]
         if needing:
@@ -80,17 +74,17 @@ def check_offer(offer_id: str | None, facts: OfferFacts | None, salon_id: str,
                 f"the template uses {{{{{needing[0]}}}}}: choose a welcome offer",
             )
         return
-    if facts is None or facts.salon_id != salon_id:
+    if offer is None:
         raise CampaignProblem("welcomeOfferId",
                               f"no welcome offer {offer_id!r} in this salon")
-    if not facts.is_active:
+    if not offer.is_active:
         raise CampaignProblem("welcomeOfferId",
                               f"welcome offer {offer_id!r} is inactive: activate it or pick "
                               "another")
 
 
-def check_campaign(body: CampaignInput, *, salon_id: str, offer: OfferFacts | None,
-                   now: datetime) -> CampaignInput:
+def check_campaign(body: CampaignInput, *, offer: OfferTerms | None, now: datetime
+                   ) -> CampaignInput:
     """Validate a campaign body; return it with defaults filled (template, audience)."""
     name = body.name.strip()
     if not name:
@@ -111,7 +105,7 @@ def check_campaign(body: CampaignInput, *, salon_id: str, offer: OfferFacts | No
     if sid is not None and not _CONTENT_SID.fullmatch(sid):
         raise CampaignProblem("whatsappContentSid",
                               "must be a Twilio Content SID: HX followed by 32 hex characters")
-    check_offer(body.welcome_offer_id, offer, salon_id, used)
+    check_offer(body.welcome_offer_id, offer, used)
     try:
         audience = check_audience(body.audience)
     except AudienceError as exc:

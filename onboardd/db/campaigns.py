@@ -70,16 +70,6 @@ class Salon(msgspec.Struct, frozen=True):
     app_download_link: str | None
 
 
-class OfferRow(msgspec.Struct, frozen=True):
-    id: str
-    salon_id: str
-    name: str
-    discount_type: str
-    discount_value: int
-    validity_days: int
-    is_active: int
-
-
 class AudienceCustomer(msgspec.Struct, frozen=True):
     id: str
     customer_name: str
@@ -192,12 +182,6 @@ async def salon(pool: asyncpg.Pool | asyncpg.Connection, salon_id: str) -> Salon
     """The host app's salon row."""
     record = await pool.fetchrow(query("salon_get"), salon_id)
     return None if record is None else _row(Salon, record)
-
-
-async def offer(pool: asyncpg.Pool | asyncpg.Connection, offer_id: str) -> OfferRow | None:
-    """A welcome offer by id (any salon: the caller checks the salon)."""
-    record = await pool.fetchrow(query("offer_get"), offer_id)
-    return None if record is None else _row(OfferRow, record)
 
 
 # -- audience ---------------------------------------------------------------------------------

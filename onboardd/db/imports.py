@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -247,3 +248,47 @@ async def log_pii_access(conn: Conn, *, actor: str, salon_id: str, action: str,
     """Record who read decrypted PII (spec §9.1)."""
     await conn.execute(query("import_log_pii_access"), actor, salon_id, action, record_count,
                        details, request_id or None)
+
+
+# GDPR erase -------------------------------------------------------------------------------------
+
+class SalonErrorRow(msgspec.Struct, frozen=True):
+    """A rejected or skipped row of one of the salon's batches, original cells encrypted."""
+
+    batch_id: str
+    row_number: int
+    original_enc: str
+    region: str
+
+
+async def lock_for_erase(conn: asyncpg.Connection, customer_id: str, salon_id: str
+                         ) -> tuple[str, int] | None:
+    """Lock a customer of this salon and its messages (inside a transaction): the encrypted
+    E.164 number and the message count, or None when the salon has no such customer."""
+    row = await conn.fetchrow(query("import_erase_lock"), customer_id, salon_id)
+    return None if row is None else (row["normalized_phone_enc"], int(row["messages"]))
+
+
+async def salon_error_rows(conn: asyncpg.Connection, salon_id: str
+                           ) -> AsyncIterator[SalonErrorRow]:
+    """Stream every error row of the salon's batches (inside a transaction)."""
+    async for row in conn.cursor(query("import_salon_error_rows"), salon_id, prefetch=1000):
+        yield SalonErrorRow(batch_id=row["batch_id"], row_number=row["row_number"],
+                            original_enc=row["original_enc"], region=row["region"])
+
+
+async def erase_customer(conn: asyncpg.Connection, customer_id: str, salon_id: str,
+                         error_rows: list[tuple[str, int]]) -> tuple[int, int]:
+    """Delete a locked customer (messages cascade, campaign counters follow) and the given
+    error rows of the salon's batches; returns (campaigns adjusted, error rows removed)."""
+    erased = await conn.fetchrow(query("import_erase_customer"), customer_id, salon_id)
+    assert erased is not None
+    assert erased["erased"] == 1, "erase_customer needs the row locked by lock_for_erase"
+    removed = 0
+    if error_rows:
+        row = await conn.fetchrow(query("import_erase_error_rows"),
+                                  [b for b, _ in error_rows], [n for _, n in error_rows],
+                                  salon_id)
+        assert row is not None
+        removed = int(row["removed"])
+    return int(erased["campaigns"]), removed

@@ -139,9 +139,12 @@ async def list_offers(conn: Conn, salon_id: str, active: bool | None) -> list[Of
     return _many(await conn.fetch(query("wo_offer_list"), salon_id, active), OfferRow)
 
 
-async def get_offer(conn: Conn, salon_id: str, offer_id: str) -> OfferRow | None:
-    """One offer of a salon (None for another salon's offer)."""
-    return _one(await conn.fetchrow(query("wo_offer_get"), offer_id, salon_id), OfferRow)
+async def get_offer(conn: Conn, salon_id: str, offer_id: str, *, lock: bool = False
+                    ) -> OfferRow | None:
+    """One offer of a salon (None for another salon's offer); lock=True takes its row lock
+    until the caller's transaction ends (conn must then be a connection in a transaction)."""
+    name = "wo_offer_get_for_update" if lock else "wo_offer_get"
+    return _one(await conn.fetchrow(query(name), offer_id, salon_id), OfferRow)
 
 
 async def get_offer_any(conn: Conn, offer_id: str) -> OfferRow | None:

@@ -26,12 +26,12 @@ from onboardd.campaigns.audience import Audience, AudienceError, check_audience
 from onboardd.campaigns.validation import (
     CampaignInput,
     CampaignProblem,
-    OfferFacts,
     check_campaign,
     check_channel,
     check_schedule,
 )
 from onboardd.db import campaigns as db
+from onboardd.db import offers as db_offers
 from onboardd.phones import mask_phone
 from onboardd.services import Services, nudge
 from onboardd.web.body import query_choice, query_int, read_json
@@ -85,19 +85,24 @@ async def _campaign_or_404(svc: Services, salon_id: str, campaign_id: str) -> db
     return found
 
 
-async def _offer_facts(svc: Services, offer_id: str | None) -> OfferFacts | None:
+async def _offer_terms(svc: Services, salon_id: str, offer_id: str | None
+                       ) -> render.OfferTerms | None:
+    """The salon's offer as campaigns use it; None when there is none or it is another salon's."""
     if offer_id is None:
         return None
-    row = await db.offer(svc.pool, offer_id)
-    return None if row is None else OfferFacts(row.salon_id, row.is_active == 1)
+    row = await db_offers.get_offer(svc.pool, salon_id, offer_id)
+    if row is None:
+        return None
+    return render.OfferTerms(row.discount_type, row.discount_value, row.validity_days,
+                             is_active=row.is_active == 1)
 
 
 async def _checked_body(request: web.Request, salon_id: str) -> CampaignInput:
     body = await read_json(request, CampaignInput)
     svc = services(request)
     try:
-        return check_campaign(body, salon_id=salon_id,
-                              offer=await _offer_facts(svc, body.welcome_offer_id), now=_now())
+        return check_campaign(
+            body, offer=await _offer_terms(svc, salon_id, body.welcome_offer_id), now=_now())
     except CampaignProblem as exc:
         raise _problem(exc) from None
 
@@ -229,8 +234,8 @@ async def _recheck_offer(svc: Services, campaign: db.Campaign) -> None:
     """The offer may have been deactivated since the campaign was written."""
     if campaign.welcome_offer_id is None:
         return
-    facts = await _offer_facts(svc, campaign.welcome_offer_id)
-    if facts is None or not facts.is_active:
+    offer = await _offer_terms(svc, campaign.salon_id, campaign.welcome_offer_id)
+    if offer is None or not offer.is_active:
         raise ApiError(422, f"welcomeOfferId: welcome offer {campaign.welcome_offer_id!r} is "
                        "no longer active: activate it or edit the campaign",
                        details={"field": "welcomeOfferId"})
@@ -326,13 +331,11 @@ async def preview(request: web.Request) -> web.StreamResponse:
 
 async def _preview_offer(svc: Services, salon_id: str, offer_id: str | None
                          ) -> render.OfferTerms | None:
-    if offer_id is None:
-        return None
-    row = await db.offer(svc.pool, offer_id)
-    if row is None or row.salon_id != salon_id:
+    offer = await _offer_terms(svc, salon_id, offer_id)
+    if offer_id is not None and offer is None:
         raise ApiError(422, f"welcomeOfferId: no welcome offer {offer_id!r} in this salon",
                        details={"field": "welcomeOfferId"})
-    return render.OfferTerms(row.discount_type, row.discount_value, row.validity_days)
+    return offer
 
 
 async def _preview_customer(svc: Services, salon_id: str, body: PreviewBody,

@@ -1,14 +1,18 @@
-"""Import APIs (spec §7.1): upload + preview, confirm, status, error report, imported list."""
+"""Import APIs (spec §7.1): upload + preview, confirm, status, error report, imported list,
+and erasing an imported customer on request (spec §9.1)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final
 
 import msgspec
 from aiohttp import BodyPartReader, web
 
+from onboardd.db import imports as db
 from onboardd.importing import service
-from onboardd.importing.service import ImportProblem
+from onboardd.importing.service import ROW_PURPOSE, ImportProblem
+from onboardd.phones import PhoneError, normalize_phone
 from onboardd.web.body import query_choice, query_int, read_json
 from onboardd.web.errors import ApiError, json_response
 from onboardd.web.keys import principal, request_id, services
@@ -23,6 +27,9 @@ CUSTOMER_STATUSES: Final = ("pending", "invited", "registered", "expired", "opte
 MAX_SEARCH_CHARS: Final = 100
 
 _BASE = "/api/salons/{salonId}/customers/import"
+_NON_DIGITS = re.compile(r"\D")
+# Digits of the number a cell must contain before it is worth normalising.
+_TAIL_DIGITS: Final = 8
 
 
 class ConfirmBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -188,3 +195,47 @@ async def imported(request: web.Request) -> web.Response:
         services(request), salon_id=salon_id, status=status_filter, search=search, page=page,
         limit=limit, actor=principal(request).sub, request_id=request_id(request))
     return json_response(body, headers={"Cache-Control": "no-store"})
+
+
+def _holds_phone(original: dict[str, str], e164: str, region: str) -> bool:
+    """True when a cell of an import row is this E.164 number (read in the batch's region)."""
+    tail = e164[-_TAIL_DIGITS:]
+    for cell in original.values():
+        if tail in _NON_DIGITS.sub("", cell):
+            try:
+                if normalize_phone(cell, region) == e164:
+                    return True
+            except PhoneError:
+                continue
+    return False
+
+
+@routes.delete("/api/salons/{salonId}/customers/imported/{customerId}")
+async def erase(request: web.Request) -> web.Response:
+    """GDPR erase: the customer, their invitation messages and every import error row of the
+    salon's batches holding their number go, in one transaction; the erase is logged.
+
+    Kept: opt-outs and inbound STOP/START records (keyed by the phone's HMAC, a legal record of
+    the refusal, no PII in clear), campaign counters (minus the erased messages) and batch
+    counters (numbers only).
+    """
+    svc = services(request)
+    salon_id, customer_id = request.match_info["salonId"], request.match_info["customerId"]
+    async with svc.pool.acquire() as conn, conn.transaction():
+        locked = await db.lock_for_erase(conn, customer_id, salon_id)
+        if locked is None:
+            raise ApiError(404, f"no imported customer {customer_id!r} in this salon",
+                           code="customer_not_found")
+        phone_enc, messages = locked
+        e164 = svc.cipher.decrypt(phone_enc, "phone")
+        decode = msgspec.json.Decoder(dict[str, str]).decode
+        rows = [(r.batch_id, r.row_number) async for r in db.salon_error_rows(conn, salon_id)
+                if _holds_phone(decode(svc.cipher.decrypt(r.original_enc, ROW_PURPOSE)), e164,
+                                r.region)]
+        campaigns, removed = await db.erase_customer(conn, customer_id, salon_id, rows)
+        await db.log_pii_access(
+            conn, actor=principal(request).sub, salon_id=salon_id, action="erase",
+            record_count=1, details={"customerId": customer_id, "messages": messages,
+                                     "campaigns": campaigns, "importErrorRows": removed},
+            request_id=request_id(request))
+    return web.Response(status=204)

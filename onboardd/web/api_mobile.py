@@ -23,9 +23,10 @@ from onboardd.matching import Candidate, for_region, phone_candidates
 from onboardd.offers import EXPIRED, INT32_MAX, NOT_FOUND, USED, validate_offer
 from onboardd.phones import INVALID_PHONE, PhoneError, normalize_phone
 from onboardd.services import Services
-from onboardd.web.api_offers import offer_amount, read_body, redemption_json
+from onboardd.web.body import read_json
 from onboardd.web.errors import ApiError, field_error, json_response
 from onboardd.web.keys import principal, services
+from onboardd.web.shapes import offer_json, redemption_json
 
 routes = web.RouteTableDef()
 
@@ -83,19 +84,8 @@ class RedeemBody(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def welcome_offer_json(row: OfferRow | None) -> dict[str, Any] | None:
-    """An offer as the app shows it."""
-    if row is None:
-        return None
-    return {
-        "id": row.id,
-        "name": row.name,
-        "discountType": row.discount_type,
-        "discountValue": row.discount_value,
-        "maxDiscountInPaisa": row.max_discount_in_paisa,
-        "minimumPurchaseInPaisa": row.minimum_purchase_in_paisa,
-        "validityDays": row.validity_days,
-        "offerAmount": offer_amount(row),
-    }
+    """An offer as the app shows it (None when there is none)."""
+    return None if row is None else offer_json(row, admin=False)
 
 
 def _effective(row: RedemptionRow, now: datetime) -> dict[str, Any]:
@@ -230,7 +220,7 @@ async def claim_welcome_offer(request: web.Request) -> web.Response:
     """Create (idempotently) the caller's grant, by offer id or by the code they were sent."""
     svc = services(request)
     user_id = principal(request).sub
-    body = await read_body(request, ClaimBody)
+    body = await read_json(request, ClaimBody)
     if (body.offerId is None) == (body.offerCode is None):
         raise ApiError(422, "send exactly one of offerId or offerCode",
                        details={"field": "offerId" if body.offerId is None else "offerCode"})
@@ -261,7 +251,7 @@ async def validate(request: web.Request) -> web.Response:
     """Spec §5.3: {valid, discount, reason} for the caller's grant and a booking amount."""
     svc = services(request)
     user_id = principal(request).sub
-    body = await read_body(request, ValidateBody)
+    body = await read_json(request, ValidateBody)
     offer_id = _check_id("offerId", body.offerId)
     amount = _check_amount(body.bookingAmountInPaisa)
     offer = await db.get_offer_any(svc.pool, offer_id)
@@ -302,7 +292,7 @@ async def redeem(request: web.Request) -> web.Response:
     """Validate and record one use atomically; the same bookingId again returns the first result."""
     svc = services(request)
     user_id = principal(request).sub
-    body = await read_body(request, RedeemBody)
+    body = await read_json(request, RedeemBody)
     offer_id = _check_id("offerId", body.offerId)
     booking_id = _check_id("bookingId", body.bookingId)
     amount = _check_amount(body.bookingAmountInPaisa)

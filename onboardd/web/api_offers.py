@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any, TypeVar
-
 import msgspec
 from aiohttp import web
 
 from onboardd.db import offers as db
-from onboardd.db.offers import OfferFields, OfferRow, RedemptionRow
+from onboardd.db.offers import OfferFields, OfferRow
 from onboardd.offers import OfferInput, validate_offer_input
-from onboardd.templates import offer_amount_text
 from onboardd.web.body import query_choice, query_int, read_json
 from onboardd.web.errors import ApiError, json_response
 from onboardd.web.keys import services
+from onboardd.web.shapes import offer_json, redemption_json
 
 routes = web.RouteTableDef()
 
 BASE = "/api/salons/{salonId}/welcome-offers"
 REDEMPTION_STATUSES = ("active", "redeemed", "expired")
 MAX_PAGE_SIZE = 100
-
-T = TypeVar("T")
-_MISSING_RE = re.compile(r"missing required field `([^`]+)`")
-_UNKNOWN_RE = re.compile(r"unknown field `([^`]+)`")
 
 
 class OfferBody(OfferInput, forbid_unknown_fields=True):
@@ -42,64 +35,6 @@ class OfferPatch(msgspec.Struct, forbid_unknown_fields=True):
     validityDays: int | msgspec.UnsetType = msgspec.UNSET
     usageLimit: int | msgspec.UnsetType = msgspec.UNSET
     isActive: bool | msgspec.UnsetType = msgspec.UNSET
-
-
-def offer_amount(row: OfferRow) -> str:
-    """Display text of the discount: '15%' or '₹100'."""
-    return offer_amount_text(row.discount_type, row.discount_value)
-
-
-def offer_json(row: OfferRow) -> dict[str, Any]:
-    """An offer in the API's camelCase shape."""
-    return {
-        "id": row.id,
-        "salonId": row.salon_id,
-        "name": row.name,
-        "discountType": row.discount_type,
-        "discountValue": row.discount_value,
-        "maxDiscountInPaisa": row.max_discount_in_paisa,
-        "minimumPurchaseInPaisa": row.minimum_purchase_in_paisa,
-        "validityDays": row.validity_days,
-        "usageLimit": row.usage_limit,
-        "isActive": row.is_active == 1,
-        "totalRedemptions": row.total_redemptions,
-        "offerAmount": offer_amount(row),
-        "createdAt": row.created_at,
-        "updatedAt": row.updated_at,
-    }
-
-
-def redemption_json(row: RedemptionRow) -> dict[str, Any]:
-    """A redemption (grant or use) in the API's camelCase shape."""
-    return {
-        "id": row.id,
-        "welcomeOfferId": row.welcome_offer_id,
-        "userId": row.user_id,
-        "importedCustomerId": row.imported_customer_id,
-        "bookingId": row.booking_id,
-        "discountAppliedInPaisa": row.discount_applied_in_paisa,
-        "expiresAt": row.expires_at,
-        "redeemedAt": row.redeemed_at,
-        "status": row.status,
-        "createdAt": row.created_at,
-    }
-
-
-async def read_body(request: web.Request, kind: type[T]) -> T:
-    """read_json, naming the field when a required one is missing."""
-    try:
-        return await read_json(request, kind)
-    except ApiError as err:
-        if err.status != 422 or err.details:
-            raise
-        if missing := _MISSING_RE.search(err.message):
-            field = missing.group(1)
-            raise ApiError(422, f"{field}: is required", details={"field": field}) from None
-        if unknown := _UNKNOWN_RE.search(err.message):
-            field = unknown.group(1)
-            raise ApiError(422, f"{field}: unknown field; check the spelling (names are "
-                           "camelCase, e.g. discountValue)", details={"field": field}) from None
-        raise
 
 
 def _checked(data: OfferInput) -> OfferFields:
@@ -141,9 +76,9 @@ async def _offer_or_404(request: web.Request) -> OfferRow:
 @routes.post(BASE)
 async def create_offer(request: web.Request) -> web.Response:
     """Create a welcome offer."""
-    fields = _checked(await read_body(request, OfferBody))
+    fields = _checked(await read_json(request, OfferBody))
     row = await db.create_offer(services(request).pool, request.match_info["salonId"], fields)
-    return json_response(offer_json(row), status=201)
+    return json_response(offer_json(row, admin=True), status=201)
 
 
 @routes.get(BASE)
@@ -152,28 +87,36 @@ async def list_offers(request: web.Request) -> web.Response:
     active = query_choice(request, "active", ("true", "false"))
     rows = await db.list_offers(services(request).pool, request.match_info["salonId"],
                                 None if active is None else active == "true")
-    return json_response({"offers": [offer_json(r) for r in rows]})
+    return json_response({"offers": [offer_json(r, admin=True) for r in rows]})
 
 
 @routes.get(BASE + "/{offerId}")
 async def get_offer(request: web.Request) -> web.Response:
     """One offer."""
-    return json_response(offer_json(await _offer_or_404(request)))
+    return json_response(offer_json(await _offer_or_404(request), admin=True))
 
 
 @routes.put(BASE + "/{offerId}")
 async def update_offer(request: web.Request) -> web.Response:
-    """Change an offer; existing grants keep their expiry, later validations use the new rules."""
-    patch = await read_body(request, OfferPatch)
-    current = await _offer_or_404(request)
+    """Change an offer; existing grants keep their expiry, later validations use the new rules.
+
+    Read, merge, validate and write happen under the offer's row lock in one transaction, so
+    two concurrent edits apply one after the other: the second merges into (and is validated
+    against) what the first wrote, instead of writing back fields it read before.
+    """
+    patch = await read_json(request, OfferPatch)
+    salon_id, offer_id = request.match_info["salonId"], request.match_info["offerId"]
     changes = {k: v for k, v in msgspec.structs.asdict(patch).items()
                if v is not msgspec.UNSET}
-    merged = msgspec.structs.replace(_as_input(current), **changes)
-    fields = _checked(merged)
-    row = await db.update_offer(services(request).pool, current.salon_id, current.id, fields)
+    async with services(request).pool.acquire() as conn, conn.transaction():
+        current = await db.get_offer(conn, salon_id, offer_id, lock=True)
+        if current is None:
+            raise _not_found(offer_id)
+        fields = _checked(msgspec.structs.replace(_as_input(current), **changes))
+        row = await db.update_offer(conn, salon_id, offer_id, fields)
     if row is None:
-        raise _not_found(current.id)
-    return json_response(offer_json(row))
+        raise _not_found(offer_id)
+    return json_response(offer_json(row, admin=True))
 
 
 @routes.post(BASE + "/{offerId}/deactivate")
@@ -184,7 +127,7 @@ async def deactivate_offer(request: web.Request) -> web.Response:
                                     request.match_info["offerId"])
     if row is None:
         raise _not_found(request.match_info["offerId"])
-    return json_response(offer_json(row))
+    return json_response(offer_json(row, admin=True))
 
 
 @routes.get(BASE + "/{offerId}/redemptions")

@@ -13,11 +13,29 @@ from onboardd.web.errors import ApiError
 T = TypeVar("T")
 
 _PATH_RE = re.compile(r"`\$\.?([^`]*)`")
+_MISSING_RE = re.compile(r"missing required field `([^`]+)`")
+_UNKNOWN_RE = re.compile(r"unknown field `([^`]+)`")
 
 
 def _field_of(exc: msgspec.ValidationError) -> str:
     match = _PATH_RE.search(str(exc))
     return match.group(1) if match else ""
+
+
+def _validation_error(exc: msgspec.ValidationError) -> ApiError:
+    """A 422 naming the field: the full path of a missing or unknown one, else where it failed."""
+    path = _field_of(exc)
+    text = str(exc)
+    if missing := _MISSING_RE.search(text):
+        field = f"{path}.{missing.group(1)}" if path else missing.group(1)
+        return ApiError(422, f"{field}: is required", details={"field": field})
+    if unknown := _UNKNOWN_RE.search(text):
+        field = f"{path}.{unknown.group(1)}" if path else unknown.group(1)
+        return ApiError(422, f"{field}: unknown field; check the spelling (field names are "
+                        "camelCase, as in the API reference)", details={"field": field})
+    message = text.split(" - at ")[0]
+    return ApiError(422, f"{path or 'body'}: {message}",
+                    details={"field": path} if path else {})
 
 
 async def read_json(request: web.Request, kind: type[T]) -> T:
@@ -30,10 +48,7 @@ async def read_json(request: web.Request, kind: type[T]) -> T:
     try:
         return msgspec.json.decode(raw or b"{}", type=kind)
     except msgspec.ValidationError as exc:
-        field = _field_of(exc)
-        message = str(exc).split(" - at ")[0]
-        raise ApiError(422, f"{field or 'body'}: {message}",
-                       details={"field": field} if field else {}) from None
+        raise _validation_error(exc) from None
     except msgspec.DecodeError as exc:
         raise ApiError(400, f"body is not valid JSON: {exc}") from None
 

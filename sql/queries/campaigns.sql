@@ -82,10 +82,6 @@ SELECT id FROM invitation_campaigns WHERE status = 'sending';
 -- name: salon_get
 SELECT id, name, country, app_download_link FROM salons WHERE id = $1;
 
--- name: offer_get
-SELECT id, salon_id, name, discount_type, discount_value, validity_days, is_active
-FROM welcome_offers WHERE id = $1;
-
 -- Audience: $1 salon, $2 statuses, $3 import batch ids (NULL: any), $4 imported after (NULL: any).
 
 -- name: audience_count

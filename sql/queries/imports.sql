@@ -189,3 +189,75 @@ WHERE salon_id = $1
 -- name: import_log_pii_access
 INSERT INTO pii_access_log (actor, salon_id, action, record_count, details, request_id)
 VALUES ($1, $2, $3, $4, $5, $6);
+
+-- GDPR erase (spec §9.1) ---------------------------------------------------------------------
+
+-- name: import_erase_lock
+-- Lock the customer ($1, of salon $2) and its messages, so no status update or send changes
+-- them between this read and the erase (same lock order as the status recorder: messages
+-- before their campaign). Returns the encrypted E.164 number, to find the import error rows.
+WITH customer AS (
+    SELECT id, normalized_phone_enc FROM imported_customers
+    WHERE id = $1 AND salon_id = $2
+    FOR UPDATE),
+msgs AS (
+    SELECT m.id FROM invitation_messages m JOIN customer c ON m.imported_customer_id = c.id
+    FOR UPDATE OF m)
+SELECT c.normalized_phone_enc, (SELECT count(*) FROM msgs) AS messages FROM customer c;
+
+-- name: import_salon_error_rows
+-- Every rejected or skipped row of the salon's batches, with the region its phones were read in.
+SELECT e.batch_id, e.row_number, e.original_enc, b.region
+FROM import_errors e
+JOIN customer_import_batches b ON b.id = e.batch_id
+WHERE b.salon_id = $1;
+
+-- name: import_erase_customer
+-- Delete the customer (locked by import_erase_lock); its invitation messages cascade. Each
+-- campaign's counters lose those messages' share, so they stay equal to recounts.
+WITH gone AS (
+    DELETE FROM imported_customers WHERE id = $1 AND salon_id = $2
+    RETURNING id),
+shares AS (
+    SELECT m.campaign_id,
+           sum(onboardd_counts_sent(m.status, m.twilio_message_sid)) AS sent,
+           sum(onboardd_counts_delivered(m.status)) AS delivered,
+           sum(onboardd_counts_read(m.status)) AS read,
+           sum(onboardd_counts_failed(m.status)) AS failed,
+           sum(onboardd_counts_skipped(m.status)) AS skipped
+    FROM invitation_messages m JOIN gone g ON m.imported_customer_id = g.id
+    GROUP BY m.campaign_id),
+counters AS (
+    UPDATE invitation_campaigns c
+    SET messages_sent = c.messages_sent - s.sent,
+        messages_delivered = c.messages_delivered - s.delivered,
+        messages_read = c.messages_read - s.read,
+        messages_failed = c.messages_failed - s.failed,
+        messages_skipped = c.messages_skipped - s.skipped,
+        updated_at = now()
+    FROM shares s
+    WHERE c.id = s.campaign_id
+    RETURNING c.id)
+SELECT (SELECT count(*) FROM gone) AS erased, (SELECT count(*) FROM counters) AS campaigns;
+
+-- name: import_erase_error_rows
+-- Drop the given error rows ($1 batch ids, $2 row numbers) of salon $3, and their entries in
+-- the batches' error_log (which also carries the encrypted original cells).
+WITH gone AS (
+    DELETE FROM import_errors e
+    USING unnest($1::varchar[], $2::int[]) AS g (batch_id, row_number),
+          customer_import_batches b
+    WHERE e.batch_id = g.batch_id AND e.row_number = g.row_number
+      AND b.id = e.batch_id AND b.salon_id = $3
+    RETURNING e.batch_id, e.row_number),
+logs AS (
+    UPDATE customer_import_batches b
+    SET error_log = (
+        SELECT coalesce(jsonb_agg(x.entry ORDER BY x.n), '[]'::jsonb)
+        FROM jsonb_array_elements(b.error_log) WITH ORDINALITY AS x (entry, n)
+        WHERE NOT EXISTS (SELECT 1 FROM gone
+                          WHERE gone.batch_id = b.id
+                            AND gone.row_number = (x.entry ->> 'rowNumber')::int))
+    WHERE b.id IN (SELECT batch_id FROM gone) AND b.error_log IS NOT NULL
+    RETURNING b.id)
+SELECT (SELECT count(*) FROM gone) AS removed, (SELECT count(*) FROM logs) AS batches;

@@ -15,6 +15,10 @@ ORDER BY created_at DESC, id DESC;
 -- name: wo_offer_get
 SELECT * FROM welcome_offers WHERE id = $1 AND salon_id = $2;
 
+-- name: wo_offer_get_for_update
+-- An edit reads, merges and writes under this row lock, so concurrent edits apply in turn.
+SELECT * FROM welcome_offers WHERE id = $1 AND salon_id = $2 FOR UPDATE;
+
 -- name: wo_offer_get_any
 SELECT * FROM welcome_offers WHERE id = $1;
 

@@ -249,3 +249,22 @@ async def test_tenant_isolation_every_endpoint(client: Client, services: Service
     # And another salon's admin cannot reach this salon's URLs at all.
     denied = await client.get(f"{base(salon)}/{made['id']}", headers=other_admin)
     assert denied.status == 403
+
+
+async def test_body_errors_name_missing_and_unknown_fields(
+        client: Client, services: Services, salon: str, admin_headers: dict[str, str]) -> None:
+    cases: list[tuple[dict[str, Any], str, str]] = [
+        ({"channel": "sms"}, "name", "name: is required"),
+        ({"name": "X", "welcomeOfferID": "o"}, "welcomeOfferID", "unknown field"),
+        ({"name": "X", "audience": {"statuses": ["pending"]}}, "audience.statuses",
+         "unknown field"),
+    ]
+    for body, field, words in cases:
+        err = await error(await client.post(base(salon), headers=admin_headers, json=body), 422)
+        assert err["details"]["field"] == field, err
+        assert words in err["message"], err
+    # Preview looks the offer up within the salon: another salon's offer does not exist here.
+    foreign = await add_offer(services.pool, await add_salon(services.pool))
+    err = await error(await client.post(f"{base(salon)}/preview", headers=admin_headers,
+                                        json={"welcomeOfferId": foreign}), 422)
+    assert err["details"]["field"] == "welcomeOfferId" and "no welcome offer" in err["message"]

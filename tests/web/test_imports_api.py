@@ -18,6 +18,7 @@ from yarl import URL
 from onboardd.actors import importer
 from onboardd.auth import TokenCodec
 from onboardd.config import Config
+from onboardd.db.delivery import recount
 from onboardd.db.pool import create_pool
 from onboardd.pii import PiiCipher
 from onboardd.services import Services
@@ -527,3 +528,76 @@ async def test_list_search_pagination_and_pii_log(
     assert logs[0]["record_count"] == 10
     assert any(r["details"]["search"] == "phone" for r in logs)
     assert all("9123456789" not in str(r["details"]) for r in logs)
+
+
+# --- GDPR erase -------------------------------------------------------------------------
+
+
+async def test_erase_customer_leaves_no_pii(
+        client: Client, salon: str, admin_headers: dict[str, str], services: Services,
+        tokens: TokenCodec, importer_running: None) -> None:
+    pool = services.pool
+    await import_file(client, salon, admin_headers, GOOD_CSV)
+    # A later file repeats Priya's number (skipped), spells it another way on a row without a
+    # name (rejected) and has a rejected row of someone else: only Priya's rows may go.
+    again = await import_file(client, salon, admin_headers,
+                              "Name,Phone\nPriya S,9876543210\n,+91 98765 43210\n,9000000001\n")
+    assert again["errorCount"] == 3
+    customers = (await (await client.get(f"/api/salons/{salon}/customers/imported",
+                                         headers=admin_headers)).json())["customers"]
+    ids = {c["customerName"]: c["id"] for c in customers}
+    priya, rahul = ids["Priya Sharma"], ids["Rahul Verma"]
+    campaign = await pool.fetchval(
+        "INSERT INTO invitation_campaigns (salon_id, name, message_template, status, created_by,"
+        " messages_sent, messages_delivered) VALUES ($1, 'c', 't', 'completed', 'a', 2, 2) "
+        "RETURNING id", salon)
+    await pool.execute(
+        "INSERT INTO invitation_messages (campaign_id, imported_customer_id, salon_id, channel, "
+        "twilio_message_sid, status) SELECT $1, c.id, $2, 'sms', 'SM' || md5(c.id), 'delivered' "
+        "FROM unnest($3::varchar[]) AS c (id)", campaign, salon, [priya, rahul])
+    await pool.execute("INSERT INTO opt_outs (phone_hash, sender, source) VALUES ($1, 'x', 'stop')",
+                       services.cipher.phone_hash("+919876543210"))
+
+    base = f"/api/salons/{salon}/customers/imported"
+    other = await pool.fetchval("INSERT INTO salons (name) VALUES ('Other') RETURNING id")
+    other_headers = bearer(tokens, "admin-2", "admin", [other])
+    # Another salon's admin on this salon's path: 403; this id under their own salon: 404.
+    resp = await client.delete(f"{base}/{priya}", headers=other_headers)
+    assert resp.status == 403
+    resp = await client.delete(f"/api/salons/{other}/customers/imported/{priya}",
+                               headers=other_headers)
+    assert resp.status == 404
+    assert (await resp.json())["error"]["code"] == "customer_not_found"
+
+    resp = await client.delete(f"{base}/{priya}", headers=admin_headers)
+    assert resp.status == 204, await resp.text()
+    assert await pool.fetchval("SELECT count(*) FROM imported_customers WHERE id = $1",
+                               priya) == 0
+    assert await pool.fetchval(
+        "SELECT count(*) FROM invitation_messages WHERE imported_customer_id = $1", priya) == 0
+    listed = (await (await client.get(base, headers=admin_headers)).json())["customers"]
+    assert sorted(c["customerName"] for c in listed) == ["Anita Desai", "Rahul Verma"]
+    # The campaign still counts Rahul's message, and its counters equal the recount.
+    counters = await recount(pool, campaign)
+    assert counters.equal and counters.stored["sent"] == 1, counters
+    # Her import error rows are gone (status, error_log, errors.csv); the stranger's stays.
+    status = await wait_done(client, salon, again["batchId"], admin_headers)
+    assert [e["rowNumber"] for e in status["errors"]] == [4]
+    log = await pool.fetchval("SELECT error_log FROM customer_import_batches WHERE id = $1",
+                              again["batchId"])
+    assert [e["rowNumber"] for e in log] == [4]
+    resp = await client.get(URL(status["errorsUrl"]).path, headers=admin_headers)
+    report = (await resp.read()).decode("utf-8-sig")
+    assert "9000000001" in report and "98765" not in report
+    # The opt-out stays: a record of the refusal, keyed by the number's HMAC.
+    assert await pool.fetchval("SELECT count(*) FROM opt_outs") == 1
+    logged = await pool.fetchrow(
+        "SELECT actor, salon_id, record_count, details FROM pii_access_log "
+        "WHERE action = 'erase'")
+    assert (logged["actor"], logged["salon_id"], logged["record_count"]) == (
+        "admin-1", salon, 1)
+    assert logged["details"] == {"customerId": priya, "messages": 1, "campaigns": 1,
+                                 "importErrorRows": 2}
+    # Erasing again: nothing left to erase.
+    resp = await client.delete(f"{base}/{priya}", headers=admin_headers)
+    assert resp.status == 404

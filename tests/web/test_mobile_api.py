@@ -241,10 +241,13 @@ async def test_validate_expiry_missing_grant_and_bad_input(
     for bad, field in (({"offerId": offer, "bookingAmountInPaisa": -5}, "bookingAmountInPaisa"),
                        ({"offerId": offer, "bookingAmountInPaisa": 10.5},
                         "bookingAmountInPaisa"),
-                       ({"bookingAmountInPaisa": 100}, "offerId")):
+                       ({"bookingAmountInPaisa": 100}, "offerId"),
+                       ({**body, "bookingAmount": 100}, "bookingAmount")):
         resp = await client.post(VALIDATE, json=bad, headers=headers)
         assert resp.status == 422
-        assert decode(await resp.read())["error"]["details"]["field"] == field
+        error = decode(await resp.read())["error"]
+        assert error["details"]["field"] == field
+        assert error["message"].startswith(f"{field}: ")
 
 
 async def test_redeem_records_use_and_same_booking_is_idempotent(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -170,3 +171,43 @@ async def test_customer_token_cannot_use_admin_api(
     assert resp.status == 403
     resp = await client.post(url(salon), json=VALID)
     assert resp.status == 401
+
+
+async def test_concurrent_edits_apply_in_turn(
+        client: TestClient[Any, Any], services: Services, salon: str,
+        admin_headers: dict[str, str]) -> None:
+    created = decode(await (await client.post(url(salon), headers=admin_headers, json={
+        **VALID, "maxDiscountInPaisa": None})).read())
+    path = url(salon, f"/{created['id']}")
+    to_fixed = {"discountType": "fixed", "discountValue": 10000}
+    capped = {"maxDiscountInPaisa": 25000}
+    # Hold the offer's row so both edits are in flight before either can finish; without the
+    # edit's own lock each would read the uncapped percentage offer and write it back whole.
+    async with services.pool.acquire() as holder:
+        tx = holder.transaction()
+        await tx.start()
+        await holder.execute("SELECT 1 FROM welcome_offers WHERE id = $1 FOR UPDATE",
+                             created["id"])
+        puts = [asyncio.create_task(client.put(path, headers=admin_headers, json=body))
+                for body in (to_fixed, capped)]
+        for _ in range(1000):
+            waiting = await services.pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'")
+            if waiting == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert waiting == 2
+        await tx.commit()
+        responses = await asyncio.gather(*puts)
+    bodies = [decode(await r.read()) for r in responses]
+    # Whichever went second was merged into the first's result: a fixed offer with a cap (or a
+    # cap on a now-fixed offer) is refused, naming the cap. Nothing is silently reverted.
+    assert sorted(r.status for r in responses) == [200, 422], bodies
+    won = next(b for r, b in zip(responses, bodies, strict=True) if r.status == 200)
+    lost = next(b for r, b in zip(responses, bodies, strict=True) if r.status == 422)
+    assert lost["error"]["details"]["field"] == "maxDiscountInPaisa"
+    final = decode(await (await client.get(path, headers=admin_headers)).read())
+    assert final == won
+    assert (final["discountType"], final["discountValue"], final["maxDiscountInPaisa"]) in (
+        ("fixed", 10000, None), ("percentage", 15, 25000))

@@ -50,7 +50,7 @@ def pg_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     root = tmp_path_factory.mktemp("pg")
     root.chmod(0o755)
-    server = pgserver.get_server(root / "data", cleanup_mode="stop")
+    server = pgserver.get_server(root / "data", cleanup_mode="stop")  # type: ignore[attr-defined]
     try:
         yield server.get_uri()
     finally:

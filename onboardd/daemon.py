@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from onboardd.actors import build_actors
+from onboardd.actors import register_actors
 from onboardd.auth import codec_from_config
 from onboardd.config import Config
 from onboardd.db.migrate import migrate
@@ -67,8 +67,7 @@ async def serve(cfg: Config) -> int:
         services.public_base_url = (cfg.http.public_base_url
                                     or f"http://{cfg.http.host}:{cfg.http.port}").rstrip("/")
         supervisor = Supervisor(cfg.supervisor, services.stopping)
-        for name, fn in build_actors(services).items():
-            supervisor.add(name, fn)
+        register_actors(supervisor, services)
 
         def readiness() -> dict[str, str]:
             return {f"actor:{name}": state for name, state in supervisor.states().items()
@@ -85,19 +84,24 @@ async def serve(cfg: Config) -> int:
             log.info("serving", host=cfg.http.host, port=cfg.http.port,
                      embedded_db=cfg.embedded_db, twilio=twilio_url)
             notify("READY=1")
-            stop_wait = asyncio.create_task(shutdown.wait(), name="shutdown-wait")
-            await asyncio.wait({actors, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-            stop_wait.cancel()
-            await asyncio.gather(stop_wait, return_exceptions=True)
+            # A signal, or the supervisor's own stop after a crash loop (it stops the actors
+            # gracefully, then raises CrashLoop): either way the web front stops first.
+            waits = {asyncio.create_task(shutdown.wait(), name="shutdown-wait"),
+                     asyncio.create_task(services.stopping.wait(), name="stopping-wait")}
+            await asyncio.wait({actors, *waits}, return_when=asyncio.FIRST_COMPLETED)
+            for wait in waits:
+                wait.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
         finally:
             notify("STOPPING=1")
             log.info("shutting_down")
             await runner.cleanup()  # stop accepting, let in-flight requests finish
-            services.stopping.set()  # then actors finish or hand back claimed work
+            # Then the actors finish or hand back claimed work; the status recorder drains last.
+            services.stopping.set()
             try:
                 await actors
-            except* CrashLoop as group:
-                log.critical("exiting_after_crash_loop", error=str(group.exceptions[0]))
+            except CrashLoop as exc:
+                log.critical("exiting_after_crash_loop", error=str(exc))
                 crashed = True
         log.info("stopped", exit_code=int(crashed))
         return 1 if crashed else 0

@@ -12,9 +12,11 @@ sends. ``job`` is the scheduler's periodic pass; ``onboardd reconcile --campaign
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+import aiohttp
 import msgspec
 from twilio.rest import Client
 
@@ -23,13 +25,13 @@ from onboardd.db import delivery as db
 from onboardd.logging import get_logger
 from onboardd.services import Services
 from onboardd.status_events import SendOutcome, StatusCallback, StatusWork
+from onboardd.twilio_account import address, new_client
 from onboardd.twilio_client import (
     ListedMessage,
     TwilioListError,
     TwilioTransportError,
     close_client,
     list_messages,
-    make_client,
 )
 
 log = get_logger("reconcile")
@@ -42,6 +44,8 @@ LIST_LIMIT = 50  # messages listed per recipient
 CLOCK_SLACK = timedelta(minutes=2)
 # The periodic job leaves expired leases to the dispatcher's own sweep for this long.
 LEASE_GRACE_S = 300.0
+# How long `onboardd reconcile` waits for the standalone simulator to answer.
+SIM_PROBE_S = 3.0
 
 
 class ReconcileReport(msgspec.Struct):
@@ -54,18 +58,6 @@ class ReconcileReport(msgspec.Struct):
     lookups_failed: int = 0
 
 
-def twilio_credentials(services: Services) -> tuple[str, str]:
-    """Account SID and auth token of the configured Twilio, or of the simulator."""
-    cfg = services.cfg
-    if cfg.simulated_twilio:
-        return cfg.simulator.account_sid, cfg.simulator.auth_token
-    return cfg.twilio.account_sid, cfg.twilio.auth_token
-
-
-def _address(channel: str, e164: str) -> str:
-    return f"whatsapp:{e164}" if channel == "whatsapp" else e164
-
-
 async def _lookup(client: Client, to: str, since: datetime) -> list[ListedMessage]:
     return await list_messages(client, to=to, from_=None, date_sent_after=since - CLOCK_SLACK,
                                limit=LIST_LIMIT)
@@ -76,7 +68,7 @@ async def _examine(services: Services, client: Client, message: db.Unfinished,
                    ) -> list[SendOutcome | StatusCallback]:
     """Events that bring one message up to date with Twilio's record."""
     e164 = services.cipher.decrypt(message.phone_enc, "phone")
-    to = _address(message.channel, e164)
+    to = address(message.channel, e164)
     async with gate:
         try:
             listed = await _lookup(client, to, message.since)
@@ -116,13 +108,26 @@ async def _examine(services: Services, client: Client, message: db.Unfinished,
                         error_message="send was cut off and Twilio has no such message")]
 
 
-async def feed(services: Services, items: Sequence[SendOutcome | StatusCallback]) -> None:
-    """Put events on the recorder's queue and wait until they are durable."""
+async def feed(services: Services, items: Sequence[SendOutcome | StatusCallback]) -> bool:
+    """Put events on the recorder's queue and wait until they are durable.
+
+    The wait is bounded by ``[supervisor] shutdown_grace_s`` (a recorder that is down or
+    restarting must not hold a job, or a stopping daemon, forever): False, logged once, when it
+    ran out; the events stay queued and are recorded when the recorder gets to them. Raises the
+    flush's error when the recorder could not record them.
+    """
     if not items:
-        return
+        return True
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     await services.queues.status.put(StatusWork(items=list(items), done=done))
-    await done
+    wait_s = services.cfg.supervisor.shutdown_grace_s
+    finished, _ = await asyncio.wait({done}, timeout=wait_s)
+    if not finished:
+        log.warning("status_events_not_yet_durable", events=len(items), waited_s=wait_s,
+                    hint="still queued for the status recorder")
+        return False
+    done.result()
+    return True
 
 
 async def reconcile_messages(services: Services, *, message_ids: list[str] | None = None,
@@ -141,9 +146,7 @@ async def reconcile_messages(services: Services, *, message_ids: list[str] | Non
         return report
     own_client = client is None
     if client is None:
-        sid, token = twilio_credentials(services)
-        client = make_client(sid, token, services.twilio_base_url,
-                             services.cfg.twilio.request_timeout_s)
+        client = new_client(services)
     try:
         gate = asyncio.Semaphore(LOOKUPS_IN_FLIGHT)
         found = await asyncio.gather(*(_examine(services, client, m, gate, report)
@@ -169,15 +172,39 @@ async def job(services: Services) -> None:
         log.info("campaign_completed", campaign_id=campaign_id)
 
 
+async def _simulator_reachable(base_url: str) -> bool:
+    """Whether a standalone simulator answers its control endpoint at base_url."""
+    timeout = aiohttp.ClientTimeout(total=SIM_PROBE_S)
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as session, \
+                session.get(base_url + "/_sim/stats") as resp:
+            return resp.status == 200
+    except (aiohttp.ClientError, TimeoutError):
+        return False
+
+
 async def run_cli(cfg: Config, campaign_id: str | None, delivery_wait_s: float | None) -> int:
-    """`onboardd reconcile`: one pass with its own status recorder; prints what it found."""
+    """`onboardd reconcile`: one pass with its own status recorder; prints what it found.
+
+    Exit 0, 1 when some lookups failed, 2 when in simulator mode (no Twilio credentials) no
+    standalone simulator (`onboardd simulator`) answers on [simulator] host/port: the simulator
+    built into `serve` listens on a random port only the daemon knows (its scheduler reconciles
+    on its own).
+    """
     from onboardd.actors import status_recorder
     from onboardd.daemon import open_services
 
+    base_url = cfg.twilio.api_base_url
+    if cfg.simulated_twilio:
+        base_url = f"http://{cfg.simulator.host}:{cfg.simulator.port}"
+        if not await _simulator_reachable(base_url):
+            print(f"onboardd reconcile: no Twilio credentials configured, and no simulator at "
+                  f"{base_url}; in simulator mode reconcile needs `onboardd simulator` running "
+                  f"on [simulator] host/port (the one inside `serve` is not reachable)",
+                  file=sys.stderr)
+            return 2
     async with open_services(cfg) as services:
-        services.twilio_base_url = (
-            f"http://{cfg.simulator.host}:{cfg.simulator.port}" if cfg.simulated_twilio
-            else cfg.twilio.api_base_url)
+        services.twilio_base_url = base_url
         stopping = asyncio.Event()
         recorder = asyncio.create_task(status_recorder.run(services, stopping),
                                        name="status_recorder")

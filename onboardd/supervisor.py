@@ -1,9 +1,19 @@
-"""Runs the actors: restart with interruptible backoff, a restart budget, graceful stop.
+"""Runs the actors: restart with interruptible backoff, a restart budget, ordered graceful stop.
 
-An actor is a coroutine function taking the stop event. It returns when the event is set
-(after finishing or handing back the work it has claimed). If it raises, it is logged once and
-restarted after a backoff that shutdown interrupts; more than ``restart_max`` restarts within
-``restart_window_s`` raises CrashLoop out of ``run`` so the process exits non-zero and systemd
+An actor is a coroutine function taking a stop event. It returns when the event is set (after
+finishing or handing back the work it has claimed). If it raises, it is logged once and
+restarted after a backoff that shutdown interrupts.
+
+Stopping is ordered. Ordinary actors (the producers) see the supervisor's stop event; a
+*drain-last* actor (the status recorder, which makes the producers' outcomes durable) gets its
+own stop event, set only once every other actor has returned, so it can drain its queue knowing
+nothing more will arrive. ``[supervisor] shutdown_grace_s`` bounds the whole stop: the producers
+get ``1 - DRAIN_LAST_SHARE`` of it, the drain-last actors whatever is left; an actor still running
+at its deadline is cancelled (producers first, the drain-last actors last).
+
+More than ``restart_max`` restarts within ``restart_window_s`` is a crash loop: the supervisor
+records it, sets the stop event so every other actor stops through the same graceful path, and
+raises CrashLoop out of ``run`` once they have, so the process exits non-zero and systemd
 restarts it.
 """
 
@@ -14,7 +24,7 @@ import collections
 import enum
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from onboardd.config import Supervisor as SupervisorSettings
 from onboardd.logging import get_logger
@@ -22,6 +32,9 @@ from onboardd.logging import get_logger
 log = get_logger("supervisor")
 
 ActorFn = Callable[[asyncio.Event], Awaitable[None]]
+
+# Share of the shutdown grace kept for the drain-last actors when the producers use all theirs.
+DRAIN_LAST_SHARE = 0.2
 
 
 class CrashLoop(Exception):
@@ -36,21 +49,26 @@ class ActorState(enum.Enum):
 
 
 class Supervisor:
-    """Owns every actor task; one TaskGroup, one stop event."""
+    """Owns every actor task; one stop event for the producers, one for the drain-last actors."""
 
     def __init__(self, settings: SupervisorSettings, stopping: asyncio.Event) -> None:
         self._settings = settings
         self._stopping = stopping
+        self._last_stop = asyncio.Event()
         self._actors: dict[str, ActorFn] = {}
+        self._drain_last: set[str] = set()
         self._state: dict[str, ActorState] = {}
         self._restarts: dict[str, collections.deque[float]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._crash: CrashLoop | None = None
 
-    def add(self, name: str, fn: ActorFn) -> None:
-        """Register an actor before run()."""
+    def add(self, name: str, fn: ActorFn, *, drain_last: bool = False) -> None:
+        """Register an actor before run(); a drain-last one is told to stop after the others."""
         if name in self._actors:
             raise ValueError(f"actor {name} registered twice")
         self._actors[name] = fn
+        if drain_last:
+            self._drain_last.add(name)
         self._state[name] = ActorState.STARTING
         self._restarts[name] = collections.deque()
 
@@ -63,19 +81,43 @@ class Supervisor:
         return all(state is ActorState.RUNNING for state in self._state.values())
 
     async def run(self) -> None:
-        """Run every actor until stop; raise CrashLoop when an actor exhausts its budget."""
-        async with asyncio.TaskGroup() as group:
-            for name, fn in self._actors.items():
-                self._tasks[name] = group.create_task(self._keep_alive(name, fn), name=name)
-            group.create_task(self._enforce_grace(), name="supervisor-grace")
+        """Run every actor until stop, stop them in order; raise CrashLoop after a crash loop."""
+        for name, fn in self._actors.items():
+            event = self._last_stop if name in self._drain_last else self._stopping
+            task = asyncio.create_task(self._keep_alive(name, fn, event), name=name)
+            task.add_done_callback(self._actor_task_done)
+            self._tasks[name] = task
+        try:
+            await self._stopping.wait()
+            await self._stop_in_order()
+        except asyncio.CancelledError:
+            # run() itself was cancelled: no grace left to give.
+            for task in self._tasks.values():
+                task.cancel()
+            await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+            raise
+        if self._crash is not None:
+            raise self._crash
 
-    async def _enforce_grace(self) -> None:
-        """After stop is requested, give actors the grace period, then cancel what is left."""
-        await self._stopping.wait()
-        pending = [t for t in self._tasks.values() if not t.done()]
+    async def _stop_in_order(self) -> None:
+        """Producers first (most of the grace), then the drain-last actors (the rest)."""
+        loop = asyncio.get_running_loop()
+        grace = self._settings.shutdown_grace_s
+        deadline = loop.time() + grace
+        first = [t for n, t in self._tasks.items() if n not in self._drain_last]
+        last = [t for n, t in self._tasks.items() if n in self._drain_last]
+        first_deadline = deadline - grace * DRAIN_LAST_SHARE if last else deadline
+        await self._finish(first, first_deadline)
+        self._last_stop.set()
+        await self._finish(last, deadline)
+
+    async def _finish(self, tasks: Iterable[asyncio.Task[None]], deadline: float) -> None:
+        """Wait for tasks until the deadline, then cancel the stragglers and wait for them."""
+        pending = [t for t in tasks if not t.done()]
         if not pending:
             return
-        _done, still = await asyncio.wait(pending, timeout=self._settings.shutdown_grace_s)
+        timeout = max(0.0, deadline - asyncio.get_running_loop().time())
+        _done, still = await asyncio.wait(pending, timeout=timeout)
         for task in still:
             log.warning("actor_cancelled_after_grace", actor=task.get_name(),
                         grace_s=self._settings.shutdown_grace_s)
@@ -83,42 +125,65 @@ class Supervisor:
         if still:
             await asyncio.wait(still)
 
-    async def _keep_alive(self, name: str, fn: ActorFn) -> None:
-        """Run one actor, restarting it on failure until stop or the budget is spent."""
-        failures = 0
-        while not self._stopping.is_set():
-            self._state[name] = ActorState.RUNNING
-            try:
-                await fn(self._stopping)
-            except Exception as exc:
-                failures += 1
-                log.error("actor_crashed", actor=name, error=repr(exc), exc_info=exc)
-                self._charge_restart(name, exc)
-            else:
-                if self._stopping.is_set():
-                    break
-                failures += 1
-                log.error("actor_returned_unexpectedly", actor=name)
-                self._charge_restart(name, None)
-            self._state[name] = ActorState.BACKING_OFF
-            delay = self._backoff(failures)
-            try:
-                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
-            except TimeoutError:
-                log.info("actor_restarting", actor=name, after_s=round(delay, 2))
-        self._state[name] = ActorState.STOPPED
+    def _actor_task_done(self, task: asyncio.Task[None]) -> None:
+        """An actor task that died of something its loop does not handle stops the others."""
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        log.critical("actor_task_died", actor=task.get_name(), error=repr(exc), exc_info=exc)
+        if self._crash is None:
+            self._crash = CrashLoop(f"actor {task.get_name()} died: {exc!r}")
+            self._crash.__cause__ = exc
+        self._stopping.set()
 
-    def _charge_restart(self, name: str, exc: Exception | None) -> None:
+    async def _keep_alive(self, name: str, fn: ActorFn, stop: asyncio.Event) -> None:
+        """Run one actor, restarting it on failure until its stop event or a crash loop."""
+        failures = 0
+        try:
+            while not stop.is_set():
+                self._state[name] = ActorState.RUNNING
+                try:
+                    await fn(stop)
+                except Exception as exc:
+                    failures += 1
+                    log.error("actor_crashed", actor=name, error=repr(exc), exc_info=exc)
+                    crash = self._charge_restart(name, exc)
+                else:
+                    if stop.is_set():
+                        break
+                    failures += 1
+                    log.error("actor_returned_unexpectedly", actor=name)
+                    crash = self._charge_restart(name, None)
+                if crash is not None:
+                    # Stop everyone through the graceful path; run() raises once they have.
+                    if self._crash is None:
+                        self._crash = crash
+                    self._stopping.set()
+                    break
+                self._state[name] = ActorState.BACKING_OFF
+                delay = self._backoff(failures)
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                except TimeoutError:
+                    log.info("actor_restarting", actor=name, after_s=round(delay, 2))
+        finally:
+            self._state[name] = ActorState.STOPPED
+
+    def _charge_restart(self, name: str, exc: Exception | None) -> CrashLoop | None:
+        """Count a restart; the CrashLoop to raise when the budget is spent, else None."""
         now = time.monotonic()
         window = self._restarts[name]
         window.append(now)
         while window and now - window[0] > self._settings.restart_window_s:
             window.popleft()
-        if len(window) > self._settings.restart_max:
-            log.critical("actor_crash_loop", actor=name, restarts=len(window),
-                         window_s=self._settings.restart_window_s)
-            raise CrashLoop(f"actor {name} crashed {len(window)} times in "
-                            f"{self._settings.restart_window_s:g}s") from exc
+        if len(window) <= self._settings.restart_max:
+            return None
+        log.critical("actor_crash_loop", actor=name, restarts=len(window),
+                     window_s=self._settings.restart_window_s)
+        crash = CrashLoop(f"actor {name} crashed {len(window)} times in "
+                          f"{self._settings.restart_window_s:g}s")
+        crash.__cause__ = exc
+        return crash
 
     def _backoff(self, failures: int) -> float:
         base = self._settings.backoff_initial_s * (1 << min(failures - 1, 16))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Final
 
-from onboardd.actors.dispatcher import new_client, reconcile, utcnow
+from onboardd.actors.dispatcher import reconcile, utcnow
 from onboardd.campaigns.render import senders
 from onboardd.db import campaigns as db
 from onboardd.logging import get_logger
+from onboardd.reconcile import feed
 from onboardd.services import Services, nudge
-from onboardd.status_events import SendOutcome, StatusWork
+from onboardd.status_events import SendOutcome
+from onboardd.twilio_account import new_client
 from onboardd.twilio_client import TwilioListError, TwilioTransportError
 
 log = get_logger("campaign_jobs")
@@ -78,9 +80,7 @@ async def sweep_leases(services: Services) -> None:
     outcomes = [o for o in results if o is not None]
     if not outcomes:
         return
-    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    await services.queues.status.put(StatusWork(items=list(outcomes), done=done))
-    await done
+    await feed(services, outcomes)  # bounded wait; the queued work is recorded regardless
     accepted = sum(1 for o in outcomes if o.outcome == "accepted")
     log.info("expired_leases_swept", accepted=accepted, retried=len(outcomes) - accepted)
     nudge(services.queues.campaigns, "sweep")

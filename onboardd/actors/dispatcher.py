@@ -6,6 +6,12 @@ and a feeder starts one request per limiter token, bounded by ``max_in_flight``.
 attempt's result goes to the status recorder as a ``SendOutcome``, in batches; the recorder
 makes it durable and resolves the batch's future. Nothing is sent twice blindly: a request
 that may have reached Twilio (timeout, crash) is looked up in Twilio's Messages list first.
+
+On stop it hands back its buffered messages, lets the sends in flight finish and waits until
+their outcomes are durable: the status recorder is stopped only after the dispatcher returned.
+If the grace period runs out first (the supervisor cancels it), the sends still in flight are
+abandoned under their lease (the lease sweep asks Twilio about them) and the outcomes already
+known are still handed to the recorder, which drains its queue after us.
 """
 
 from __future__ import annotations
@@ -32,13 +38,13 @@ from onboardd.logging import get_logger
 from onboardd.phones import mask_phone
 from onboardd.services import Services
 from onboardd.status_events import SendOutcome, StatusWork
+from onboardd.twilio_account import address, new_client
 from onboardd.twilio_client import (
     ListedMessage,
     TwilioListError,
     TwilioTimeout,
     TwilioUnreachable,
     list_messages,
-    make_client,
     send_message,
 )
 
@@ -56,31 +62,13 @@ MIN_BUFFER: Final = 10
 # Clock skew allowed when matching a listed message to the attempt that created it.
 RECONCILE_SKEW: Final = timedelta(seconds=5)
 RECONCILE_LIMIT: Final = 20
+# After the grace period ran out, how long handing the known outcomes to the recorder may take.
+ABANDON_HANDOVER_S: Final = 1.0
 
 
 def utcnow() -> datetime:
     """Timezone-aware now."""
     return datetime.now(UTC)
-
-
-def twilio_settings(services: Services) -> tuple[str, str, str]:
-    """(account SID, auth token, API base URL): the simulator's credentials when simulated."""
-    cfg = services.cfg
-    base = services.twilio_base_url or cfg.twilio.api_base_url
-    if cfg.simulated_twilio:
-        return cfg.simulator.account_sid, cfg.simulator.auth_token, base
-    return cfg.twilio.account_sid, cfg.twilio.auth_token, base
-
-
-def new_client(services: Services) -> Client:
-    """A Twilio client for this loop (twilio 9.x binds its session to the running loop)."""
-    sid, token, base = twilio_settings(services)
-    return make_client(sid, token, base, services.cfg.twilio.request_timeout_s)
-
-
-def to_address(channel: str, phone: str) -> str:
-    """The To address of a message on a channel."""
-    return render.WHATSAPP_PREFIX + phone if channel == "whatsapp" else phone
 
 
 def pick_reconciled(listed: Iterable[ListedMessage], since: datetime,
@@ -107,7 +95,7 @@ async def reconcile(client: Client, *, channel: str, phone: str, sender: str,
 
     Raises TwilioTransportError / TwilioListError when Twilio cannot be asked.
     """
-    listed = await list_messages(client, to=to_address(channel, phone), from_=sender,
+    listed = await list_messages(client, to=address(channel, phone), from_=sender,
                                  date_sent_after=since - RECONCILE_SKEW, limit=RECONCILE_LIMIT)
     found = pick_reconciled(listed, since, offer_code)
     return None if found is None else found.sid
@@ -181,7 +169,32 @@ class Dispatcher:
                     group.create_task(self._feed_loop(channel, stopping),
                                       name=f"dispatcher-feed-{channel.name}")
         finally:
-            await asyncio.shield(self._drain())
+            drain = asyncio.create_task(self._drain(), name="dispatcher-drain")
+            try:
+                await asyncio.shield(drain)
+            except asyncio.CancelledError:
+                await self._abandon(drain)
+                raise
+
+    async def _abandon(self, drain: asyncio.Task[None]) -> None:
+        """The grace period ran out: stop the drain and the sends in flight (their rows keep
+        their lease, so the sweep reconciles them with Twilio), hand what is known to the
+        recorder and close the client. Nothing of ours runs on after this returns."""
+        drain.cancel()
+        sends = list(self.tasks)
+        for task in sends:
+            task.cancel()
+        await asyncio.gather(drain, *sends, return_exceptions=True)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(ABANDON_HANDOVER_S):
+                await self._flush()
+        if self.outcomes:
+            log.warning("outcomes_not_handed_over_at_stop", count=len(self.outcomes))
+        if sends:
+            log.warning("sends_abandoned_at_stop", count=len(sends),
+                        hint="left under their lease; the lease sweep reconciles them")
+        if self.client is not None:
+            await self.client.http_client.close()
 
     async def _drain(self) -> None:
         """Hand back buffered messages, let in-flight sends finish, wait for their durability."""
@@ -191,7 +204,7 @@ class Dispatcher:
                 channel.buffer.clear()
                 await db.release(self.pool, unsent, utcnow())
             while self.tasks:
-                # Report as sends finish: the recorder stops once its queue stays quiet.
+                # Report as sends finish (the recorder is still running: it stops after us).
                 await asyncio.wait(set(self.tasks), timeout=REPORT_LINGER_S * 20)
                 await self._flush()
             await self._flush()
@@ -199,8 +212,8 @@ class Dispatcher:
                 grace = self.services.cfg.supervisor.shutdown_grace_s
                 _done, late = await asyncio.wait(set(self.futures), timeout=grace)
                 if late:
-                    # Their rows stay 'sending' under a lease: the sweep reconciles them.
-                    log.warning("outcomes_not_durable_at_stop", batches=len(late))
+                    # Their work is queued: the recorder, stopping after us, still drains it.
+                    log.warning("outcomes_not_durable_within_grace", batches=len(late))
         finally:
             if self.client is not None:
                 await self.client.http_client.close()
@@ -422,9 +435,13 @@ class Dispatcher:
         while self.outcomes:
             batch, self.outcomes = self.outcomes[:REPORT_BATCH], self.outcomes[REPORT_BATCH:]
             done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            try:
+                await self.services.queues.status.put(StatusWork(items=list(batch), done=done))
+            except asyncio.CancelledError:
+                self.outcomes[:0] = batch  # not handed over: keep it for the next flush
+                raise
             self.futures.add(done)
             done.add_done_callback(functools.partial(self._durable, count=len(batch)))
-            await self.services.queues.status.put(StatusWork(items=list(batch), done=done))
         self.has_outcomes.clear()
 
     def _durable(self, fut: asyncio.Future[None], count: int) -> None:

@@ -12,8 +12,11 @@ A failed callback saying WhatsApp cannot reach the number re-queues a WhatsApp m
 `both` campaign on SMS in the same flush (onboardd.db.delivery); the recorder then wakes the
 dispatcher so the SMS goes out without waiting for its poll.
 
-On stop the recorder drains the queue completely, keeps flushing until it has stayed empty for
-``QUIET_S`` (late outcomes of a dispatcher that is stopping too), and shields the final flush.
+The supervisor runs the recorder as a *drain-last* actor: its stop event is set only after every
+producer (dispatcher, scheduler jobs, ...) has returned, so on stop it drains the queue until it
+is empty and returns; every future is resolved. A flush that has started finishes even when
+the actor is cancelled (the grace period ran out); the futures of work still queued then fail
+with an error, so nobody waits for them forever.
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ log = get_logger("status_recorder")
 
 MAX_BATCH = 500  # events per flush
 LINGER_S = 0.003  # longest wait for a batch to reach the previous flush's size
-QUIET_S = 0.5  # at shutdown, stop once the queue stayed empty this long
 
 
 def _take_ready(queue: asyncio.Queue[StatusWork], batch: list[StatusWork], size: int) -> int:
@@ -46,12 +48,11 @@ def _take_ready(queue: asyncio.Queue[StatusWork], batch: list[StatusWork], size:
     return size
 
 
-async def _gather(queue: asyncio.Queue[StatusWork], first: StatusWork, expected: int
+async def _gather(queue: asyncio.Queue[StatusWork], batch: list[StatusWork], expected: int
                   ) -> list[StatusWork]:
-    """A batch starting with first: everything queued, plus what arrives within LINGER_S while
-    the batch holds fewer than `expected` events."""
-    batch = [first]
-    size = _take_ready(queue, batch, len(first.items))
+    """Fill batch (holding its first work) with everything queued, plus what arrives within
+    LINGER_S while it holds fewer than `expected` events."""
+    size = _take_ready(queue, batch, len(batch[0].items))
     deadline = time.monotonic() + LINGER_S
     while size < min(expected, MAX_BATCH):
         remaining = deadline - time.monotonic()
@@ -97,26 +98,55 @@ async def flush(services: Services, batch: list[StatusWork]) -> db.FlushResult:
     return result
 
 
+async def _flush_to_end(services: Services, batch: list[StatusWork]) -> None:
+    """Flush; a flush that has started finishes (and settles its futures) even if the actor is
+    cancelled meanwhile, before the cancellation goes on."""
+    task = asyncio.ensure_future(flush(services, batch))
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if not task.done():
+            await asyncio.wait({task})
+        raise
+
+
 async def _final_drain(services: Services) -> None:
-    """Flush everything still queued, until the queue stays empty for QUIET_S."""
+    """Flush everything queued until the queue is empty (the producers have stopped).
+
+    A failed flush has failed its own futures; the rest is still flushed.
+    """
     queue = services.queues.status
-    while True:
+    while not queue.empty():
+        batch = [queue.get_nowait()]
+        _take_ready(queue, batch, len(batch[0].items))
         try:
-            async with asyncio.timeout(QUIET_S):
-                first = await queue.get()
-        except TimeoutError:
-            return
-        batch = [first]
-        _take_ready(queue, batch, len(first.items))
-        await flush(services, batch)
+            await _flush_to_end(services, batch)
+        except Exception as exc:
+            log.error("final_flush_failed", events=sum(len(w.items) for w in batch),
+                      error=repr(exc), exc_info=exc)
+
+
+def _fail_unrecorded(taken: list[StatusWork], queue: asyncio.Queue[StatusWork]) -> None:
+    """Fail the futures of work that will not be recorded (the recorder was cancelled)."""
+    events = 0
+    while not queue.empty():
+        taken.append(queue.get_nowait())
+    for work in taken:
+        if work.done is not None and not work.done.done():
+            events += len(work.items)
+            work.done.set_exception(RuntimeError("status recorder stopped before recording"))
+    if events:
+        log.error("status_events_not_recorded_at_stop", events=events,
+                  hint="cancelled after the grace period; the reconcile job finds them later")
 
 
 async def run(services: Services, stopping: asyncio.Event) -> None:
-    """Actor entry: flush batches until stop, then drain the queue completely."""
+    """Actor entry: flush batches until stop, then drain the queue until it is empty."""
     queue = services.queues.status
     poll_s = services.cfg.supervisor.poll_interval_s
     stop_wait = asyncio.ensure_future(stopping.wait())
     expected = 1  # events in the previous flush
+    taken: list[StatusWork] = []  # taken off the queue, not yet flushed
     try:
         while not stopping.is_set():
             get = asyncio.ensure_future(queue.get())
@@ -128,13 +158,18 @@ async def run(services: Services, stopping: asyncio.Event) -> None:
                     get.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await get
-            if get.done() and not get.cancelled():
-                batch = await _gather(queue, get.result(), expected)
+                if get.done() and not get.cancelled():
+                    taken = [get.result()]
+            if taken:
+                batch = await _gather(queue, taken, expected)
                 expected = sum(len(work.items) for work in batch)
-                # A flush that has started finishes even if we are cancelled meanwhile.
-                await asyncio.shield(flush(services, batch))
+                await _flush_to_end(services, batch)
+                taken = []
+        await _final_drain(services)
+    except asyncio.CancelledError:
+        _fail_unrecorded(taken, queue)
+        raise
     finally:
         stop_wait.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await stop_wait
-    await asyncio.shield(_final_drain(services))

@@ -18,6 +18,7 @@ from aiohttp import web
 from multidict import MultiDict
 from twilio.request_validator import RequestValidator
 
+from onboardd import twilio_account
 from onboardd.db import delivery as db
 from onboardd.keywords import classify_inbound
 from onboardd.logging import get_logger
@@ -37,9 +38,8 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
 def twilio_auth_token(services: Services) -> str:
-    """The token Twilio signs webhooks with: the account's, or the simulator's."""
-    cfg = services.cfg
-    return cfg.simulator.auth_token if cfg.simulated_twilio else cfg.twilio.auth_token
+    """The token Twilio signs webhooks with (onboardd.twilio_account decides)."""
+    return twilio_account.auth_token(services.cfg)
 
 
 @functools.lru_cache(maxsize=4)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from onboardd.db.pool import create_pool
 from onboardd.pii import PiiCipher
 from onboardd.services import Services, nudge
 from onboardd.simulator.state import SimState
+from onboardd.supervisor import Supervisor
 from onboardd.templates import DEFAULT_TEMPLATE
 from onboardd.twilio_client import make_client, send_message
 from onboardd.web.app import create_app
@@ -33,10 +35,12 @@ CONTENT_SID = "HX" + "a" * 32
 class Rig:
     """Services, a simulator, and the dispatcher + recorder (+ the web app) running."""
 
-    def __init__(self, services: Services, sim: SimState, sim_url: str) -> None:
+    def __init__(self, services: Services, sim: SimState, sim_url: str,
+                 stop: Callable[[], Awaitable[None]]) -> None:
         self.services = services
         self.sim = sim
         self.sim_url = sim_url
+        self.stop = stop  # stop the actors as the daemon does (idempotent)
 
     @property
     def pool(self) -> Any:
@@ -92,16 +96,19 @@ async def make_rig(make_config: Callable[..., Config], db_url: str, cipher: PiiC
         services.twilio_base_url = url
         server = await stack.enter_async_context(TestServer(create_app(services)))
         services.public_base_url = str(server.make_url("")).rstrip("/")
-        stopping = asyncio.Event()
-        tasks = [asyncio.create_task(status_recorder.run(services, stopping)),
-                 asyncio.create_task(dispatcher.run(services, stopping))]
+        # As in the daemon: the recorder is stopped only after the dispatcher returned.
+        supervisor = Supervisor(cfg.supervisor, services.stopping)
+        supervisor.add("dispatcher", functools.partial(dispatcher.run, services))
+        supervisor.add("status_recorder", functools.partial(status_recorder.run, services),
+                       drain_last=True)
+        task = asyncio.create_task(supervisor.run())
 
         async def stop() -> None:
-            stopping.set()
-            await asyncio.gather(*tasks)
+            services.stopping.set()
+            await task
 
         stack.push_async_callback(stop)
-        return Rig(services, state, url)
+        return Rig(services, state, url, stop)
 
     try:
         yield build
@@ -400,3 +407,29 @@ async def test_campaign_completes_when_every_message_is_final(
     started = await rig.pool.fetchval(
         "SELECT started_at FROM invitation_campaigns WHERE id = $1", campaign)
     assert started is not None and started <= datetime.now(UTC)
+
+
+async def test_stop_with_slow_sends_in_flight_loses_no_outcome(make_rig: Callable[..., Any],
+                                                               salon: str) -> None:
+    # Twilio answers after 800 ms: longer than any "queue stayed quiet" guess of the recorder.
+    rig = await make_rig(sim={"latency_ms": 800.0}, twilio_whatsapp_rate_per_s="20",
+                         twilio_request_timeout_s="5")
+    campaign = await rig.campaign(salon, [phone(i) for i in range(40)])
+
+    async def answered() -> bool:
+        return len(rig.sim.store.all()) > 0
+
+    await wait_for(answered)  # the first answer came: about 16 more requests are in flight
+    await rig.stop()
+    sending = await rig.pool.fetchval(
+        "SELECT count(*) FROM invitation_messages WHERE campaign_id = $1 "
+        "AND status = 'sending'", campaign)
+    assert sending == 0
+    stored = {r["twilio_message_sid"] for r in (await rig.by_phone(campaign)).values()
+              if r["twilio_message_sid"] is not None}
+    accepted = {r.sid for r in rig.sim.store.all()}
+    assert 1 < len(accepted) < 40  # stopped mid-campaign, with answers still to come
+    assert stored == accepted
+    counters = await delivery_db.recount(rig.pool, campaign)
+    assert counters.equal
+    assert counters.stored["sent"] == len(accepted)

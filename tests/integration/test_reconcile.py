@@ -169,3 +169,23 @@ async def test_cli_reconcile(services: Services, salon: str, simulator: str,
     assert status == "delivered"
     assert await services.pool.fetchval(
         "SELECT status FROM invitation_campaigns WHERE id = $1", campaign) == "completed"
+
+
+async def test_cli_in_simulator_mode_without_a_simulator_says_so(
+        make_config: Callable[..., Config], capsys: pytest.CaptureFixture[str]) -> None:
+    # The simulator inside `serve` listens on a random port: the CLI needs the standalone one.
+    cfg = make_config(simulator_host="127.0.0.1", simulator_port="9")
+    assert cfg.simulated_twilio
+    assert await reconcile.run_cli(cfg, None, None) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "onboardd simulator" in err[0] and "http://127.0.0.1:9" in err[0]
+
+
+async def test_feed_wait_is_bounded_when_no_recorder_runs(
+        services: Services, make_config: Callable[..., Config]) -> None:
+    quick = dataclasses.replace(services, cfg=make_config(supervisor_shutdown_grace_s="0.1"),
+                                queues=type(services.queues)())
+    item = SendOutcome("no-such-message", "accepted", datetime.now(UTC), "sms", sid="SMx")
+    assert await reconcile.feed(quick, [item]) is False
+    assert quick.queues.status.qsize() == 1  # still queued for the recorder

@@ -433,3 +433,36 @@ async def test_unreachable_failure_kept_as_orphan_falls_back_when_its_sid_lands(
     row = (await message_rows(services, campaign))[ids[0]]
     assert (row["status"], row["channel"], row["fallback_sid"]) == ("pending", "sms", sid)
     await assert_counters_equal(services, campaign)
+
+
+async def test_final_drain_settles_every_future_even_when_flushes_fail(services: Services,
+                                                                        db_url: str) -> None:
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=1)
+    await pool.close()
+    broken = dataclasses.replace(services, pool=pool, queues=type(services.queues)())
+    loop = asyncio.get_running_loop()
+    works = [StatusWork(items=[cb(new_sid(), "sent")], done=loop.create_future())
+             for _ in range(3)]
+    for work in works:
+        broken.queues.status.put_nowait(work)
+    stopping = asyncio.Event()
+    stopping.set()  # told to stop (drain-last: the producers are gone) with work queued
+    await status_recorder.run(broken, stopping)
+    assert broken.queues.status.empty()
+    assert all(w.done is not None and isinstance(w.done.exception(), asyncpg.InterfaceError)
+               for w in works)
+
+
+async def test_cancelled_recorder_fails_the_futures_it_will_not_record(services: Services
+                                                                        ) -> None:
+    queues = type(services.queues)()
+    idle = dataclasses.replace(services, queues=queues)
+    stopping = asyncio.Event()
+    task = asyncio.create_task(status_recorder.run(idle, stopping))
+    await asyncio.sleep(0)  # the actor is waiting for work
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    task.cancel()
+    queues.status.put_nowait(StatusWork(items=[cb(new_sid(), "sent")], done=done))
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert isinstance(done.exception(), RuntimeError)

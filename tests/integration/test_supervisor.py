@@ -1,4 +1,4 @@
-"""The supervisor with real tasks: restart, crash loop, graceful stop."""
+"""The supervisor with real tasks: restart, crash loop, graceful and ordered stop."""
 
 from __future__ import annotations
 
@@ -39,9 +39,9 @@ async def test_crashing_actor_is_restarted_and_logged_once_per_crash() -> None:
     assert sup.states() == {"flaky": "stopped"}
 
 
-async def test_crash_loop_escapes_and_cancels_the_others() -> None:
+async def test_crash_loop_stops_the_others_gracefully_then_escapes() -> None:
     stopping = asyncio.Event()
-    healthy_cancelled = asyncio.Event()
+    events: list[str] = []
 
     async def always(_stop: asyncio.Event) -> None:
         raise ValueError("bad config in actor")
@@ -49,17 +49,25 @@ async def test_crash_loop_escapes_and_cancels_the_others() -> None:
     async def healthy(stop: asyncio.Event) -> None:
         try:
             await stop.wait()
+            await asyncio.sleep(0.05)  # handing back claimed work
+            events.append("healthy finished")
         except asyncio.CancelledError:
-            healthy_cancelled.set()
+            events.append("healthy cancelled")
             raise
+
+    async def recorder(stop: asyncio.Event) -> None:
+        await stop.wait()
+        events.append("recorder drained")
 
     sup = Supervisor(FAST, stopping)
     sup.add("always", always)
     sup.add("healthy", healthy)
-    with pytest.raises(ExceptionGroup) as info:
+    sup.add("recorder", recorder, drain_last=True)
+    with pytest.raises(CrashLoop, match="always"):
         await asyncio.wait_for(sup.run(), 5)
-    assert info.group_contains(CrashLoop)
-    assert healthy_cancelled.is_set()
+    assert events == ["healthy finished", "recorder drained"]
+    assert stopping.is_set()
+    assert set(sup.states().values()) == {"stopped"}
 
 
 async def test_actor_returning_early_counts_as_a_crash() -> None:
@@ -72,7 +80,7 @@ async def test_actor_returning_early_counts_as_a_crash() -> None:
 
     sup = Supervisor(FAST, stopping)
     sup.add("quitter", quitter)
-    with pytest.raises(ExceptionGroup):
+    with pytest.raises(CrashLoop):
         await asyncio.wait_for(sup.run(), 5)
     assert calls == FAST.restart_max + 1
 
@@ -133,3 +141,66 @@ async def test_backoff_is_interrupted_by_stop() -> None:
     assert sup.states() == {"crash": "backing_off"}
     stopping.set()
     await asyncio.wait_for(task, 1)
+
+
+async def test_drain_last_actor_is_stopped_after_the_others_returned() -> None:
+    stopping = asyncio.Event()
+    seen: list[tuple[str, bool]] = []
+    drained: list[int] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    recorder_stop: list[asyncio.Event] = []
+
+    async def producer(stop: asyncio.Event) -> None:
+        await stop.wait()
+        for i in range(5):  # late outcomes of work that was in flight
+            await asyncio.sleep(0.02)
+            queue.put_nowait(i)
+        seen.append(("producer returns", recorder_stop[0].is_set()))
+
+    async def recorder(stop: asyncio.Event) -> None:
+        recorder_stop.append(stop)
+        await stop.wait()
+        seen.append(("recorder told to stop", stop is not stopping))
+        while not queue.empty():
+            drained.append(queue.get_nowait())
+
+    sup = Supervisor(FAST, stopping)
+    sup.add("recorder", recorder, drain_last=True)
+    sup.add("producer", producer)
+    task = asyncio.create_task(sup.run())
+    while not sup.all_running():
+        await asyncio.sleep(0.01)
+    stopping.set()
+    await asyncio.wait_for(task, 2)
+    assert seen == [("producer returns", False), ("recorder told to stop", True)]
+    assert drained == [0, 1, 2, 3, 4]
+
+
+async def test_grace_bounds_producers_then_the_drain_last_actor_is_cancelled_last() -> None:
+    stopping = asyncio.Event()
+    order: list[str] = []
+
+    async def stuck(_stop: asyncio.Event) -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            order.append("producer cancelled")
+            raise
+
+    async def slow_drain(stop: asyncio.Event) -> None:
+        await stop.wait()
+        order.append("recorder told to stop")
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            order.append("recorder cancelled")
+            raise
+
+    sup = Supervisor(FAST, stopping)
+    sup.add("stuck", stuck)
+    sup.add("recorder", slow_drain, drain_last=True)
+    task = asyncio.create_task(sup.run())
+    await asyncio.sleep(0.05)
+    stopping.set()
+    await asyncio.wait_for(task, 3)  # the whole stop stays within the grace (plus slack)
+    assert order == ["producer cancelled", "recorder told to stop", "recorder cancelled"]

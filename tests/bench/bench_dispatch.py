@@ -20,15 +20,11 @@ import argparse
 import asyncio
 import base64
 import bisect
-import os
 import signal
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -40,49 +36,15 @@ from aiohttp.typedefs import Handler
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from onboardd.auth import TokenCodec
-from onboardd.db.migrate import migrate
 from onboardd.pii import PiiCipher, _derived_hash_key
 from onboardd.simulator.app import create_app, serve_app
 from onboardd.simulator.settings import SimulatorSettings
 from onboardd.simulator.state import STATE_KEY
+from tests.bench.support import bench_database
 from tests.e2e.daemon import Daemon
 
 JWT_SECRET = "bench-secret-" + "x" * 40
 PII_KEY = b"b" * 32
-
-
-@asynccontextmanager
-async def database() -> AsyncIterator[str]:
-    """A fresh, migrated database on ONBOARDD_TEST_DATABASE_URL's server or an embedded one."""
-    external = os.environ.get("ONBOARDD_TEST_DATABASE_URL")
-    with tempfile.TemporaryDirectory() as tmp:
-        server = None
-        if external:
-            base = external
-        else:
-            import pgserver
-
-            root = Path(tmp)
-            root.chmod(0o755)
-            server = pgserver.get_server(root / "data", cleanup_mode="stop")  # type: ignore[attr-defined]
-            base = server.get_uri()
-        name = "bench_" + uuid.uuid4().hex[:10]
-        admin = await asyncpg.connect(base)
-        await admin.execute(f"CREATE DATABASE {name}")
-        await admin.close()
-        head, _, query = base.partition("?")
-        url = head.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
-        conn = await asyncpg.connect(url)
-        await migrate(conn)
-        await conn.close()
-        try:
-            yield url
-        finally:
-            admin = await asyncpg.connect(base)
-            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            await admin.close()
-            if server is not None:
-                server.cleanup()
 
 
 async def seed(url: str, cipher: PiiCipher, n: int) -> tuple[str, str, list[str]]:
@@ -120,7 +82,7 @@ async def run(customers: int, rate: float, latency_ms: float, in_flight: int) ->
     unlimited = rate >= 100_000
     settings = SimulatorSettings(rate_per_s=0.0 if unlimited else rate, latency_ms=latency_ms,
                                  callbacks_enabled=False)
-    async with database() as url:
+    async with bench_database() as url:
         salon, offer, phones = await seed(url, cipher, customers)
         app = create_app(settings)
         sim = app[STATE_KEY]

@@ -15,71 +15,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import json
-import os
 import secrets
 import statistics
+import sys
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
 
+# Run as a script from anywhere: the repository root must be importable (tests.bench.support).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 from onboardd.actors import offer_matcher
 from onboardd.auth import TokenCodec
 from onboardd.config import load
-from onboardd.db.migrate import migrate
 from onboardd.db.pool import create_pool
 from onboardd.logging import configure
 from onboardd.pii import PiiCipher
 from onboardd.services import Services
+from tests.bench.support import bench_database
 
 SALONS = 3
-
-
-@contextlib.contextmanager
-def server_uri() -> Iterator[str]:
-    """A PostgreSQL server: the configured test server, or a temporary embedded one."""
-    external = os.environ.get("ONBOARDD_TEST_DATABASE_URL")
-    if external:
-        yield external
-        return
-    import pgserver
-
-    with tempfile.TemporaryDirectory() as tmp:
-        server = pgserver.get_server(  # type: ignore[attr-defined]
-            Path(tmp) / "data", cleanup_mode="stop")
-        try:
-            yield server.get_uri()
-        finally:
-            server.cleanup()
-
-
-def with_db(uri: str, name: str) -> str:
-    head, _, query = uri.partition("?")
-    prefix = head.rsplit("/", 1)[0]
-    return f"{prefix}/{name}?{query}" if query else f"{prefix}/{name}"
-
-
-@contextlib.asynccontextmanager
-async def fresh_database(uri: str) -> AsyncIterator[str]:
-    name = "bench_" + uuid.uuid4().hex[:12]
-    admin = await asyncpg.connect(uri)
-    await admin.execute(f"CREATE DATABASE {name}")
-    await admin.close()
-    url = with_db(uri, name)
-    conn = await asyncpg.connect(url)
-    await migrate(conn)
-    await conn.close()
-    try:
-        yield url
-    finally:
-        admin = await asyncpg.connect(uri)
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.close()
 
 
 def phone(i: int) -> str:
@@ -166,30 +124,29 @@ async def main(args: argparse.Namespace) -> dict[str, float]:
     key = base64.b64encode(secrets.token_bytes(32)).decode()
     secret = secrets.token_urlsafe(40)
     cipher = PiiCipher("k1", base64.b64decode(key), secrets.token_bytes(32))
-    with server_uri() as uri:
-        async with fresh_database(uri) as url:
-            cfg = load(None, {"ONBOARDD_DATABASE_URL": url, "ONBOARDD_PII_KEY": key,
-                              "ONBOARDD_AUTH_JWT_SECRET": secret,
-                              "ONBOARDD_PATHS_STATE_DIR": tempfile.gettempdir()})
-            matcher_pool = await create_pool(cfg, url, min_size=2, max_size=4)
-            app_pool = await create_pool(cfg, url, min_size=4, max_size=8)
-            total = args.users + args.burst
-            await seed(app_pool, cipher, [i for i in range(total) if i % 2 == 0])
-            services = Services(cfg=cfg, pool=matcher_pool, cipher=cipher,
-                                tokens=TokenCodec("HS256", secret, secret))
-            stopping = asyncio.Event()
-            actor = asyncio.create_task(offer_matcher.run(services, stopping))
-            try:
-                await asyncio.sleep(0.5)  # subscribed
-                latencies = await steady(app_pool, 0, args.users, args.rate)
-                burst_s = await burst(app_pool, args.users, args.burst) if args.burst else 0.0
-                granted = await app_pool.fetchval(
-                    "SELECT count(*) FROM welcome_offer_redemptions")
-            finally:
-                stopping.set()
-                await actor
-                await matcher_pool.close()
-                await app_pool.close()
+    async with bench_database() as url:
+        cfg = load(None, {"ONBOARDD_DATABASE_URL": url, "ONBOARDD_PII_KEY": key,
+                          "ONBOARDD_AUTH_JWT_SECRET": secret,
+                          "ONBOARDD_PATHS_STATE_DIR": tempfile.gettempdir()})
+        matcher_pool = await create_pool(cfg, url, min_size=2, max_size=4)
+        app_pool = await create_pool(cfg, url, min_size=4, max_size=8)
+        total = args.users + args.burst
+        await seed(app_pool, cipher, [i for i in range(total) if i % 2 == 0])
+        services = Services(cfg=cfg, pool=matcher_pool, cipher=cipher,
+                            tokens=TokenCodec("HS256", secret, secret))
+        stopping = asyncio.Event()
+        actor = asyncio.create_task(offer_matcher.run(services, stopping))
+        try:
+            await asyncio.sleep(0.5)  # subscribed
+            latencies = await steady(app_pool, 0, args.users, args.rate)
+            burst_s = await burst(app_pool, args.users, args.burst) if args.burst else 0.0
+            granted = await app_pool.fetchval(
+                "SELECT count(*) FROM welcome_offer_redemptions")
+        finally:
+            stopping.set()
+            await actor
+            await matcher_pool.close()
+            await app_pool.close()
     return {
         "users": args.users,
         "rate_per_s": args.rate,

@@ -17,22 +17,18 @@ import argparse
 import asyncio
 import base64
 import multiprocessing
-import os
 import random
 import secrets
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
 import aiohttp
-import asyncpg
 import msgspec
 from aiohttp import web
 from twilio.request_validator import RequestValidator
@@ -44,7 +40,6 @@ from onboardd.actors import status_recorder
 from onboardd.auth import codec_from_config
 from onboardd.config import load
 from onboardd.db import delivery as db
-from onboardd.db.migrate import migrate
 from onboardd.db.pool import create_pool
 from onboardd.logging import configure
 from onboardd.pii import cipher_from_config
@@ -52,6 +47,7 @@ from onboardd.services import Services
 from onboardd.status_events import SendOutcome, StatusCallback
 from onboardd.web.app import create_app
 from onboardd.web.webhooks import twilio_auth_token
+from tests.bench.support import bench_database
 
 PATH = "/api/webhooks/twilio/status"
 TRUE_SEQUENCES = [
@@ -61,26 +57,6 @@ TRUE_SEQUENCES = [
     ["sent", "undelivered"],
     ["failed"],
 ]
-
-
-@asynccontextmanager
-async def database() -> AsyncIterator[str]:
-    """A fresh database URL: on ONBOARDD_TEST_DATABASE_URL's server or an embedded one."""
-    external = os.environ.get("ONBOARDD_TEST_DATABASE_URL")
-    if external:
-        yield external
-        return
-    import pgserver
-
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        root.chmod(0o755)
-        server = pgserver.get_server(  # type: ignore[attr-defined]
-            root / "data", cleanup_mode="stop")
-        try:
-            yield server.get_uri()
-        finally:
-            server.cleanup()
 
 
 def plan_events(sids: list[str], rng: random.Random) -> tuple[list[tuple[str, str]],
@@ -184,13 +160,7 @@ def _post_all_sync(base: str, public: str, token: str, events: list[tuple[str, s
 
 async def main(n: int, concurrency: int, seed_value: int) -> dict[str, object]:
     configure("warning", "json")
-    async with database() as base_uri:
-        admin = await asyncpg.connect(base_uri)
-        name = "bench_" + secrets.token_hex(4)
-        await admin.execute(f"CREATE DATABASE {name}")
-        await admin.close()
-        head, _, query = base_uri.partition("?")
-        url = head.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
+    async with bench_database() as url:
         env = {"ONBOARDD_DATABASE_URL": url,
                "ONBOARDD_AUTH_JWT_SECRET": "bench-" + "x" * 40,
                "ONBOARDD_PII_KEY": base64.b64encode(b"b" * 32).decode(),
@@ -198,8 +168,6 @@ async def main(n: int, concurrency: int, seed_value: int) -> dict[str, object]:
         cfg = load(None, env)
         pool = await create_pool(cfg, url, min_size=2, max_size=8)
         try:
-            async with pool.acquire() as conn:
-                await migrate(conn)
             services = Services(cfg=cfg, pool=pool, cipher=cipher_from_config(cfg),
                                 tokens=codec_from_config(cfg))
             # Each message gets 2 callbacks on average, plus 10 % duplicates.

@@ -401,6 +401,14 @@ async def campaign_exists(pool: asyncpg.Pool, campaign_id: str, salon_id: str) -
     return await pool.fetchval(query("delivery_campaign_exists"), campaign_id, salon_id) is not None
 
 
+async def count_messages(pool: asyncpg.Pool, campaign_id: str, salon_id: str,
+                         status: str | None) -> int:
+    """How many messages a campaign has (with the same status filter as list_messages)."""
+    count: int = await pool.fetchval(query("delivery_count_messages"), campaign_id, salon_id,
+                                     status)
+    return count
+
+
 async def list_messages(pool: asyncpg.Pool, campaign_id: str, salon_id: str, status: str | None,
                         limit: int, offset: int) -> list[asyncpg.Record]:
     """One page of a campaign's messages with the customer's name and encrypted phone."""

@@ -29,10 +29,6 @@ def _ratio(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
-
-
 def build_stats(row: dict[str, Any], failed: list[dict[str, Any]], skipped: dict[str, int],
                 now: datetime) -> dict[str, Any]:
     """The stats body from the campaign row and its tallies."""
@@ -66,10 +62,10 @@ def build_stats(row: dict[str, Any], failed: list[dict[str, Any]], skipped: dict
         "awaitingDeliveryReport": row["awaiting"],
         "progressPercent": round(100.0 * (total - pending) / total, 1) if total else 0.0,
         "currentRatePerSecond": round(rate, 1),
-        "startedAt": _iso(row["started_at"]),
-        "pausedAt": _iso(row["paused_at"]) if row["status"] == "paused" else None,
-        "completedAt": _iso(row["completed_at"]),
-        "estimatedCompletionAt": _iso(estimate),
+        "startedAt": row["started_at"],
+        "pausedAt": row["paused_at"] if row["status"] == "paused" else None,
+        "completedAt": row["completed_at"],
+        "estimatedCompletionAt": estimate,
         "deliveryRate": _ratio(delivered, sent),
         "readRate": _ratio(row["messages_read"], delivered),
         "registrationsAttributed": row["registrations"],
@@ -115,17 +111,13 @@ async def campaign_messages(request: web.Request) -> web.StreamResponse:
         "skipReason": r["skip_reason"],
         "fallbackFrom": r["fallback_from"],
         "attempts": r["attempts"],
-        "queuedAt": _iso(r["queued_at"]),
-        "sentAt": _iso(r["sent_at"]),
-        "deliveredAt": _iso(r["delivered_at"]),
-        "readAt": _iso(r["read_at"]),
+        "queuedAt": r["queued_at"],
+        "sentAt": r["sent_at"],
+        "deliveredAt": r["delivered_at"],
+        "readAt": r["read_at"],
     } for r in rows]
-    total = rows[0]["total"] if rows else await _count(svc.pool, campaign_id, salon_id, status)
+    total = (rows[0]["total"] if rows
+             else await db.count_messages(svc.pool, campaign_id, salon_id, status))
     return json_response({"items": items, "page": page, "pageSize": page_size, "total": total,
                           "status": status})
 
-
-async def _count(pool: Any, campaign_id: str, salon_id: str, status: str | None) -> int:
-    """The total when the requested page is past the end (window count unavailable)."""
-    rows = await db.list_messages(pool, campaign_id, salon_id, status, 1, 0)
-    return int(rows[0]["total"]) if rows else 0

@@ -435,6 +435,11 @@ WHERE m.campaign_id = $1 AND m.salon_id = $2 AND ($3::text IS NULL OR m.status =
 ORDER BY m.created_at, m.id
 LIMIT $4 OFFSET $5;
 
+-- name: delivery_count_messages
+-- The total for a page past the end, where the window count of delivery_list_messages is absent.
+SELECT count(*)::int FROM invitation_messages
+WHERE campaign_id = $1 AND salon_id = $2 AND ($3::text IS NULL OR status = $3);
+
 -- name: delivery_campaign_exists
 SELECT 1 FROM invitation_campaigns WHERE id = $1 AND salon_id = $2;
 

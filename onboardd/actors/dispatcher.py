@@ -30,6 +30,7 @@ from aiolimiter import AsyncLimiter
 from twilio.rest import Client
 
 from onboardd import delivery
+from onboardd.actors.waiting import drain_nudges, first_of
 from onboardd.campaigns import render
 from onboardd.campaigns.outcomes import Decision, decide, make_limiter
 from onboardd.db import campaigns as db
@@ -225,9 +226,8 @@ class Dispatcher:
         queue = self.services.queues.campaigns
         poll = self.services.cfg.campaigns.dispatch_poll_s
         while not stopping.is_set():
-            await _wait_any(stopping, queue, poll)
-            while not queue.empty():
-                queue.get_nowait()
+            await first_of(queue.get(), stopping.wait(), poll_s=poll)
+            drain_nudges(queue)
             await self.refresh()
 
     async def refresh(self) -> None:
@@ -254,7 +254,7 @@ class Dispatcher:
         while not stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(poll):
-                    await _first(stopping.wait(), channel.need.wait())
+                    await first_of(stopping.wait(), channel.need.wait())
             channel.need.clear()
             if stopping.is_set() or self._paused(channel):
                 continue
@@ -303,7 +303,7 @@ class Dispatcher:
                 channel.need.set()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.services.cfg.campaigns.dispatch_poll_s):
-                        await _first(stopping.wait(), channel.filled.wait())
+                        await first_of(stopping.wait(), channel.filled.wait())
                 continue
             if len(channel.buffer) < channel.target // 2:
                 channel.need.set()
@@ -423,7 +423,7 @@ class Dispatcher:
     async def _flush_loop(self, stopping: asyncio.Event) -> None:
         """Hand outcomes to the recorder in batches (group commit on its side)."""
         while not stopping.is_set():
-            await _first(stopping.wait(), self.has_outcomes.wait())
+            await first_of(stopping.wait(), self.has_outcomes.wait())
             if len(self.outcomes) < REPORT_BATCH:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(REPORT_LINGER_S):
@@ -501,24 +501,6 @@ def _round_robin(messages: list[db.ClaimedMessage]) -> list[db.ClaimedMessage]:
             ordered.append(queue.popleft())
         queues = [q for q in queues if q]
     return ordered
-
-
-async def _first(*waits: object) -> None:
-    """Wait until the first of several coroutines finishes; cancel and await the rest."""
-    tasks = [asyncio.ensure_future(w) for w in waits]  # type: ignore[call-overload]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-
-async def _wait_any(stopping: asyncio.Event, queue: asyncio.Queue[str], poll_s: float) -> None:
-    """Wait for a nudge, the stop event, or the poll interval."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(poll_s):
-            await _first(stopping.wait(), queue.get())
 
 
 async def run(services: Services, stopping: asyncio.Event) -> None:

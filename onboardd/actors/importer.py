@@ -20,6 +20,7 @@ import asyncpg
 import msgspec
 import structlog
 
+from onboardd.actors.waiting import drain_nudges, first_of
 from onboardd.db import imports as db
 from onboardd.db.pool import CONNECTION_ERRORS
 from onboardd.importing.files import FileRejected, Table, read_table
@@ -270,22 +271,6 @@ def _rejected_reason(exc: asyncpg.PostgresError, table: Table, start: int, end: 
             f"upload them again.")
 
 
-async def _wait_for_work(queue: asyncio.Queue[str], stopping: asyncio.Event,
-                         poll_s: float) -> None:
-    """Until a nudge, stop, or the poll interval; then drop the other queued nudges."""
-    getter = asyncio.create_task(queue.get(), name="importer-queue")
-    stopper = asyncio.create_task(stopping.wait(), name="importer-stop")
-    try:
-        await asyncio.wait({getter, stopper}, timeout=poll_s,
-                           return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (getter, stopper):
-            task.cancel()
-        await asyncio.gather(getter, stopper, return_exceptions=True)
-    while not queue.empty():
-        queue.get_nowait()
-
-
 async def run(services: Services, stopping: asyncio.Event) -> None:
     """Actor entry: claim and import batches until stop."""
     poll_s = services.cfg.supervisor.poll_interval_s
@@ -295,7 +280,8 @@ async def run(services: Services, stopping: asyncio.Event) -> None:
             if batch is None:
                 break
             await process_batch(services, batch, stopping)
-        await _wait_for_work(services.queues.imports, stopping, poll_s)
+        await first_of(services.queues.imports.get(), stopping.wait(), poll_s=poll_s)
+        drain_nudges(services.queues.imports)
 
 
 async def expire_previews(services: Services) -> None:

@@ -18,6 +18,7 @@ from typing import Any, Final
 
 import asyncpg
 
+from onboardd.actors.waiting import first_of
 from onboardd.db import offers as db
 from onboardd.db.offers import RegistrationEvent
 from onboardd.db.pool import CONNECTION_ERRORS as _CONNECTION_ERRORS
@@ -173,17 +174,6 @@ class _Listener:
             await self._pool.release(conn, timeout=5.0)
 
 
-async def _wait_any(events: Sequence[asyncio.Event], within_s: float) -> None:
-    """Return when one of the events is set or after within_s seconds."""
-    waiters = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, timeout=within_s, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-        await asyncio.gather(*waiters, return_exceptions=True)
-
-
 async def run(services: Services, stopping: asyncio.Event) -> None:
     """Actor entry: catch up, then match on every notification, poll and re-subscription."""
     poll_s = services.cfg.offers.match_poll_s
@@ -200,8 +190,8 @@ async def run(services: Services, stopping: asyncio.Event) -> None:
                 log.warning("registration_matcher_db_unavailable", error=repr(exc),
                             retry_in_s=poll_s)
                 await listener.close()
-                await _wait_any([stopping], poll_s)
+                await first_of(stopping.wait(), poll_s=poll_s)
                 continue
-            await _wait_any([wake, stopping, listener.lost], poll_s)
+            await first_of(wake.wait(), stopping.wait(), listener.lost.wait(), poll_s=poll_s)
     finally:
         await asyncio.shield(listener.close())

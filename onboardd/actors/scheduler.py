@@ -8,13 +8,13 @@ Jobs are listed in ``jobs()``; each area contributes its own job functions.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
 from onboardd import offers_jobs, reconcile
 from onboardd.actors import campaign_jobs, importer
+from onboardd.actors.waiting import first_of
 from onboardd.logging import get_logger
 from onboardd.services import Services
 
@@ -56,8 +56,7 @@ async def run_jobs(services: Services, stopping: asyncio.Event, job_list: list[J
                 log.error("job_failed", job=job.name, error=repr(exc), exc_info=exc)
             next_due[job.name] = time.monotonic() + job.interval_s
         wait = min(next_due.values(), default=now + 1.0) - time.monotonic()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), timeout=max(wait, 0.01))
+        await first_of(stopping.wait(), poll_s=max(wait, 0.01))
 
 
 async def run(services: Services, stopping: asyncio.Event) -> None:

@@ -17,11 +17,9 @@ T = TypeVar("T")
 Conn: TypeAlias = "asyncpg.Connection | asyncpg.Pool"
 
 
-class OfferRow(msgspec.Struct, frozen=True):
-    """A welcome_offers row."""
+class OfferFields(msgspec.Struct, frozen=True):
+    """The admin-editable fields of an offer, as stored."""
 
-    id: str
-    salon_id: str
     name: str
     discount_type: str
     discount_value: int
@@ -30,6 +28,13 @@ class OfferRow(msgspec.Struct, frozen=True):
     validity_days: int
     usage_limit: int
     is_active: int
+
+
+class OfferRow(OfferFields, frozen=True):
+    """A welcome_offers row: the editable fields plus identity and bookkeeping."""
+
+    id: str
+    salon_id: str
     total_redemptions: int
     created_at: datetime
     updated_at: datetime
@@ -42,19 +47,6 @@ class OfferRow(msgspec.Struct, frozen=True):
                      minimum_purchase_in_paisa=self.minimum_purchase_in_paisa,
                      validity_days=self.validity_days, usage_limit=self.usage_limit,
                      is_active=self.is_active == 1)
-
-
-class OfferFields(msgspec.Struct, frozen=True):
-    """The admin-editable fields of an offer, as stored."""
-
-    name: str
-    discount_type: str
-    discount_value: int
-    max_discount_in_paisa: int | None
-    minimum_purchase_in_paisa: int | None
-    validity_days: int
-    usage_limit: int
-    is_active: int
 
 
 class RedemptionRow(msgspec.Struct, frozen=True):

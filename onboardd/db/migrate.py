@@ -1,14 +1,16 @@
-"""Numbered forward-only migrations from sql/migrations, applied under an advisory lock."""
+"""Numbered forward-only migrations from the package's sql/migrations, applied under an
+advisory lock."""
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources.abc import Traversable
 
 import asyncpg
-import msgspec
 
-from onboardd.db.queries import SQL_DIR
+from onboardd.db.queries import InstallationError, sql_root
 from onboardd.logging import get_logger
 
 log = get_logger("migrate")
@@ -18,24 +20,43 @@ _LOCK_KEY = 0x6F6E626F61726464  # "onboardd"
 _FILE_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
-class Migration(msgspec.Struct, frozen=True):
+@dataclass(frozen=True)
+class Migration:
     version: int
     name: str
-    path: Path
+    source: Traversable
 
 
-def available(directory: Path = SQL_DIR / "migrations") -> list[Migration]:
-    """The migration files, ordered; a repeated number is an error."""
+def scan(directory: Traversable) -> list[Migration]:
+    """The migration files of a folder, ordered; none at all, a badly named file or a repeated
+    number is an error naming the folder."""
+    files = [f for f in directory.iterdir() if f.name.endswith(".sql")] \
+        if directory.is_dir() else []
     found: list[Migration] = []
-    for path in sorted(directory.glob("*.sql")):
-        match = _FILE_RE.match(path.name)
+    for source in sorted(files, key=lambda f: f.name):
+        match = _FILE_RE.match(source.name)
         if not match:
-            raise ValueError(f"{path.name}: migration files are named NNNN_description.sql")
-        found.append(Migration(int(match.group(1)), match.group(2), path))
+            raise InstallationError(
+                f"{source}: migration files are named NNNN_description.sql")
+        found.append(Migration(int(match.group(1)), match.group(2), source))
+    if not found:
+        raise InstallationError(f"no migrations found in {directory}: the installation is "
+                                "incomplete (reinstall onboardd from a complete wheel)")
     versions = [m.version for m in found]
     if len(set(versions)) != len(versions):
-        raise ValueError(f"two migration files share a number: {versions}")
+        raise InstallationError(f"two migration files in {directory} share a number: {versions}")
     return found
+
+
+@cache
+def available() -> tuple[Migration, ...]:
+    """The migrations shipped in the package, ordered (read once)."""
+    return tuple(scan(sql_root() / "migrations"))
+
+
+def newest_version() -> int:
+    """The version of the newest migration shipped in the package."""
+    return available()[-1].version
 
 
 async def applied_versions(conn: asyncpg.Connection) -> set[int]:
@@ -53,6 +74,21 @@ async def pending(conn: asyncpg.Connection) -> list[Migration]:
     return [m for m in available() if m.version not in done]
 
 
+async def schema_problem(conn: asyncpg.Connection) -> str | None:
+    """Why the database does not match this package's schema, or None when it does: every
+    shipped migration applied and the newest applied one is the package's newest."""
+    done = await applied_versions(conn)
+    left = [m for m in available() if m.version not in done]
+    if left:
+        return f"{len(left)} not applied: " + ", ".join(
+            f"{m.version:04d}_{m.name}" for m in left)
+    at, newest = max(done, default=0), newest_version()
+    if at != newest:
+        return (f"the database is at version {at}, newer than this package's newest migration "
+                f"{newest}: upgrade onboardd")
+    return None
+
+
 async def migrate(conn: asyncpg.Connection) -> list[int]:
     """Apply pending migrations, each in its own transaction; returns the versions applied."""
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
@@ -66,7 +102,7 @@ async def migrate(conn: asyncpg.Connection) -> list[int]:
         applied: list[int] = []
         for migration in await pending(conn):
             async with conn.transaction():
-                await conn.execute(migration.path.read_text())
+                await conn.execute(migration.source.read_text(encoding="utf-8"))
                 await conn.execute(
                     "INSERT INTO onboardd_schema_migrations (version, name) VALUES ($1, $2)",
                     migration.version, migration.name,

@@ -135,8 +135,8 @@ async def get_offer(conn: Conn, salon_id: str, offer_id: str, *, lock: bool = Fa
                     ) -> OfferRow | None:
     """One offer of a salon (None for another salon's offer); lock=True takes its row lock
     until the caller's transaction ends (conn must then be a connection in a transaction)."""
-    name = "wo_offer_get_for_update" if lock else "wo_offer_get"
-    return _one(await conn.fetchrow(query(name), offer_id, salon_id), OfferRow)
+    sql = query("wo_offer_get_for_update") if lock else query("wo_offer_get")
+    return _one(await conn.fetchrow(sql, offer_id, salon_id), OfferRow)
 
 
 async def get_offer_any(conn: Conn, offer_id: str) -> OfferRow | None:
@@ -268,7 +268,7 @@ async def insert_grant(conn: asyncpg.Connection, offer: OfferRow, user_id: str,
 async def grant_for_user(conn: Conn, offer_id: str, user_id: str, *, lock: bool = False
                          ) -> RedemptionRow | None:
     """The user's grant for an offer; lock=True holds it until the transaction ends."""
-    sql = query("wo_grant_lock" if lock else "wo_grant_for_user")
+    sql = query("wo_grant_lock") if lock else query("wo_grant_for_user")
     return _one(await conn.fetchrow(sql, offer_id, user_id), RedemptionRow)
 
 

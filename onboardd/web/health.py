@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from onboardd.db.migrate import pending
+from onboardd.db.migrate import schema_problem
 from onboardd.web.errors import ApiError, json_response
 from onboardd.web.keys import READINESS, SERVICES
 
@@ -21,15 +21,15 @@ async def healthz(_request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    """Ready: database reachable, migrations applied, every actor running."""
+    """Ready: database reachable, at exactly the package's newest migration, every actor
+    running."""
     failing: dict[str, str] = {}
     try:
         async with asyncio.timeout(2.0):
             async with request.app[SERVICES].pool.acquire() as conn:
-                left = await pending(conn)
-        if left:
-            failing["migrations"] = f"{len(left)} not applied: " + ", ".join(
-                f"{m.version:04d}_{m.name}" for m in left)
+                problem = await schema_problem(conn)
+        if problem:
+            failing["migrations"] = problem
     except (OSError, TimeoutError) as exc:
         failing["database"] = f"unreachable: {exc.__class__.__name__}"
     except Exception as exc:

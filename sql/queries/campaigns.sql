@@ -207,11 +207,6 @@ SET status = 'pending', claimed_until = NULL,
     next_attempt_at = greatest(now(), $2::timestamptz), updated_at = now()
 WHERE id = ANY($1::text[]) AND status = 'sending';
 
--- name: messages_extend_lease
-UPDATE invitation_messages
-SET claimed_until = now() + make_interval(secs => $2::float8)
-WHERE id = ANY($1::text[]) AND status = 'sending';
-
 -- name: messages_claim_expired
 -- Lease sweep: 'sending' rows whose dispatcher died or lost them; re-leased to the sweeper.
 WITH expired AS (

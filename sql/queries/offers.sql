@@ -142,9 +142,6 @@ RETURNING least($3::double precision * power(2, attempts - 1), $4::double precis
 -- name: wo_mobile_user_phone
 SELECT phone FROM users WHERE id = $1;
 
--- name: wo_mobile_user_exists
-SELECT EXISTS (SELECT 1 FROM users WHERE id = $1);
-
 -- name: wo_mobile_customers_by_hashes
 -- Best match first: most recently invited, else most recently imported.
 SELECT ic.id, ic.salon_id, s.name AS salon_name, s.country, ic.status, ic.offer_code,

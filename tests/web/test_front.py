@@ -12,6 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from onboardd.auth import TokenCodec
+from onboardd.db.migrate import newest_version
 from onboardd.services import Services
 from onboardd.web.app import create_app
 from onboardd.web.errors import ApiError, json_response
@@ -75,7 +76,21 @@ async def test_readyz_reports_pending_migrations(front: TestClient[Any, Any],
     await services.pool.execute("DELETE FROM onboardd_schema_migrations")
     resp = await front.get("/readyz")
     assert resp.status == 503
-    assert "migrations" in _assert_error(await resp.read(), "unavailable")["details"]["failing"]
+    failing = _assert_error(await resp.read(), "unavailable")["details"]["failing"]
+    assert failing["migrations"].startswith(f"{newest_version()} not applied: 0001_initial")
+
+
+async def test_readyz_is_not_ready_when_the_database_is_ahead_of_the_package(
+        front: TestClient[Any, Any], services: Services) -> None:
+    ahead = newest_version() + 1
+    await services.pool.execute(
+        "INSERT INTO onboardd_schema_migrations (version, name) VALUES ($1, 'from_the_future')",
+        ahead)
+    resp = await front.get("/readyz")
+    assert resp.status == 503
+    failing = _assert_error(await resp.read(), "unavailable")["details"]["failing"]
+    assert failing == {"migrations": f"the database is at version {ahead}, newer than this "
+                       f"package's newest migration {newest_version()}: upgrade onboardd"}
 
 
 async def test_missing_bad_and_expired_tokens_are_401(front: TestClient[Any, Any],

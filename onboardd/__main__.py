@@ -1,4 +1,5 @@
-"""Command line: onboardd serve | migrate | token | simulator | version."""
+"""Command line: onboardd serve | migrate | token | salon | import | reconcile |
+simulator | version."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from onboardd import __version__
 from onboardd.config import Config, ConfigError, default_path, load
+from onboardd.db.queries import InstallationError
 from onboardd.logging import configure
 
 
@@ -43,6 +45,18 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--wait-s", type=float, default=None, metavar="S",
                      help="treat messages as unfinished after S seconds (default [campaigns] "
                      "delivery_wait_s)")
+    salon = sub.add_parser("salon", help="add or list salons in the configured database")
+    salon_sub = salon.add_subparsers(dest="salon_command", metavar="ACTION", required=True)
+    add = salon_sub.add_parser("add", help="create a salon and print its id")
+    add.add_argument("name", help="the salon's name, as customers see it in invitations")
+    add.add_argument("--country", default="IN",
+                     help="ISO 3166 country code: the default region of its customers' "
+                     "phone numbers (default IN)")
+    add.add_argument("--timezone", default="Asia/Kolkata",
+                     help="IANA timezone for analytics and schedules (default Asia/Kolkata)")
+    add.add_argument("--app-link", default=None, metavar="URL",
+                     help="the app download link sent in invitations (http or https)")
+    salon_sub.add_parser("list", help="list salons with their customer counts")
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -59,13 +73,14 @@ def _cmd_serve(cfg: Config, _args: argparse.Namespace) -> int:
 
 def _cmd_migrate(cfg: Config, _args: argparse.Namespace) -> int:
     from onboardd.daemon import open_services
+    from onboardd.db.migrate import newest_version
 
     async def run() -> None:
         async with open_services(cfg):
             pass
 
     asyncio.run(run())
-    print("migrations applied")
+    print(f"migrations applied: the database is at version {newest_version()}")
     return 0
 
 
@@ -100,6 +115,12 @@ def _cmd_reconcile(cfg: Config, args: argparse.Namespace) -> int:
     return asyncio.run(run_cli(cfg, args.campaign, args.wait_s))
 
 
+def _cmd_salon(cfg: Config, args: argparse.Namespace) -> int:
+    from onboardd.salon_cli import run_salon
+
+    return asyncio.run(run_salon(cfg, args))
+
+
 def _cmd_version(_cfg: Config, _args: argparse.Namespace) -> int:
     print(f"onboardd {__version__}")
     return 0
@@ -113,6 +134,7 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "version": _cmd_version,
     "reconcile": _cmd_reconcile,
     "import": _cmd_import,
+    "salon": _cmd_salon,
 }
 
 
@@ -125,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](cfg, args)
     except ConfigError as exc:
         print(f"onboardd: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except InstallationError as exc:
+        print(f"onboardd: installation error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -12,8 +12,10 @@ from aiohttp import web
 from onboardd.actors import register_actors
 from onboardd.auth import codec_from_config
 from onboardd.config import Config
-from onboardd.db.migrate import migrate
+from onboardd.db.migrate import available, migrate
 from onboardd.db.pool import create_pool, database_url
+from onboardd.db.queries import check_catalogue
+from onboardd.first_run import banner, ensure_first_salon
 from onboardd.logging import get_logger
 from onboardd.pii import cipher_from_config
 from onboardd.sdnotify import notify
@@ -29,7 +31,13 @@ HTTP_DRAIN_S = 5.0
 
 @contextlib.asynccontextmanager
 async def open_services(cfg: Config) -> AsyncIterator[Services]:
-    """Database (embedded or configured), migrations, keys: everything but the actors."""
+    """Database (embedded or configured), migrations, keys: everything but the actors.
+
+    The package's SQL is checked first, before any database is touched: a missing migration
+    folder or a query the code asks for and the package lacks stops start-up (exit 2).
+    """
+    available()
+    check_catalogue()
     cipher = cipher_from_config(cfg)
     tokens = codec_from_config(cfg)
     async with database_url(cfg) as url:
@@ -66,6 +74,8 @@ async def serve(cfg: Config) -> int:
         services.twilio_base_url = twilio_url
         services.public_base_url = (cfg.http.public_base_url
                                     or f"http://{cfg.http.host}:{cfg.http.port}").rstrip("/")
+        if cfg.embedded_db:
+            await ensure_first_salon(services)
         supervisor = Supervisor(cfg.supervisor, services.stopping)
         register_actors(supervisor, services)
 
@@ -84,6 +94,8 @@ async def serve(cfg: Config) -> int:
             log.info("serving", host=cfg.http.host, port=cfg.http.port,
                      embedded_db=cfg.embedded_db, twilio=twilio_url)
             notify("READY=1")
+            if cfg.embedded_db:
+                print(await banner(services), flush=True)
             # A signal, or the supervisor's own stop after a crash loop (it stops the actors
             # gracefully, then raises CrashLoop): either way the web front stops first.
             waits = {asyncio.create_task(shutdown.wait(), name="shutdown-wait"),

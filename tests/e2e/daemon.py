@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -24,7 +25,8 @@ def free_port() -> int:
 class Daemon:
     """A serving onboardd process with its environment; stop() returns its exit code."""
 
-    def __init__(self, env: dict[str, str], cwd: Path, *args: str) -> None:
+    def __init__(self, env: dict[str, str], cwd: Path, *args: str,
+                 command: Sequence[str] = (sys.executable, "-m", "onboardd")) -> None:
         self.port = free_port()
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("ONBOARDD_")}
         full_env.update({"ONBOARDD_HTTP_PORT": str(self.port), "ONBOARDD_LOG_FORMAT": "json"})
@@ -32,7 +34,7 @@ class Daemon:
         self.log_path = cwd / f"daemon-{self.port}.log"
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "onboardd", *args, "serve"], env=full_env, cwd=cwd,
+            [*command, *args, "serve"], env=full_env, cwd=cwd,
             stdout=self._log, stderr=subprocess.STDOUT)
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import jwt
 import psutil
 import pytest
 
@@ -75,6 +77,10 @@ def test_embedded_defaults_ready_fast_and_leave_nothing_running(tmp_path: Path) 
         seconds = daemon.wait_ready(timeout=60)
         assert seconds < 30
         assert _postgres_pids(state / "pg"), "embedded postgres should be running"
+        salon, token = _banner(daemon, state)
+        status, body = daemon.get(f"/api/salons/{salon}/welcome-offers",
+                                  headers={"Authorization": f"Bearer {token}"})
+        assert (status, body) == (200, b'{"offers":[]}')
         assert daemon.stop() == 0
     finally:
         if daemon.proc.poll() is None:
@@ -88,10 +94,32 @@ def test_embedded_defaults_ready_fast_and_leave_nothing_running(tmp_path: Path) 
     again = Daemon({"ONBOARDD_PATHS_STATE_DIR": str(state)}, tmp_path)
     try:
         again.wait_ready(timeout=60)
+        assert _banner(again, state)[0] == salon  # the same Demo Salon, not a second one
         assert again.stop() == 0
     finally:
         if again.proc.poll() is None:
             again.kill()
+
+
+def _banner(daemon: Daemon, state: Path) -> tuple[str, str]:
+    """The first-run banner of an embedded daemon: (salon id, admin token), checked."""
+    deadline = time.monotonic() + 10
+    while "Admin token" not in daemon.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    lines = daemon.log().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("onboardd is serving"))
+    assert lines[start + 1] == f"  API          {daemon.base_url}/api"
+    salon = re.fullmatch(r"  Salon        Demo Salon \(id (\S+)\)", lines[start + 2])
+    assert salon is not None, lines[start + 2]
+    assert lines[start + 3] == "  Admin token  valid 12 h, for Demo Salon:"
+    token = lines[start + 4].strip()
+    secret = (state / "jwt.secret").read_text().strip()
+    who = TokenCodec("HS256", secret, None).decode(token)
+    assert (who.role, who.salons) == ("admin", (salon.group(1),))
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 12 * 3600
+    assert "onboardd demo" in "\n".join(lines[start:])
+    return salon.group(1), token
 
 
 def test_bad_config_is_one_clear_line_and_nonzero(tmp_path: Path) -> None:
@@ -131,3 +159,26 @@ def test_token_version_and_help(tmp_path: Path) -> None:
     result = _run_cli("--help", cwd=tmp_path)
     for command in ("serve", "migrate", "token", "version", "simulator"):
         assert command in result.stdout
+
+
+@pytest.mark.parametrize(("args", "line"), [
+    (("",), "onboardd salon add: name: must not be empty"),
+    (("x" * 300,), "onboardd salon add: name: is 300 characters; at most 120 are allowed"),
+    (("Glamour", "--timezone", "Asia/Kolkatta"),
+     "onboardd salon add: timezone: unknown timezone 'Asia/Kolkatta': use an IANA name such as "
+     "Asia/Kolkata or Europe/London"),
+    (("Glamour", "--country", "ZZ"),
+     "onboardd salon add: country: unknown country code 'ZZ': use a two-letter ISO 3166 code "
+     "such as IN, AE or GB"),
+    (("Glamour", "--app-link", "www.glamour.in"),
+     "onboardd salon add: app-link: 'www.glamour.in' is not an http(s) URL: give the full link, "
+     "such as https://app.example.com/download"),
+])
+def test_salon_add_refuses_bad_input_in_one_line(args: tuple[str, ...], line: str,
+                                                 tmp_path: Path) -> None:
+    # No database is configured or started: the input is refused before anything else.
+    result = _run_cli("salon", "add", *args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [line]
+    assert result.stdout == ""
+    assert not (tmp_path / "var").exists()

@@ -1,0 +1,21 @@
+-- Salons: the host app's table (README, Schema). onboardd adds salons only from the CLI and on the
+-- embedded first run.
+
+-- name: salon_insert
+INSERT INTO salons (name, country, timezone, app_download_link)
+VALUES ($1, $2, $3, $4)
+RETURNING id;
+
+-- name: salon_list
+SELECT s.id, s.name, s.country, s.timezone, s.app_download_link, s.created_at,
+       (SELECT count(*) FROM imported_customers c WHERE c.salon_id = s.id) AS customers
+FROM salons s
+ORDER BY s.created_at, s.id
+LIMIT $1;
+
+-- name: salon_insert_first
+-- The embedded first run (one process owns the embedded database): a salon only while there is none.
+INSERT INTO salons (name)
+SELECT $1
+WHERE NOT EXISTS (SELECT 1 FROM salons)
+RETURNING id;

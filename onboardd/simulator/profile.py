@@ -1,8 +1,21 @@
-"""The seeded behaviour profile: which outcome a request gets and which statuses follow."""
+"""The seeded behaviour profile: which outcome a request gets and which statuses follow.
+
+Reserved numbers, in the spirit of Twilio's test numbers: the block of Indian mobiles
+``+91 90000 BNNNN`` (E.164 ``+9190000BNNNN``) has a fixed behaviour chosen by the digit B,
+so a demo or a test can give a realistic share of its customers a known outcome:
+
+- B = 1: not on WhatsApp (63003; SMS reaches it, so a ``both`` campaign falls back)
+- B = 2: invalid number (21211, refused at once on every channel)
+- B = 3: undelivered (accepted, then ``undelivered`` with 30003)
+
+Every other B, and every number outside the block, behaves as configured. ``per_number``
+wins over the block.
+"""
 
 from __future__ import annotations
 
 import random
+from typing import Final
 
 from onboardd.simulator.settings import SimulatorSettings
 from onboardd.simulator.store import Transition
@@ -18,11 +31,28 @@ FINAL_FAILURES: dict[str, tuple[str, int]] = {
 }
 
 
+# The reserved block: "+9190000" then the digit choosing the behaviour, then four digits.
+RESERVED_PREFIX: Final = "+9190000"
+RESERVED_BEHAVIOURS: Final[dict[str, str]] = {"1": "63003", "2": "21211", "3": "undelivered"}
+_RESERVED_LENGTH: Final = len(RESERVED_PREFIX) + 5
+
+
+def reserved_behaviour(to_number: str) -> str | None:
+    """The fixed behaviour of a number of the reserved block +91 90000 BNNNN, else None."""
+    if len(to_number) != _RESERVED_LENGTH or not to_number.startswith(RESERVED_PREFIX):
+        return None
+    tail = to_number[len(RESERVED_PREFIX):]
+    return RESERVED_BEHAVIOURS.get(tail[0]) if tail.isdigit() else None
+
+
 def choose_behaviour(
     settings: SimulatorSettings, rng: random.Random, to_number: str, channel: str
 ) -> str | None:
-    """The configured behaviour for this number, else a random draw from the error rates."""
+    """The configured behaviour for this number (per_number, else the reserved block), else a
+    random draw from the error rates."""
     fixed = settings.per_number.get(to_number)
+    if fixed is None:
+        fixed = reserved_behaviour(to_number)
     # A WhatsApp channel error describes the number's WhatsApp account: SMS still reaches it.
     if fixed is not None and not (fixed in WHATSAPP_CODES and channel != "whatsapp"):
         return fixed

@@ -12,6 +12,10 @@ message is created first, as when Twilio accepted it but the response was lost),
 reported as a failed callback or an immediate 400 per ``whatsapp_error_mode``), ``21211`` /
 ``21610`` (immediate 400), ``undelivered`` / ``failed`` (final callback status), ``read``
 (read receipt even on SMS).
+
+Without a ``per_number`` entry, the reserved block ``+91 90000 BNNNN`` has a fixed behaviour by
+its digit B: 1 ``63003`` (not on WhatsApp), 2 ``21211`` (invalid), 3 ``undelivered`` (30003);
+see ``profile.py``.
 """
 
 from __future__ import annotations

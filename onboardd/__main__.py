@@ -1,4 +1,4 @@
-"""Command line: onboardd serve | migrate | token | salon | import | reconcile |
+"""Command line: onboardd serve | migrate | token | salon | demo | import | reconcile |
 simulator | version."""
 
 from __future__ import annotations
@@ -57,6 +57,21 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--app-link", default=None, metavar="URL",
                      help="the app download link sent in invitations (http or https)")
     salon_sub.add_parser("list", help="list salons with their customer counts")
+    demo = sub.add_parser("demo", help="fill a salon with a believable history through a "
+                          "running daemon's API (customers, offer, campaigns, registrations)")
+    demo.add_argument("--url", default=None,
+                      help="the daemon's base URL (default: [http] host and port)")
+    demo.add_argument("--token", default=None,
+                      help="an admin token for the salon (default: minted with the configured "
+                      "key)")
+    demo.add_argument("--salon", default=None, metavar="ID",
+                      help="the salon to fill (default: the only salon, or 'Demo Salon')")
+    demo.add_argument("--days", type=int, default=60,
+                      help="spread the history over this many past days (default 60)")
+    demo.add_argument("--customers", type=int, default=400,
+                      help="rows in the generated customer file (default 400)")
+    demo.add_argument("--force", action="store_true",
+                      help="run even if the salon already has customers")
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -121,6 +136,12 @@ def _cmd_salon(cfg: Config, args: argparse.Namespace) -> int:
     return asyncio.run(run_salon(cfg, args))
 
 
+def _cmd_demo(cfg: Config, args: argparse.Namespace) -> int:
+    from onboardd.demo.cli import run_demo
+
+    return asyncio.run(run_demo(cfg, args))
+
+
 def _cmd_version(_cfg: Config, _args: argparse.Namespace) -> int:
     print(f"onboardd {__version__}")
     return 0
@@ -135,6 +156,7 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "reconcile": _cmd_reconcile,
     "import": _cmd_import,
     "salon": _cmd_salon,
+    "demo": _cmd_demo,
 }
 
 

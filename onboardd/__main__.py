@@ -147,6 +147,8 @@ def _cmd_version(_cfg: Config, _args: argparse.Namespace) -> int:
     return 0
 
 
+DAEMONS = frozenset({"serve", "simulator"})
+
 COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "serve": _cmd_serve,
     "migrate": _cmd_migrate,
@@ -165,7 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         cfg = _load(args.config)
-        configure(cfg.log.level, cfg.log.format)
+        # The daemons log to stdout (the journal); every other command's stdout is its output
+        # (an id, a token, a summary), so its log lines go to stderr.
+        configure(cfg.log.level, cfg.log.format,
+                  sys.stdout if args.command in DAEMONS else sys.stderr)
         return COMMANDS[args.command](cfg, args)
     except ConfigError as exc:
         print(f"onboardd: configuration error: {exc}", file=sys.stderr)

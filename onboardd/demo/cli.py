@@ -55,7 +55,7 @@ async def run_demo(cfg: Config, args: argparse.Namespace) -> int:
     """Fill a salon with a believable history through a running daemon; the exit code."""
     if cfg.log.level == "info":
         # The summary is the output; info lines (the embedded server attaching) would bury it.
-        configure("warning", cfg.log.format)
+        configure("warning", cfg.log.format, sys.stderr)
     try:
         _check_args(cfg, args)
         url = (args.url or default_url(cfg)).rstrip("/")

@@ -128,12 +128,14 @@ async def test_installed_daemon_runs_the_whole_loop(installed: Path, empty_db: s
         versions = [r["version"] for r in await pool.fetch(
             "SELECT version FROM onboardd_schema_migrations ORDER BY version")]
         assert versions == [int(name[:4]) for name in SHIPPED_MIGRATIONS]
-        assert migrated.stdout.splitlines()[-1] == (
-            f"migrations applied: the database is at version {versions[-1]}")
+        # stdout is the command's output alone; its log lines went to stderr.
+        assert migrated.stdout == f"migrations applied: the database is at version {versions[-1]}\n"
+        assert '"event": "migration_applied"' in migrated.stderr
 
         added = _run([str(installed / "onboardd"), "salon", "add", "Glamour Studio",
                       "--app-link", "https://app.example.com/glamour"], cwd=tmp_path, env=env)
         salon = added.stdout.strip()
+        assert added.stdout == f"{salon}\n"  # only the id, for scripts: SALON=$(onboardd ...)
         assert await pool.fetchval("SELECT name FROM salons WHERE id = $1", salon) == \
             "Glamour Studio"
         listed = _run([str(installed / "onboardd"), "salon", "list"], cwd=tmp_path, env=env)

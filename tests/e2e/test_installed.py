@@ -31,6 +31,9 @@ ROOT = Path(__file__).resolve().parents[2]
 # What a source distribution of the project holds; everything else stays out of the build.
 _NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "build", "dist", "var", "*.egg-info",
                                      "__pycache__", ".*_cache", ".hypothesis", "tests")
+# Files placed in the built tree only, to show that nested static files and templates ship.
+PROBES = ("onboardd/web/static/vendor/probe/probe.min.js",
+          "onboardd/web/templates/partials/probe.html")
 SHIPPED_MIGRATIONS = sorted(p.name for p in (ROOT / "sql" / "migrations").glob("*.sql"))
 
 CUSTOMERS_CSV = (
@@ -52,6 +55,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("installed")
     tree = work / "src"
     shutil.copytree(source, tree, ignore=_NOT_SOURCE)
+    for probe in PROBES:  # assets in sub-folders, as the admin UI's vendored files will be
+        (tree / probe).parent.mkdir(parents=True, exist_ok=True)
+        (tree / probe).write_text("probe")
     wheels = work / "wheels"
     _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(tree)],
          cwd=work, timeout=300)
@@ -116,6 +122,19 @@ def test_the_installed_package_imports_from_site_packages_only(installed: Path,
     assert Path(module_file).is_relative_to(installed.parent)
     assert not Path(module_file).is_relative_to(ROOT)
     assert eval(migrations) == SHIPPED_MIGRATIONS  # noqa: S307 - our own repr of a list
+
+
+def test_the_wheel_carries_every_file_the_package_reads(installed: Path) -> None:
+    (site,) = installed.parent.glob("lib/python*/site-packages")
+    wanted = [str(p.relative_to(ROOT)) for folder in ("onboardd", "sql")
+              for p in (ROOT / folder).rglob("*")
+              if p.is_file() and "__pycache__" not in p.parts]
+    shipped = {path.replace("sql/", "onboardd/sql/", 1) if path.startswith("sql/") else path
+               for path in (*wanted, *PROBES)}
+    missing = sorted(path for path in shipped if not (site / path).is_file())
+    assert missing == []
+    assert (site / "onboardd/sql/queries/offers.sql").read_text() == \
+        (ROOT / "sql/queries/offers.sql").read_text()
 
 
 async def test_installed_daemon_runs_the_whole_loop(installed: Path, empty_db: str,

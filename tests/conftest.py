@@ -4,6 +4,7 @@ copy per test that needs isolation, and the daemon's services and web app around
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import secrets
 import uuid
@@ -74,21 +75,31 @@ async def template_db(pg_uri: str) -> str:
     return TEMPLATE_DB
 
 
-@pytest.fixture
-async def db_url(pg_uri: str, template_db: str) -> AsyncIterator[str]:
-    """A fresh, migrated database for this test."""
+@contextlib.asynccontextmanager
+async def fresh_database(pg_uri: str, template: str | None) -> AsyncIterator[str]:
+    """A new database (a copy of `template`, or empty) for the block; yields its URL."""
     name = "t_" + uuid.uuid4().hex[:16]
     admin = await asyncpg.connect(pg_uri)
     try:
-        await admin.execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
+        await admin.execute(f"CREATE DATABASE {name}"
+                            + (f" TEMPLATE {template}" if template else ""))
     finally:
         await admin.close()
-    yield db_url_for(pg_uri, name)
-    admin = await asyncpg.connect(pg_uri)
     try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        yield db_url_for(pg_uri, name)
     finally:
-        await admin.close()
+        admin = await asyncpg.connect(pg_uri)
+        try:
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            await admin.close()
+
+
+@pytest.fixture
+async def db_url(pg_uri: str, template_db: str) -> AsyncIterator[str]:
+    """A fresh, migrated database for this test."""
+    async with fresh_database(pg_uri, template_db) as url:
+        yield url
 
 
 def daemon_env(db_url: str, state_dir: Path, **extra: str) -> dict[str, str]:

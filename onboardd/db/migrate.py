@@ -70,7 +70,10 @@ async def applied_versions(conn: asyncpg.Connection) -> set[int]:
 
 async def pending(conn: asyncpg.Connection) -> list[Migration]:
     """Migrations not yet applied."""
-    done = await applied_versions(conn)
+    return _not_applied(await applied_versions(conn))
+
+
+def _not_applied(done: set[int]) -> list[Migration]:
     return [m for m in available() if m.version not in done]
 
 
@@ -78,7 +81,7 @@ async def schema_problem(conn: asyncpg.Connection) -> str | None:
     """Why the database does not match this package's schema, or None when it does: every
     shipped migration applied and the newest applied one is the package's newest."""
     done = await applied_versions(conn)
-    left = [m for m in available() if m.version not in done]
+    left = _not_applied(done)
     if left:
         return f"{len(left)} not applied: " + ", ".join(
             f"{m.version:04d}_{m.name}" for m in left)

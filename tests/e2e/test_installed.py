@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ import asyncpg
 import pytest
 
 from onboardd.auth import TokenCodec
-from tests.conftest import JWT_SECRET, daemon_env, db_url_for
+from tests.conftest import JWT_SECRET, daemon_env, fresh_database
 from tests.e2e.daemon import Daemon
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,18 +87,8 @@ def _env(extra: dict[str, str]) -> dict[str, str]:
 @pytest.fixture
 async def empty_db(pg_uri: str) -> AsyncIterator[str]:
     """A database with no tables at all: only the installed package's SQL can fill it."""
-    name = "inst_" + uuid.uuid4().hex[:12]
-    admin = await asyncpg.connect(pg_uri)
-    try:
-        await admin.execute(f"CREATE DATABASE {name}")
-    finally:
-        await admin.close()
-    yield db_url_for(pg_uri, name)
-    admin = await asyncpg.connect(pg_uri)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await admin.close()
+    async with fresh_database(pg_uri, None) as url:
+        yield url
 
 
 async def _until(check: Callable[[], Awaitable[Any]], what: str, timeout_s: float = 30) -> Any:

@@ -9,7 +9,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -17,7 +17,6 @@ from typing import Any
 import aiohttp
 import msgspec
 import pytest
-from aiohttp import web
 from twilio.request_validator import RequestValidator
 
 from onboardd.simulator import STATE_KEY, STORE_KEY, SimState, SimulatorSettings, create_app
@@ -33,6 +32,7 @@ from onboardd.twilio_client import (
     make_client,
     send_message,
 )
+from tests.integration.conftest import Receiver
 
 FROM = "+15005550006"
 WA_FROM = "whatsapp:+14155238886"
@@ -78,58 +78,6 @@ async def started(timeout_s: float = 2.0, **overrides: Any) -> AsyncIterator[Sim
             yield Sim(url, app[STATE_KEY], client, http)
         finally:
             await close_client(client)
-
-
-@dataclass
-class Receiver:
-    """Collects status callbacks; answers ``fail_first`` of them with HTTP 500."""
-
-    url: str = ""
-    calls: list[tuple[str, dict[str, str], str]] = field(default_factory=list)
-    fail_first: int = 0
-    seen: int = 0
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        """Record one callback."""
-        self.seen += 1
-        if self.seen <= self.fail_first:
-            return web.Response(status=500)
-        form = await request.post()
-        params = {key: str(value) for key, value in form.items()}
-        signature = request.headers.get("X-Twilio-Signature", "")
-        self.calls.append((str(request.url), params, signature))
-        self.changed.set()
-        return web.Response(text="")
-
-    async def wait_for(self, count: int, timeout: float = 3.0) -> None:
-        """Wait until ``count`` callbacks arrived."""
-        async with asyncio.timeout(timeout):
-            while len(self.calls) < count:
-                self.changed.clear()
-                await self.changed.wait()
-
-    def statuses(self, sid: str | None = None) -> list[str]:
-        """MessageStatus of every callback received (for one message)."""
-        return [p["MessageStatus"] for _u, p, _s in self.calls if sid in (None, p["MessageSid"])]
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    """A small aiohttp server that receives status callbacks."""
-    rec = Receiver()
-    app = web.Application()
-    app.router.add_post("/status", rec.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    rec.url = f"http://{host}:{port}/status"
-    try:
-        yield rec
-    finally:
-        await runner.cleanup()
 
 
 async def _until(check: Callable[[], bool], timeout: float = 3.0) -> None:

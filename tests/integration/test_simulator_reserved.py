@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import web
 
 from onboardd.simulator import SimulatorSettings
 from onboardd.simulator.profile import choose_behaviour, reserved_behaviour
-from tests.integration.test_simulator import FAST, Receiver, started
+from tests.integration.conftest import Receiver
+from tests.integration.test_simulator import FAST, started
 
 
 @pytest.mark.parametrize(("number", "behaviour"), [
@@ -57,23 +56,6 @@ def test_numbers_outside_the_block_draw_exactly_as_before() -> None:
     for number in outside * 20:
         assert (choose_behaviour(settings, first, number, "whatsapp")
                 == choose_behaviour(settings, second, "+15551239999", "whatsapp"))
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    """Receives the simulator's status callbacks."""
-    rec = Receiver()
-    app = web.Application()
-    app.router.add_post("/status", rec.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    host, port = runner.addresses[0][:2]
-    rec.url = f"http://{host}:{port}/status"
-    try:
-        yield rec
-    finally:
-        await runner.cleanup()
 
 
 async def test_through_the_simulator_api(receiver: Receiver) -> None:

@@ -5,15 +5,18 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from urllib.parse import unquote
 
 import asyncpg
 import structlog
 from aiohttp import web
 
-from onboardd.auth import AuthError
+from onboardd.auth import AuthError, Principal
+from onboardd.db.salons import salon_exists
 from onboardd.logging import get_logger
+from onboardd.salons import salon_id_problem
 from onboardd.web.errors import ApiError, error_body, error_response
-from onboardd.web.keys import PRINCIPAL_KEY, REQUEST_ID_KEY, SERVICES
+from onboardd.web.keys import PRINCIPAL_KEY, REQUEST_ID_KEY, SALON_ID_KEY, SERVICES
 
 log = get_logger("http")
 
@@ -85,10 +88,42 @@ def _bearer(request: web.Request) -> str:
     return token.strip()
 
 
+def _path_salon_id(request: web.Request) -> str | None:
+    """The decoded {salonId} of an /api/salons/... request: the route parameter handlers read,
+    or, when no route matched, the same segment decoded the same way (so the answer to a path
+    no route serves is 403 as well, revealing nothing)."""
+    routed = request.match_info.get("salonId")
+    if routed is not None:
+        return routed
+    parts = request.rel_url.raw_path.split("/")
+    return unquote(parts[3], errors="replace") if len(parts) > 3 else None
+
+
+async def _authorize_salon(request: web.Request, who: Principal) -> None:
+    """An admin token listing a salon that exists; its id is what handlers get."""
+    salon = _path_salon_id(request)
+    if who.role != "admin":
+        raise ApiError(403, "this token does not grant access to this salon")
+    if salon is None:
+        return
+    if problem := salon_id_problem(salon):
+        raise ApiError(404, f"salon id {problem}", details={"parameter": "salonId"})
+    if not who.manages(salon):
+        raise ApiError(403, "this token does not grant access to this salon")
+    if "salonId" not in request.match_info:
+        return  # no route serves this path: the router's 404/405 follows, nothing is read
+    if not await salon_exists(request.app[SERVICES].pool, salon):
+        raise ApiError(404, f"salon {salon} does not exist: check the salon id (the token "
+                       "names it, but no such salon is in the salons table)",
+                       details={"salonId": salon})
+    request[SALON_ID_KEY] = salon
+
+
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """/api/salons/{salonId}/... needs an admin token listing the salon; /api/mobile/... a
-    customer token. Webhooks, health and the UI's static files are not token-protected."""
+    """/api/salons/{salonId}/... needs an admin token listing the salon, which must exist;
+    /api/mobile/... a customer token. Webhooks, health and the UI's static files are not
+    token-protected."""
     path = request.path
     is_admin_api = path.startswith("/api/salons/") or path == "/api/salons"
     is_mobile_api = path.startswith("/api/mobile/")
@@ -101,11 +136,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         raise ApiError(401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
                        ) from None
     if is_admin_api:
-        # Read the salon from the path itself, so even a path no route matches reveals nothing.
-        parts = path.split("/")
-        salon_id = parts[3] if len(parts) > 3 else None
-        if who.role != "admin" or (salon_id is not None and not who.manages(salon_id)):
-            raise ApiError(403, "this token does not grant access to this salon")
+        await _authorize_salon(request, who)
     elif who.role != "customer":
         raise ApiError(403, "the mobile API needs a customer token")
     request[PRINCIPAL_KEY] = who

@@ -16,7 +16,7 @@ from onboardd.db.migrate import newest_version
 from onboardd.services import Services
 from onboardd.web.app import create_app
 from onboardd.web.errors import ApiError, json_response
-from onboardd.web.keys import principal
+from onboardd.web.keys import principal, salon_of
 from tests.conftest import JWT_SECRET, bearer, decode
 
 
@@ -28,7 +28,7 @@ async def front(services: Services) -> AsyncIterator[TestClient[Any, Any]]:
 
     async def salon_probe(request: web.Request) -> web.Response:
         return json_response({"sub": principal(request).sub,
-                              "salon": request.match_info["salonId"]})
+                              "salon": salon_of(request)})
 
     async def mobile_probe(request: web.Request) -> web.Response:
         return json_response({"sub": principal(request).sub})

@@ -17,6 +17,7 @@ from onboardd.logging import get_logger
 from onboardd.salons import salon_id_problem
 from onboardd.web.errors import ApiError, error_body, error_response
 from onboardd.web.keys import PRINCIPAL_KEY, REQUEST_ID_KEY, SALON_ID_KEY, SERVICES
+from onboardd.web.slow_bodies import BodyTimeout, BodyWatch
 
 log = get_logger("http")
 
@@ -34,23 +35,50 @@ def _incoming_request_id(request: web.Request) -> str:
 
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Bind a request id, log one access line, and turn every failure into the JSON shape."""
+    """Bind a request id, log one access line, turn every failure into the JSON shape, and cut
+    off a request body that stalls or takes too long ([http] body_*timeout_s: 408)."""
     rid = _incoming_request_id(request)
     request[REQUEST_ID_KEY] = rid
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=rid)
     started = time.perf_counter()
+    http = request.app[SERVICES].cfg.http
+    watch = BodyWatch(request.content, http.body_idle_timeout_s, http.body_timeout_s)
     status = 500
     try:
-        response = await handler(request)
+        try:
+            response = await _answer(request, handler, rid)
+        except web.HTTPException as exc:  # a redirect, passed on
+            status = exc.status
+            raise
+        finally:
+            await watch.stop()
+        if watch.fired and not response.prepared:
+            # Whatever the handler made of the cut-off body, the caller hears why.
+            log.warning("request_body_timeout", method=request.method, path=request.path,
+                        reason=watch.reason)
+            response = error_response(ApiError(
+                408, f"{watch.reason}; send the whole body without long pauses",
+                details={"idleTimeoutS": http.body_idle_timeout_s,
+                         "timeoutS": http.body_timeout_s}), rid)
+            response.force_close()
         status = response.status
+        return response
+    finally:
+        if request.path not in ("/healthz", "/readyz"):
+            log.info("http_request", method=request.method, path=request.path, status=status,
+                     ms=round((time.perf_counter() - started) * 1000, 1))
+
+
+async def _answer(request: web.Request, handler: Handler, rid: str) -> web.StreamResponse:
+    """The handler's response, or the JSON error shape for whatever it raised."""
+    try:
+        response = await handler(request)
         response.headers["X-Request-Id"] = rid
         return response
     except ApiError as err:
-        status = err.status
         return error_response(err, rid)
     except web.HTTPException as exc:
-        status = exc.status
         if exc.status < 400:
             raise
         message = exc.reason if exc.text is None or exc.text.startswith(str(exc.status)) else (
@@ -64,19 +92,16 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     except asyncpg.DataError as exc:
         # Input the database cannot hold (a NUL character, a number out of range) that no
         # handler check caught: the caller's mistake, not a server error.
-        status = 422
         log.warning("request_data_rejected", method=request.method, path=request.path,
                     error=exc.__class__.__name__)
         return error_response(ApiError(
             422, "a value in this request cannot be stored (NUL characters or a number out "
             "of range); check the parameters and body"), rid)
+    except BodyTimeout as exc:  # the caller's slow body (request_context adds the details)
+        return error_response(ApiError(408, str(exc)), rid)
     except Exception as exc:
         log.error("request_failed", method=request.method, path=request.path, exc_info=exc)
         return error_response(ApiError(500, f"internal error (request id {rid})"), rid)
-    finally:
-        if request.path not in ("/healthz", "/readyz"):
-            log.info("http_request", method=request.method, path=request.path, status=status,
-                     ms=round((time.perf_counter() - started) * 1000, 1))
 
 
 def _bearer(request: web.Request) -> str:

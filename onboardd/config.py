@@ -43,6 +43,9 @@ class Http(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     port: int = 8080
     public_base_url: str = ""
     trust_forwarded: bool = False
+    header_timeout_s: float = 10.0
+    body_idle_timeout_s: float = 60.0
+    body_timeout_s: float = 180.0
 
 
 class Auth(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -271,6 +274,10 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("[database] pool_min_size: must not exceed pool_max_size")
     if not 0 < cfg.http.port < 65536:
         raise ConfigError(f"[http] port: must be between 1 and 65535, got {cfg.http.port}")
+    for key in ("header_timeout_s", "body_idle_timeout_s", "body_timeout_s"):
+        if getattr(cfg.http, key) <= 0:
+            raise ConfigError(f"[http] {key}: must be greater than 0, got "
+                              f"{getattr(cfg.http, key)}")
     _check_url("http", "public_base_url", cfg.http.public_base_url)
     _check_url("twilio", "api_base_url", cfg.twilio.api_base_url, required=True)
     if cfg.database.url and not cfg.database.url.startswith(("postgres://", "postgresql://")):

@@ -22,6 +22,7 @@ from onboardd.sdnotify import notify
 from onboardd.services import Services
 from onboardd.supervisor import CrashLoop, Supervisor
 from onboardd.web.app import create_app
+from onboardd.web.server import front_runner
 
 log = get_logger("daemon")
 
@@ -83,8 +84,8 @@ async def serve(cfg: Config) -> int:
             return {f"actor:{name}": state for name, state in supervisor.states().items()
                     if state != "running"}
 
-        runner = web.AppRunner(create_app(services, readiness), access_log=None,
-                               shutdown_timeout=HTTP_DRAIN_S)
+        runner = front_runner(create_app(services, readiness), cfg.http,
+                              shutdown_timeout=HTTP_DRAIN_S)
         await runner.setup()
         site = web.TCPSite(runner, cfg.http.host, cfg.http.port)
         actors = asyncio.create_task(supervisor.run(), name="supervisor")

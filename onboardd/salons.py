@@ -74,3 +74,15 @@ def validate_salon(name: str, country: str = "IN", timezone: str = "Asia/Kolkata
     """The salon's fields normalised, or SalonFieldError naming the first wrong one."""
     return SalonFields(_name(name), _country(country), _timezone(timezone),
                        _link(app_download_link))
+
+
+def salon_id_problem(salon_id: str) -> str | None:
+    """Why a salon id taken from a URL can never name a salon (None when it can): ids are one
+    path segment, so a '/' (also sent as %2F) or a control character never routes."""
+    if not salon_id:
+        return "is empty"
+    if "/" in salon_id:
+        return "must not contain '/' (nor %2F): a salon id is one path segment"
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in salon_id):
+        return "must not contain control characters"
+    return None

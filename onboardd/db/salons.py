@@ -42,3 +42,9 @@ async def add_first_salon(conn: Conn, name: str) -> str | None:
     """Create a salon named `name` when there is none; its id, or None when salons exist."""
     salon_id: str | None = await conn.fetchval(query("salon_insert_first"), name)
     return salon_id
+
+
+async def salon_exists(conn: Conn, salon_id: str) -> bool:
+    """True when a salon with this id exists."""
+    found: bool = await conn.fetchval(query("salon_exists"), salon_id)
+    return found

@@ -36,7 +36,7 @@ from onboardd.phones import mask_phone
 from onboardd.services import Services, nudge
 from onboardd.web.body import query_choice, query_int, read_json
 from onboardd.web.errors import ApiError, json_response
-from onboardd.web.keys import principal, services
+from onboardd.web.keys import principal, salon_of, services
 
 routes = web.RouteTableDef()
 
@@ -75,7 +75,7 @@ def _problem(exc: CampaignProblem | AudienceError) -> ApiError:
 
 
 def _ids(request: web.Request) -> tuple[str, str]:
-    return request.match_info["salonId"], request.match_info["id"]
+    return salon_of(request), request.match_info["id"]
 
 
 async def _campaign_or_404(svc: Services, salon_id: str, campaign_id: str) -> db.Campaign:
@@ -110,7 +110,7 @@ async def _checked_body(request: web.Request, salon_id: str) -> CampaignInput:
 @routes.post(BASE)
 async def create_campaign(request: web.Request) -> web.StreamResponse:
     """Create a draft campaign."""
-    salon_id = request.match_info["salonId"]
+    salon_id = salon_of(request)
     body = await _checked_body(request, salon_id)
     created = await db.create(services(request).pool, salon_id, principal(request).sub, body)
     return json_response(created, status=201)
@@ -119,7 +119,7 @@ async def create_campaign(request: web.Request) -> web.StreamResponse:
 @routes.get(BASE)
 async def list_campaigns(request: web.Request) -> web.StreamResponse:
     """The salon's campaigns, newest first."""
-    salon_id = request.match_info["salonId"]
+    salon_id = salon_of(request)
     status = query_choice(request, "status", STATUSES)
     page = query_int(request, "page", 1, minimum=1)
     size = query_int(request, "pageSize", 20, minimum=1, maximum=MAX_PAGE_SIZE)
@@ -280,7 +280,7 @@ async def resume_campaign(request: web.Request) -> web.StreamResponse:
 @routes.post(BASE + "/preview")
 async def preview(request: web.Request) -> web.StreamResponse:
     """Render a template for a chosen or sample customer: text, SMS encoding, warnings."""
-    salon_id = request.match_info["salonId"]
+    salon_id = salon_of(request)
     svc = services(request)
     body = await read_json(request, PreviewBody)
     stored = None

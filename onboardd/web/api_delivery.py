@@ -15,7 +15,7 @@ from onboardd.db import delivery as db
 from onboardd.phones import mask_phone
 from onboardd.web.body import query_choice, query_int
 from onboardd.web.errors import ApiError, json_response
-from onboardd.web.keys import services
+from onboardd.web.keys import salon_of, services
 
 routes = web.RouteTableDef()
 
@@ -77,7 +77,7 @@ def build_stats(row: dict[str, Any], failed: list[dict[str, Any]], skipped: dict
 async def campaign_stats(request: web.Request) -> web.StreamResponse:
     """Delivery statistics of one campaign."""
     svc = services(request)
-    salon_id, campaign_id = request.match_info["salonId"], request.match_info["id"]
+    salon_id, campaign_id = salon_of(request), request.match_info["id"]
     row = await db.campaign_stats_row(svc.pool, campaign_id, salon_id)
     if row is None:
         raise ApiError(404, f"campaign {campaign_id} not found in this salon")
@@ -90,7 +90,7 @@ async def campaign_stats(request: web.Request) -> web.StreamResponse:
 async def campaign_messages(request: web.Request) -> web.StreamResponse:
     """Per-customer delivery of one campaign, with masked phone numbers, page by page."""
     svc = services(request)
-    salon_id, campaign_id = request.match_info["salonId"], request.match_info["id"]
+    salon_id, campaign_id = salon_of(request), request.match_info["id"]
     status = query_choice(request, "status", MESSAGE_STATUSES)
     page = query_int(request, "page", 1, minimum=1)
     page_size = query_int(request, "pageSize", 50, minimum=1, maximum=500)

@@ -10,7 +10,7 @@ from onboardd.db.offers import OfferFields, OfferRow
 from onboardd.offers import OfferInput, validate_offer_input
 from onboardd.web.body import query_choice, query_int, read_json
 from onboardd.web.errors import ApiError, json_response
-from onboardd.web.keys import services
+from onboardd.web.keys import salon_of, services
 from onboardd.web.shapes import offer_json, redemption_json
 
 routes = web.RouteTableDef()
@@ -67,7 +67,7 @@ def _not_found(offer_id: str) -> ApiError:
 
 async def _offer_or_404(request: web.Request) -> OfferRow:
     offer_id = request.match_info["offerId"]
-    row = await db.get_offer(services(request).pool, request.match_info["salonId"], offer_id)
+    row = await db.get_offer(services(request).pool, salon_of(request), offer_id)
     if row is None:
         raise _not_found(offer_id)
     return row
@@ -77,7 +77,7 @@ async def _offer_or_404(request: web.Request) -> OfferRow:
 async def create_offer(request: web.Request) -> web.Response:
     """Create a welcome offer."""
     fields = _checked(await read_json(request, OfferBody))
-    row = await db.create_offer(services(request).pool, request.match_info["salonId"], fields)
+    row = await db.create_offer(services(request).pool, salon_of(request), fields)
     return json_response(offer_json(row, admin=True), status=201)
 
 
@@ -85,7 +85,7 @@ async def create_offer(request: web.Request) -> web.Response:
 async def list_offers(request: web.Request) -> web.Response:
     """A salon's offers, newest first; ?active=true|false filters."""
     active = query_choice(request, "active", ("true", "false"))
-    rows = await db.list_offers(services(request).pool, request.match_info["salonId"],
+    rows = await db.list_offers(services(request).pool, salon_of(request),
                                 None if active is None else active == "true")
     return json_response({"offers": [offer_json(r, admin=True) for r in rows]})
 
@@ -105,7 +105,7 @@ async def update_offer(request: web.Request) -> web.Response:
     against) what the first wrote, instead of writing back fields it read before.
     """
     patch = await read_json(request, OfferPatch)
-    salon_id, offer_id = request.match_info["salonId"], request.match_info["offerId"]
+    salon_id, offer_id = salon_of(request), request.match_info["offerId"]
     changes = {k: v for k, v in msgspec.structs.asdict(patch).items()
                if v is not msgspec.UNSET}
     async with services(request).pool.acquire() as conn, conn.transaction():
@@ -123,7 +123,7 @@ async def update_offer(request: web.Request) -> web.Response:
 @routes.delete(BASE + "/{offerId}")
 async def deactivate_offer(request: web.Request) -> web.Response:
     """Deactivate an offer (rows stay for the redemption history); DELETE is an alias."""
-    row = await db.deactivate_offer(services(request).pool, request.match_info["salonId"],
+    row = await db.deactivate_offer(services(request).pool, salon_of(request),
                                     request.match_info["offerId"])
     if row is None:
         raise _not_found(request.match_info["offerId"])

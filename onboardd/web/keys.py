@@ -16,6 +16,8 @@ READINESS: web.AppKey[Readiness] = web.AppKey("readiness")
 
 PRINCIPAL_KEY = web.RequestKey("principal", Principal)
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
+# The salon of an /api/salons/{salonId}/... request, as authorized (set by the auth middleware).
+SALON_ID_KEY = web.RequestKey("salon_id", str)
 
 
 def principal(request: web.Request) -> Principal:
@@ -23,6 +25,15 @@ def principal(request: web.Request) -> Principal:
     value: Principal | None = request.get(PRINCIPAL_KEY)
     if value is None:
         raise RuntimeError("route is not behind the auth middleware")
+    return value
+
+
+def salon_of(request: web.Request) -> str:
+    """The salon of this request: the decoded {salonId} route parameter, exactly the value the
+    auth middleware checked against the token and found in the salons table."""
+    value: str | None = request.get(SALON_ID_KEY)
+    if value is None:
+        raise RuntimeError("route has no {salonId} or is not behind the auth middleware")
     return value
 
 

@@ -5,15 +5,19 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from urllib.parse import unquote
 
 import asyncpg
 import structlog
 from aiohttp import web
 
-from onboardd.auth import AuthError
+from onboardd.auth import AuthError, Principal
+from onboardd.db.salons import salon_exists
 from onboardd.logging import get_logger
+from onboardd.salons import salon_id_problem
 from onboardd.web.errors import ApiError, error_body, error_response
-from onboardd.web.keys import PRINCIPAL_KEY, REQUEST_ID_KEY, SERVICES
+from onboardd.web.keys import PRINCIPAL_KEY, REQUEST_ID_KEY, SALON_ID_KEY, SERVICES
+from onboardd.web.slow_bodies import BodyTimeout, BodyWatch
 
 log = get_logger("http")
 
@@ -31,23 +35,50 @@ def _incoming_request_id(request: web.Request) -> str:
 
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Bind a request id, log one access line, and turn every failure into the JSON shape."""
+    """Bind a request id, log one access line, turn every failure into the JSON shape, and cut
+    off a request body that stalls or takes too long ([http] body_*timeout_s: 408)."""
     rid = _incoming_request_id(request)
     request[REQUEST_ID_KEY] = rid
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=rid)
     started = time.perf_counter()
+    http = request.app[SERVICES].cfg.http
+    watch = BodyWatch(request.content, http.body_idle_timeout_s, http.body_timeout_s)
     status = 500
     try:
-        response = await handler(request)
+        try:
+            response = await _answer(request, handler, rid)
+        except web.HTTPException as exc:  # a redirect, passed on
+            status = exc.status
+            raise
+        finally:
+            await watch.stop()
+        if watch.fired and not response.prepared:
+            # Whatever the handler made of the cut-off body, the caller hears why.
+            log.warning("request_body_timeout", method=request.method, path=request.path,
+                        reason=watch.reason)
+            response = error_response(ApiError(
+                408, f"{watch.reason}; send the whole body without long pauses",
+                details={"idleTimeoutS": http.body_idle_timeout_s,
+                         "timeoutS": http.body_timeout_s}), rid)
+            response.force_close()
         status = response.status
+        return response
+    finally:
+        if request.path not in ("/healthz", "/readyz"):
+            log.info("http_request", method=request.method, path=request.path, status=status,
+                     ms=round((time.perf_counter() - started) * 1000, 1))
+
+
+async def _answer(request: web.Request, handler: Handler, rid: str) -> web.StreamResponse:
+    """The handler's response, or the JSON error shape for whatever it raised."""
+    try:
+        response = await handler(request)
         response.headers["X-Request-Id"] = rid
         return response
     except ApiError as err:
-        status = err.status
         return error_response(err, rid)
     except web.HTTPException as exc:
-        status = exc.status
         if exc.status < 400:
             raise
         message = exc.reason if exc.text is None or exc.text.startswith(str(exc.status)) else (
@@ -61,19 +92,16 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     except asyncpg.DataError as exc:
         # Input the database cannot hold (a NUL character, a number out of range) that no
         # handler check caught: the caller's mistake, not a server error.
-        status = 422
         log.warning("request_data_rejected", method=request.method, path=request.path,
                     error=exc.__class__.__name__)
         return error_response(ApiError(
             422, "a value in this request cannot be stored (NUL characters or a number out "
             "of range); check the parameters and body"), rid)
+    except BodyTimeout as exc:  # the caller's slow body (request_context adds the details)
+        return error_response(ApiError(408, str(exc)), rid)
     except Exception as exc:
         log.error("request_failed", method=request.method, path=request.path, exc_info=exc)
         return error_response(ApiError(500, f"internal error (request id {rid})"), rid)
-    finally:
-        if request.path not in ("/healthz", "/readyz"):
-            log.info("http_request", method=request.method, path=request.path, status=status,
-                     ms=round((time.perf_counter() - started) * 1000, 1))
 
 
 def _bearer(request: web.Request) -> str:
@@ -85,10 +113,42 @@ def _bearer(request: web.Request) -> str:
     return token.strip()
 
 
+def _path_salon_id(request: web.Request) -> str | None:
+    """The decoded {salonId} of an /api/salons/... request: the route parameter handlers read,
+    or, when no route matched, the same segment decoded the same way (so the answer to a path
+    no route serves is 403 as well, revealing nothing)."""
+    routed = request.match_info.get("salonId")
+    if routed is not None:
+        return routed
+    parts = request.rel_url.raw_path.split("/")
+    return unquote(parts[3], errors="replace") if len(parts) > 3 else None
+
+
+async def _authorize_salon(request: web.Request, who: Principal) -> None:
+    """An admin token listing a salon that exists; its id is what handlers get."""
+    salon = _path_salon_id(request)
+    if who.role != "admin":
+        raise ApiError(403, "this token does not grant access to this salon")
+    if salon is None:
+        return
+    if problem := salon_id_problem(salon):
+        raise ApiError(404, f"salon id {problem}", details={"parameter": "salonId"})
+    if not who.manages(salon):
+        raise ApiError(403, "this token does not grant access to this salon")
+    if "salonId" not in request.match_info:
+        return  # no route serves this path: the router's 404/405 follows, nothing is read
+    if not await salon_exists(request.app[SERVICES].pool, salon):
+        raise ApiError(404, f"salon {salon} does not exist: check the salon id (the token "
+                       "names it, but no such salon is in the salons table)",
+                       details={"salonId": salon})
+    request[SALON_ID_KEY] = salon
+
+
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """/api/salons/{salonId}/... needs an admin token listing the salon; /api/mobile/... a
-    customer token. Webhooks, health and the UI's static files are not token-protected."""
+    """/api/salons/{salonId}/... needs an admin token listing the salon, which must exist;
+    /api/mobile/... a customer token. Webhooks, health and the UI's static files are not
+    token-protected."""
     path = request.path
     is_admin_api = path.startswith("/api/salons/") or path == "/api/salons"
     is_mobile_api = path.startswith("/api/mobile/")
@@ -101,11 +161,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         raise ApiError(401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
                        ) from None
     if is_admin_api:
-        # Read the salon from the path itself, so even a path no route matches reveals nothing.
-        parts = path.split("/")
-        salon_id = parts[3] if len(parts) > 3 else None
-        if who.role != "admin" or (salon_id is not None and not who.manages(salon_id)):
-            raise ApiError(403, "this token does not grant access to this salon")
+        await _authorize_salon(request, who)
     elif who.role != "customer":
         raise ApiError(403, "the mobile API needs a customer token")
     request[PRINCIPAL_KEY] = who

@@ -19,3 +19,7 @@ INSERT INTO salons (name)
 SELECT $1
 WHERE NOT EXISTS (SELECT 1 FROM salons)
 RETURNING id;
+
+-- name: salon_exists
+-- The authorization step of every /api/salons/{salonId}/... request (primary-key lookup).
+SELECT EXISTS (SELECT 1 FROM salons WHERE id = $1);

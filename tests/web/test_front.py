@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import jwt
@@ -12,11 +14,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from onboardd.auth import TokenCodec
+from onboardd.config import Config
 from onboardd.db.migrate import newest_version
 from onboardd.services import Services
 from onboardd.web.app import create_app
 from onboardd.web.errors import ApiError, json_response
-from onboardd.web.keys import principal
+from onboardd.web.keys import principal, salon_of
 from tests.conftest import JWT_SECRET, bearer, decode
 
 
@@ -28,7 +31,7 @@ async def front(services: Services) -> AsyncIterator[TestClient[Any, Any]]:
 
     async def salon_probe(request: web.Request) -> web.Response:
         return json_response({"sub": principal(request).sub,
-                              "salon": request.match_info["salonId"]})
+                              "salon": salon_of(request)})
 
     async def mobile_probe(request: web.Request) -> web.Response:
         return json_response({"sub": principal(request).sub})
@@ -166,3 +169,34 @@ async def test_nul_characters_and_huge_numbers_are_422_not_500(
                             headers=admin_headers)
     assert resp.status == 422
     _assert_error(await resp.read(), "validation_failed")
+
+
+async def test_a_stalled_body_is_408_whatever_the_handler_makes_of_it(
+        services: Services, make_config: Callable[..., Config]) -> None:
+    # The handler swallows every read error; the caller still hears 408 and the connection
+    # is closed.
+    cfg = make_config(HTTP_BODY_IDLE_TIMEOUT_S="0.3", HTTP_BODY_TIMEOUT_S="5")
+    app = create_app(dataclasses.replace(services, cfg=cfg))
+
+    async def swallowing(request: web.Request) -> web.Response:
+        try:
+            return json_response({"bytes": len(await request.read())})
+        except Exception:
+            return json_response({"read": "failed"}, status=400)
+
+    app.router.add_post("/probe-body", swallowing)
+    async with TestClient(TestServer(app)) as client:
+        port = client.server.port
+        assert port is not None
+        head = b"POST /probe-body HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(head + b"x" * 10)
+        raw = await asyncio.wait_for(reader.read(), timeout=10)  # answered, then closed
+        writer.close()
+        head_out, _, body = raw.partition(b"\r\n\r\n")
+        assert head_out.startswith(b"HTTP/1.1 408 "), raw
+        assert b"Connection: close" in head_out
+        err = _assert_error(body, "request_timeout")
+        assert err["message"].startswith("no byte of the request body arrived for 0.3 s")
+        resp = await client.post("/probe-body", data=b"y" * 100)
+        assert (resp.status, decode(await resp.read())) == (200, {"bytes": 100})

@@ -181,7 +181,7 @@ async def test_salon_without_active_offer_links_without_grant(
     assert await pool.fetchval("SELECT count(*) FROM welcome_offer_redemptions") == 0
 
 
-async def test_one_person_matches_every_salon_including_national_format_abroad(
+async def test_one_person_matches_every_salon_and_abroad_only_in_international_form(
         services: Services, cipher: PiiCipher) -> None:
     pool = services.pool
     salon_a, salon_b = await add_salon(pool, "A"), await add_salon(pool, "B")
@@ -190,17 +190,22 @@ async def test_one_person_matches_every_salon_including_national_format_abroad(
     for salon in (salon_a, salon_b):
         await add_customer(pool, cipher, salon, "+919822222222")
     ae_customer = await add_customer(pool, cipher, dubai, "+971501234567")
-    # The same national digits read as Indian must not match the Dubai salon's customer.
+    ae_national = await add_customer(pool, cipher, dubai, "+971501234568")
     unrelated = await add_customer(pool, cipher, salon_a, "+919999999999", status="pending")
     async with matcher(services):
         indian = await register(pool, "98222 22222")
-        emirati = await register(pool, "050 123 4567")
+        emirati = await register(pool, "+971 50 123 4567")
+        # National form is read with [offers] phone_region (IN) only, never with the Dubai
+        # salon's region: this user is not linked to anyone.
+        await register(pool, "050 123 4568")
         assert await eventually(lambda: all_processed(pool))
     grants = await pool.fetch("SELECT user_id, welcome_offer_id FROM welcome_offer_redemptions")
     assert sorted((g["user_id"], g["welcome_offer_id"]) for g in grants) == sorted(
         [(indian, offers[salon_a]), (indian, offers[salon_b]), (emirati, offers[dubai])])
     assert await pool.fetchval("SELECT linked_user_id FROM imported_customers WHERE id = $1",
                                ae_customer) == emirati
+    assert await pool.fetchval("SELECT linked_user_id FROM imported_customers WHERE id = $1",
+                               ae_national) is None
     assert await pool.fetchval("SELECT status FROM imported_customers WHERE id = $1",
                                unrelated) == "pending"
 

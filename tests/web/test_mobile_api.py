@@ -156,7 +156,9 @@ async def test_claim_by_code_is_idempotent_and_refused_to_others(
     assert decode(await again.read())["redemption"]["id"] == body["redemption"]["id"]
     _, thief = await customer(client, tokens, services, "+919855555555")
     stolen = await client.post(CLAIM, json={"offerCode": "WELCOME-HJKMNP"}, headers=thief)
-    assert stolen.status == 409
+    # The same answer as a code that does not exist: a claimed code is no oracle.
+    assert stolen.status == 404
+    assert decode(await stolen.read())["error"]["code"] == "offer_code_not_found"
     assert await pool.fetchval("SELECT count(*) FROM welcome_offer_redemptions") == 1
 
 

@@ -22,19 +22,15 @@ from onboardd.phones import PhoneError, normalize_phone
 NO_REGION = ""
 
 
-def read_number(raw: str | None, region: str) -> str | None:
-    """The E.164 number raw means in region ("" = international form only), else None."""
-    if not raw:
+def user_number(phone: str | None, default_region: str) -> str | None:
+    """The E.164 number of a user's stored phone (national form read with default_region, and
+    not at all when it is ""), else None."""
+    if not phone:
         return None
     try:
-        return normalize_phone(raw, region or NO_REGION)
+        return normalize_phone(phone, default_region or NO_REGION)
     except PhoneError:
         return None
-
-
-def user_number(phone: str | None, default_region: str) -> str | None:
-    """The E.164 number of a user's stored phone (national form read with default_region)."""
-    return read_number(phone, default_region)
 
 
 def caller_region(own_number: str | None, default_region: str) -> str:

@@ -18,9 +18,9 @@ from aiohttp import web
 
 from onboardd.db import offers as db
 from onboardd.db.offers import ClaimTarget, OfferRow, RedemptionRow
-from onboardd.matching import NO_REGION, caller_region, read_number, user_number
+from onboardd.matching import NO_REGION, caller_region, user_number
 from onboardd.offers import EXPIRED, INT32_MAX, NOT_FOUND, USED, validate_offer
-from onboardd.phones import INVALID_PHONE, PhoneError, normalize_phone
+from onboardd.phones import PhoneError, normalize_phone
 from onboardd.services import Services
 from onboardd.web.body import read_json
 from onboardd.web.claims import claim_by_code, grant_claim
@@ -122,19 +122,15 @@ async def _caller_phone(svc: Services, user_id: str) -> str | None:
 
 def _typed_number(raw: str, region: str) -> str:
     """The E.164 number the caller typed, read with their region; 422 naming the fix."""
-    number = read_number(raw, region)
-    if number is not None:
-        return number
     try:
-        normalize_phone(raw, region or NO_REGION)
-        reason = INVALID_PHONE
+        return normalize_phone(raw, region or NO_REGION)
     except PhoneError as exc:
         reason = exc.message
     if not region:
         raise field_error("phone", f"{reason}: send the number with its country code, such as "
                           "+919876543210")
-    raise field_error("phone", f"{reason}: send a mobile number such as 9876543210 or "
-                      "+919876543210")
+    raise field_error("phone", f"{reason}: send a mobile number with its country code, such as "
+                      f"+919876543210 (numbers of your region {region} may omit it)")
 
 
 @routes.get("/api/mobile/check-imported-customer")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from onboardd.matching import caller_region, read_number, user_number
+from onboardd.matching import caller_region, user_number
 
 
 @pytest.mark.parametrize(("phone", "region", "expected"), [
@@ -27,7 +27,6 @@ from onboardd.matching import caller_region, read_number, user_number
 ])
 def test_user_number(phone: str | None, region: str, expected: str | None) -> None:
     assert user_number(phone, region) == expected
-    assert read_number(phone, region) == expected
 
 
 @pytest.mark.parametrize(("own", "default", "expected"), [

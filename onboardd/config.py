@@ -17,6 +17,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import msgspec
+import phonenumbers
 
 from onboardd.simulator.settings import SimulatorSettings
 
@@ -103,6 +104,13 @@ class Offers(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     invitation_expiry_days: int = 30
     match_poll_s: float = 5.0
     check_rate_per_min: int = 20
+    phone_region: str = "IN"
+    claim_misses_per_user: int = 5
+    claim_misses_per_ip: int = 20
+    claim_window_s: float = 900.0
+    claim_lockout_s: float = 900.0
+    claim_lockout_max_s: float = 86400.0
+    claim_memory_s: float = 604800.0
 
 
 class Supervisor(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -262,6 +270,10 @@ def _validate(cfg: Config) -> None:
         ("campaigns", "claim_batch"): cfg.campaigns.claim_batch,
         ("offers", "invitation_expiry_days"): cfg.offers.invitation_expiry_days,
         ("offers", "match_poll_s"): cfg.offers.match_poll_s,
+        ("offers", "claim_misses_per_user"): cfg.offers.claim_misses_per_user,
+        ("offers", "claim_misses_per_ip"): cfg.offers.claim_misses_per_ip,
+        ("offers", "claim_window_s"): cfg.offers.claim_window_s,
+        ("offers", "claim_lockout_s"): cfg.offers.claim_lockout_s,
         ("supervisor", "restart_max"): cfg.supervisor.restart_max,
         ("supervisor", "restart_window_s"): cfg.supervisor.restart_window_s,
         ("supervisor", "shutdown_grace_s"): cfg.supervisor.shutdown_grace_s,
@@ -285,10 +297,22 @@ def _validate(cfg: Config) -> None:
             "[database] url: must start with postgresql:// (or be empty for embedded)")
     if cfg.pii.key:
         _check_b64_key("pii", "key", cfg.pii.key)
+    _check_offers(cfg.offers)
     if bool(cfg.twilio.account_sid) != bool(cfg.twilio.auth_token):
         raise ConfigError(
             "[twilio] account_sid/auth_token: set both for real Twilio, "
             "or neither for the simulator")
+
+
+def _check_offers(offers: Offers) -> None:
+    if offers.phone_region and offers.phone_region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigError(f"[offers] phone_region: '{offers.phone_region}' is not a region code "
+                          "such as IN or US (or \"\" to read no national number)")
+    if offers.claim_lockout_max_s < offers.claim_lockout_s:
+        raise ConfigError("[offers] claim_lockout_max_s: must be at least claim_lockout_s")
+    if offers.claim_memory_s <= offers.claim_lockout_max_s:
+        raise ConfigError("[offers] claim_memory_s: must exceed claim_lockout_max_s, or a "
+                          "lockout would be forgotten as it ends")
 
 
 def _check_b64_key(section: str, key: str, value: str) -> None:

@@ -1,50 +1,45 @@
-"""Which E.164 numbers a phone typed into the app can mean, for matching imported customers.
+"""Which E.164 number a phone means, for matching imported customers: one reading, one region.
 
-The app may send a number in national format ("98765 43210"), so it is read as an Indian
-number (the app's home region) and, for salons in other countries, as a number of that
-country. A reading under a salon's own country only matches that country's salons: a national
-number means the same thing to the customer as to the salon that imported it.
+Imported customers are stored as E.164 numbers, each read with the region of the import that
+brought it in. A phone from the app side is read once, with its own region, and matched by
+E.164 equality only; it is never re-read with another salon's region to make a match:
+
+- a user's stored phone (``users.phone``) in international form (``+``, ``00`` or more than
+  10 digits with the country code) is that number; in national form it is read with
+  ``[offers] phone_region`` (the app's home region), and not at all when that is empty;
+- a number the user types into the app is read with the caller's own region: the country of
+  their stored phone when it is in international form, else ``[offers] phone_region``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Final, NamedTuple
+import phonenumbers
+from phonenumbers import NumberParseException
 
 from onboardd.phones import PhoneError, normalize_phone
 
-HOME_REGION: Final = "IN"
+# normalize_phone with this region reads only numbers that carry their country code.
+NO_REGION = ""
 
 
-class Candidate(NamedTuple):
-    """One reading of a phone: its E.164 form, and the salon country it is limited to."""
-
-    e164: str
-    region: str | None  # None: matches salons of any country
-
-
-def phone_candidates(raw: str, salon_regions: Iterable[str]) -> list[Candidate]:
-    """Every reading of raw: home region first (any salon), then each other salon country."""
-    found: list[Candidate] = []
-    seen: set[str] = set()
+def user_number(phone: str | None, default_region: str) -> str | None:
+    """The E.164 number of a user's stored phone (national form read with default_region, and
+    not at all when it is ""), else None."""
+    if not phone:
+        return None
     try:
-        home = normalize_phone(raw, HOME_REGION)
+        return normalize_phone(phone, default_region or NO_REGION)
     except PhoneError:
-        pass
-    else:
-        found.append(Candidate(home, None))
-        seen.add(home)
-    for region in sorted(set(salon_regions) - {HOME_REGION}):
+        return None
+
+
+def caller_region(own_number: str | None, default_region: str) -> str:
+    """The region a caller's typed numbers are read with: their own number's, else the default."""
+    if own_number is not None:
         try:
-            e164 = normalize_phone(raw, region)
-        except PhoneError:
-            continue
-        # The same number read under the home region already matches every salon.
-        if e164 not in seen:
-            found.append(Candidate(e164, region))
-    return found
-
-
-def for_region(candidates: Iterable[Candidate], country: str) -> list[str]:
-    """The numbers that may match a salon in country."""
-    return [c.e164 for c in candidates if c.region is None or c.region == country]
+            region = phonenumbers.region_code_for_number(phonenumbers.parse(own_number, None))
+        except NumberParseException:  # pragma: no cover - own_number is valid E.164
+            region = None
+        if region and region != "001":  # "001": a non-geographic number has no region
+            return str(region)
+    return default_region

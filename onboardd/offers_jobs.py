@@ -1,10 +1,12 @@
-"""Scheduler passes for welcome offers: expire old grants and unanswered invitations."""
+"""Scheduler passes for welcome offers: expire old grants and unanswered invitations, and
+forget the code-claim counters of keys quiet for ``[offers] claim_memory_s``."""
 
 from __future__ import annotations
 
 from typing import Final
 
 from onboardd.db import offers as db
+from onboardd.db import throttle as throttle_db
 from onboardd.logging import get_logger
 from onboardd.services import Services
 
@@ -29,5 +31,14 @@ async def expire_offers(services: Services) -> None:
         invitations += done
         if done < SWEEP_SLICE:
             break
+    forgotten = 0
+    while not services.stopping.is_set():
+        done = await throttle_db.prune(services.pool, services.cfg.offers.claim_memory_s,
+                                       SWEEP_SLICE)
+        forgotten += done
+        if done < SWEEP_SLICE:
+            break
     if redemptions or invitations:
         log.info("offers_expired", redemptions=redemptions, invitations=invitations)
+    if forgotten:
+        log.debug("claim_counters_pruned", keys=forgotten)

@@ -23,7 +23,7 @@ from onboardd.db import offers as db
 from onboardd.db.offers import RegistrationEvent
 from onboardd.db.pool import CONNECTION_ERRORS as _CONNECTION_ERRORS
 from onboardd.logging import get_logger
-from onboardd.matching import phone_candidates
+from onboardd.matching import user_number
 from onboardd.pii import PiiCipher
 from onboardd.services import Services
 
@@ -36,19 +36,21 @@ MATCH_BATCH: Final = 500
 RETRY_BASE_S: Final = 5.0
 RETRY_MAX_S: Final = 3600.0
 
-Candidate = tuple[int, str, bytes, str | None, datetime]
+Candidate = tuple[int, str, bytes, datetime]
 
 
 def build_candidates(cipher: PiiCipher, events: Sequence[RegistrationEvent],
-                     regions: Sequence[str]) -> list[Candidate]:
-    """(event, user, phone hash, region limit, registered at) for every reading of each phone."""
+                     phone_region: str) -> list[Candidate]:
+    """(event, user, hash of the user's E.164 number, registered at) for each readable phone.
+
+    A national-format phone is read with ``[offers] phone_region`` only (onboardd.matching),
+    never with another salon's region; a phone that cannot be read matches nothing.
+    """
     out: list[Candidate] = []
     for event in events:
-        if not event.phone:
-            continue
-        for cand in phone_candidates(event.phone, regions):
-            out.append((event.id, event.user_id, cipher.phone_hash(cand.e164), cand.region,
-                        event.created_at))
+        e164 = user_number(event.phone, phone_region)
+        if e164 is not None:
+            out.append((event.id, event.user_id, cipher.phone_hash(e164), event.created_at))
     return out
 
 
@@ -58,8 +60,7 @@ async def _match_claimed(services: Services, limit: int) -> tuple[int, db.MatchR
         events = await db.claim_events(conn, limit)
         if not events:
             return 0, None
-        regions = await db.salon_regions(conn)
-        candidates = build_candidates(services.cipher, events, regions)
+        candidates = build_candidates(services.cipher, events, services.cfg.offers.phone_region)
         result = await db.apply_matches(conn, candidates, [e.id for e in events])
         return len(events), result
 
@@ -75,8 +76,8 @@ async def _one_by_one(services: Services, count: int) -> None:
                     if not events:
                         return
                     event = events[0]
-                    regions = await db.salon_regions(conn)
-                    candidates = build_candidates(services.cipher, events, regions)
+                    candidates = build_candidates(services.cipher, events,
+                                                  services.cfg.offers.phone_region)
                     await db.apply_matches(conn, candidates, [event.id])
             except asyncpg.PostgresError as exc:
                 if isinstance(exc, _CONNECTION_ERRORS) or event is None:

@@ -182,15 +182,10 @@ async def claim_events(conn: asyncpg.Connection, limit: int) -> list[Registratio
     return _many(await conn.fetch(query("wo_match_claim_events"), limit), RegistrationEvent)
 
 
-async def salon_regions(conn: Conn) -> list[str]:
-    """Countries of salons outside the home region."""
-    return [row["country"] for row in await conn.fetch(query("wo_match_salon_regions"))]
-
-
 async def apply_matches(conn: asyncpg.Connection, candidates: Sequence[tuple[int, str, bytes,
-                        str | None, datetime]], event_ids: Sequence[int]) -> MatchResult:
+                        datetime]], event_ids: Sequence[int]) -> MatchResult:
     """Link, grant and mark processed in one statement (call inside the claiming transaction)."""
-    columns: list[list[Any]] = [[c[i] for c in candidates] for i in range(5)]
+    columns: list[list[Any]] = [[c[i] for c in candidates] for i in range(4)]
     row = await conn.fetchrow(query("wo_match_apply"), *columns, list(event_ids))
     assert row is not None
     return MatchResult(linked=row["linked"], granted=row["granted"], processed=row["processed"])
@@ -212,23 +207,17 @@ async def user_phone(conn: Conn, user_id: str) -> tuple[bool, str | None]:
     return (False, None) if row is None else (True, row["phone"])
 
 
-async def customers_by_hashes(conn: Conn, hashes: Sequence[bytes],
-                              regions: Sequence[str | None]) -> list[CustomerMatch]:
-    """Imported customers with one of the hashes, best match first, each once."""
-    rows = _many(await conn.fetch(query("wo_mobile_customers_by_hashes"), list(hashes),
-                                  list(regions)), CustomerMatch)
-    seen: set[str] = set()
-    unique: list[CustomerMatch] = []
-    for row in rows:
-        if row.id not in seen:
-            seen.add(row.id)
-            unique.append(row)
-    return unique
+async def customers_by_hash(conn: Conn, phone_hash: bytes) -> list[CustomerMatch]:
+    """Imported customers with the number's hash, best match first."""
+    return _many(await conn.fetch(query("wo_mobile_customers_by_hash"), phone_hash),
+                 CustomerMatch)
 
 
-async def customer_by_code(conn: asyncpg.Connection, code: str) -> ClaimTarget | None:
-    """Lock the imported customer holding an offer code."""
-    return _one(await conn.fetchrow(query("wo_claim_customer_by_code"), code), ClaimTarget)
+async def customer_by_code(conn: asyncpg.Connection, codes: Sequence[str]
+                           ) -> ClaimTarget | None:
+    """Lock the imported customer holding one of the codes (the readings of a typed one)."""
+    return _one(await conn.fetchrow(query("wo_claim_customer_by_code"), list(codes)),
+                ClaimTarget)
 
 
 async def customer_for_salon(conn: asyncpg.Connection, salon_id: str, user_id: str,
@@ -238,16 +227,20 @@ async def customer_for_salon(conn: asyncpg.Connection, salon_id: str, user_id: s
     return _one(row, ClaimTarget)
 
 
-async def salon_country(conn: Conn, salon_id: str) -> str:
-    """A salon's country code."""
-    country = await conn.fetchval(query("wo_claim_salon_country"), salon_id)
-    return str(country or "IN")
+async def holds_other(conn: asyncpg.Connection, target: ClaimTarget, user_id: str,
+                      phone_hash: bytes | None) -> bool:
+    """Whether the user holds another record of the target's salon (linked, or their number)."""
+    held: bool = await conn.fetchval(query("wo_claim_holds_other"), target.salon_id, user_id,
+                                     target.id, phone_hash)
+    return held
 
 
-async def link_customer(conn: asyncpg.Connection, customer_id: str, user_id: str) -> datetime:
-    """Mark an imported customer registered as user_id; returns their registration time."""
-    registered_at: datetime = await conn.fetchval(query("wo_claim_link_customer"), customer_id,
-                                                  user_id)
+async def link_customer(conn: asyncpg.Connection, customer_id: str, user_id: str
+                        ) -> datetime | None:
+    """Mark an imported customer registered as user_id (never one linked to someone else);
+    returns their registration time, None when the record is another user's."""
+    registered_at: datetime | None = await conn.fetchval(query("wo_claim_link_customer"),
+                                                         customer_id, user_id)
     return registered_at
 
 

@@ -16,14 +16,14 @@ import asyncpg
 import msgspec
 from aiohttp import web
 
-from onboardd.codes import normalize_code
 from onboardd.db import offers as db
 from onboardd.db.offers import ClaimTarget, OfferRow, RedemptionRow
-from onboardd.matching import Candidate, for_region, phone_candidates
+from onboardd.matching import NO_REGION, caller_region, user_number
 from onboardd.offers import EXPIRED, INT32_MAX, NOT_FOUND, USED, validate_offer
-from onboardd.phones import INVALID_PHONE, PhoneError, normalize_phone
+from onboardd.phones import PhoneError, normalize_phone
 from onboardd.services import Services
 from onboardd.web.body import read_json
+from onboardd.web.claims import claim_by_code, grant_claim
 from onboardd.web.errors import ApiError, field_error, json_response
 from onboardd.web.keys import principal, services
 from onboardd.web.shapes import offer_json, redemption_json
@@ -111,10 +111,6 @@ def _check_amount(amount: int) -> int:
     return amount
 
 
-def _hashes(svc: Services, candidates: list[Candidate]) -> tuple[list[bytes], list[str | None]]:
-    return [svc.cipher.phone_hash(c.e164) for c in candidates], [c.region for c in candidates]
-
-
 async def _caller_phone(svc: Services, user_id: str) -> str | None:
     """The caller's phone; 404 when the token's user does not exist."""
     exists, phone = await db.user_phone(svc.pool, user_id)
@@ -122,6 +118,19 @@ async def _caller_phone(svc: Services, user_id: str) -> str | None:
         raise ApiError(404, f"user '{user_id}' not found: the token's sub must be a registered "
                        "user of the app", code="user_not_found")
     return phone
+
+
+def _typed_number(raw: str, region: str) -> str:
+    """The E.164 number the caller typed, read with their region; 422 naming the fix."""
+    try:
+        return normalize_phone(raw, region or NO_REGION)
+    except PhoneError as exc:
+        reason = exc.message
+    if not region:
+        raise field_error("phone", f"{reason}: send the number with its country code, such as "
+                          "+919876543210")
+    raise field_error("phone", f"{reason}: send a mobile number with its country code, such as "
+                      f"+919876543210 (numbers of your region {region} may omit it)")
 
 
 @routes.get("/api/mobile/check-imported-customer")
@@ -139,22 +148,13 @@ async def check_imported_customer(request: web.Request) -> web.Response:
     if not raw:
         raise field_error("phone", "is required: pass ?phone= with the number the customer "
                           "entered, e.g. 9876543210 or +919876543210")
-    regions = await db.salon_regions(svc.pool)
-    candidates = phone_candidates(raw, regions)
-    if not candidates:
-        try:
-            normalize_phone(raw)
-            reason = INVALID_PHONE
-        except PhoneError as exc:
-            reason = exc.message
-        raise field_error("phone", f"{reason}: send a mobile number such as 9876543210 or "
-                          "+919876543210")
-    hashes, cand_regions = _hashes(svc, candidates)
-    matches = await db.customers_by_hashes(svc.pool, hashes, cand_regions)
+    default_region = svc.cfg.offers.phone_region
+    own_number = user_number((await db.user_phone(svc.pool, who.sub))[1], default_region)
+    # The typed number is read with the caller's own region, never with a salon's.
+    number = _typed_number(raw, caller_region(own_number, default_region))
+    matches = await db.customers_by_hash(svc.pool, svc.cipher.phone_hash(number))
     offers = await db.get_offers(svc.pool, [m.offer_id for m in matches if m.offer_id])
-    own_phone = (await db.user_phone(svc.pool, who.sub))[1]
-    own = bool(own_phone) and bool(
-        {c.e164 for c in candidates} & {c.e164 for c in phone_candidates(own_phone or "", regions)})
+    own = own_number is not None and number == own_number
     items: list[dict[str, Any]] = []
     for match in matches:
         item: dict[str, Any] = {
@@ -178,32 +178,12 @@ async def check_imported_customer(request: web.Request) -> web.Response:
     return json_response(body)
 
 
-async def _target_by_code(conn: asyncpg.Connection, raw: str, user_id: str
-                          ) -> tuple[ClaimTarget, str]:
-    code = normalize_code(raw)
-    if code is None:
-        raise field_error("offerCode", "is not an offer code: expected the code from the "
-                          "invitation, such as WELCOME-A7K9M2")
-    target = await db.customer_by_code(conn, code)
-    if target is None:
-        raise ApiError(404, "offer code not found: check the code in the invitation",
-                       code="offer_code_not_found", details={"field": "offerCode"})
-    if target.linked_user_id is not None and target.linked_user_id != user_id:
-        raise ApiError(409, "this offer code has already been claimed by another account",
-                       code="offer_code_claimed", details={"field": "offerCode"})
-    if target.offer_id is None:
-        raise ApiError(404, NOT_FOUND, code="offer_not_found")
-    return target, target.offer_id
-
-
 async def _target_by_offer(conn: asyncpg.Connection, svc: Services, offer_id: str,
-                           user_id: str, phone: str | None) -> tuple[ClaimTarget, str]:
+                           user_id: str, own_number: str | None) -> tuple[ClaimTarget, str]:
     offer = await db.get_offer_any(conn, offer_id)
     if offer is None or offer.is_active != 1:
         raise ApiError(404, NOT_FOUND, code="offer_not_found")
-    country = await db.salon_country(conn, offer.salon_id)
-    candidates = phone_candidates(phone, await db.salon_regions(conn)) if phone else []
-    hashes = [svc.cipher.phone_hash(e164) for e164 in for_region(candidates, country)]
+    hashes = [svc.cipher.phone_hash(own_number)] if own_number else []
     target = await db.customer_for_salon(conn, offer.salon_id, user_id, hashes)
     if target is None:  # not this salon's customer: same answer as an unknown offer
         raise ApiError(404, NOT_FOUND, code="offer_not_found")
@@ -224,26 +204,19 @@ async def claim_welcome_offer(request: web.Request) -> web.Response:
     if (body.offerId is None) == (body.offerCode is None):
         raise ApiError(422, "send exactly one of offerId or offerCode",
                        details={"field": "offerId" if body.offerId is None else "offerCode"})
-    phone = await _caller_phone(svc, user_id)
-    async with svc.pool.acquire() as conn, conn.transaction():
-        if body.offerCode is not None:
-            target, offer_id = await _target_by_code(conn, body.offerCode, user_id)
-        else:
-            offer_id = _check_id("offerId", body.offerId or "")
-            target, offer_id = await _target_by_offer(conn, svc, offer_id, user_id, phone)
-        offer = await db.get_offer_any(conn, offer_id)
-        if offer is None:
-            raise ApiError(404, NOT_FOUND, code="offer_not_found")
-        registered_at = await db.link_customer(conn, target.id, user_id)
-        grant = await db.insert_grant(conn, offer, user_id, target.id, registered_at)
-        created = grant is not None
-        if grant is None:
-            grant = await db.grant_for_user(conn, offer.id, user_id)
-        assert grant is not None
+    own_number = user_number(await _caller_phone(svc, user_id), svc.cfg.offers.phone_region)
+    if body.offerCode is not None:
+        claimed = await claim_by_code(request, svc, user_id, body.offerCode, own_number)
+    else:
+        offer_id = _check_id("offerId", body.offerId or "")
+        async with svc.pool.acquire() as conn, conn.transaction():
+            target, offer_id = await _target_by_offer(conn, svc, offer_id, user_id, own_number)
+            claimed = await grant_claim(conn, target, offer_id, user_id,
+                                        miss=ApiError(404, NOT_FOUND, code="offer_not_found"))
     now = datetime.now(UTC)
-    return json_response({"redemption": _effective(grant, now),
-                          "welcomeOffer": welcome_offer_json(offer)},
-                         status=201 if created else 200)
+    return json_response({"redemption": _effective(claimed.grant, now),
+                          "welcomeOffer": welcome_offer_json(claimed.offer)},
+                         status=201 if claimed.created else 200)
 
 
 @routes.post("/api/mobile/welcome-offers/validate")

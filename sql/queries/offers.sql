@@ -72,25 +72,27 @@ ORDER BY e.id
 LIMIT $1
 FOR UPDATE OF e SKIP LOCKED;
 
--- name: wo_match_salon_regions
-SELECT DISTINCT country FROM salons WHERE country <> 'IN';
-
 -- name: wo_match_apply
--- Candidates ($1..$5, one row per event and phone hash; region NULL = any salon) are linked to
--- every salon's imported record with that hash, the assigned offer is granted, and every event
--- of the batch ($6) is marked processed: one statement, one transaction.
+-- Candidates ($1..$4, one row per event: the hash of the user's E.164 number) are linked to
+-- every salon's imported record with that hash, unless the record is linked to someone else or
+-- the user already holds another record of that salon; the assigned offer is granted, and
+-- every event of the batch ($5) is marked processed: one statement, one transaction.
 WITH cand AS (
-    SELECT * FROM unnest($1::bigint[], $2::varchar[], $3::bytea[], $4::varchar[],
-                         $5::timestamptz[])
-        AS c (event_id, user_id, phone_hash, region, registered_at)
-), matched AS (
-    SELECT DISTINCT ON (ic.id) ic.id AS customer_id, c.user_id, c.event_id, c.registered_at
+    SELECT * FROM unnest($1::bigint[], $2::varchar[], $3::bytea[], $4::timestamptz[])
+        AS c (event_id, user_id, phone_hash, registered_at)
+), per_salon AS (
+    -- One record per user and salon: the one of the user's latest phone in the batch.
+    SELECT DISTINCT ON (ic.salon_id, c.user_id)
+           ic.id AS customer_id, c.user_id, c.event_id, c.registered_at
     FROM cand c
     JOIN imported_customers ic ON ic.phone_hash = c.phone_hash
-    JOIN salons s ON s.id = ic.salon_id
-    WHERE (c.region IS NULL OR s.country = c.region)
-      AND (ic.linked_user_id IS NULL OR ic.linked_user_id = c.user_id)
-    ORDER BY ic.id, c.event_id
+    WHERE (ic.linked_user_id IS NULL OR ic.linked_user_id = c.user_id)
+      AND NOT EXISTS (SELECT 1 FROM imported_customers o
+                      WHERE o.salon_id = ic.salon_id AND o.linked_user_id = c.user_id
+                        AND o.id <> ic.id)
+    ORDER BY ic.salon_id, c.user_id, c.event_id DESC
+), matched AS (
+    SELECT DISTINCT ON (customer_id) * FROM per_salon ORDER BY customer_id, event_id
 ), linked AS (
     UPDATE imported_customers ic
     SET status = 'registered',
@@ -121,7 +123,7 @@ WITH cand AS (
     UPDATE registration_events e
     SET processed_at = now(), claimed_until = NULL, attempts = e.attempts + 1, last_error = NULL,
         matched_count = (SELECT count(*) FROM linked l WHERE l.event_id = e.id)
-    WHERE e.id = ANY($6::bigint[])
+    WHERE e.id = ANY($5::bigint[])
     RETURNING e.id
 )
 SELECT (SELECT count(*) FROM linked) AS linked,
@@ -142,21 +144,23 @@ RETURNING least($3::double precision * power(2, attempts - 1), $4::double precis
 -- name: wo_mobile_user_phone
 SELECT phone FROM users WHERE id = $1;
 
--- name: wo_mobile_customers_by_hashes
+-- name: wo_mobile_customers_by_hash
 -- Best match first: most recently invited, else most recently imported.
 SELECT ic.id, ic.salon_id, s.name AS salon_name, s.country, ic.status, ic.offer_code,
        ic.linked_user_id, onboardd_assigned_offer(ic.salon_id, ic.last_campaign_id) AS offer_id
-FROM unnest($1::bytea[], $2::varchar[]) AS c (phone_hash, region)
-JOIN imported_customers ic ON ic.phone_hash = c.phone_hash
+FROM imported_customers ic
 JOIN salons s ON s.id = ic.salon_id
-WHERE c.region IS NULL OR s.country = c.region
+WHERE ic.phone_hash = $1
 ORDER BY COALESCE(ic.last_invited_at, ic.invited_at) DESC NULLS LAST, ic.created_at DESC, ic.id;
 
 -- name: wo_claim_customer_by_code
+-- $1: the readings of a typed code (onboardd.codes.code_readings), at most two.
 SELECT ic.id, ic.salon_id, ic.linked_user_id,
        onboardd_assigned_offer(ic.salon_id, ic.last_campaign_id) AS offer_id
 FROM imported_customers ic
-WHERE ic.offer_code = $1
+WHERE ic.offer_code = ANY($1::varchar[])
+ORDER BY ic.offer_code
+LIMIT 1
 FOR UPDATE;
 
 -- name: wo_claim_customer_for_salon
@@ -170,14 +174,20 @@ ORDER BY (ic.linked_user_id IS NOT NULL) DESC, ic.id
 LIMIT 1
 FOR UPDATE;
 
--- name: wo_claim_salon_country
-SELECT country FROM salons WHERE id = $1;
+-- name: wo_claim_holds_other
+-- Whether the user holds another record of the salon than $3: linked to them, or not linked
+-- to anyone and carrying their number's hash ($4, NULL when they have none).
+SELECT EXISTS (
+    SELECT 1 FROM imported_customers
+    WHERE salon_id = $1 AND id <> $3
+      AND (linked_user_id = $2 OR (linked_user_id IS NULL AND phone_hash = $4::bytea)));
 
 -- name: wo_claim_link_customer
+-- Never re-links a record linked to someone else (the caller holds its row lock).
 UPDATE imported_customers
 SET status = 'registered', registered_at = COALESCE(registered_at, now()), linked_user_id = $2,
     updated_at = now()
-WHERE id = $1
+WHERE id = $1 AND (linked_user_id IS NULL OR linked_user_id = $2)
 RETURNING registered_at;
 
 -- name: wo_claim_held_offers

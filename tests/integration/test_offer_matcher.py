@@ -181,7 +181,7 @@ async def test_salon_without_active_offer_links_without_grant(
     assert await pool.fetchval("SELECT count(*) FROM welcome_offer_redemptions") == 0
 
 
-async def test_one_person_matches_every_salon_including_national_format_abroad(
+async def test_one_person_matches_every_salon_and_abroad_only_in_international_form(
         services: Services, cipher: PiiCipher) -> None:
     pool = services.pool
     salon_a, salon_b = await add_salon(pool, "A"), await add_salon(pool, "B")
@@ -190,19 +190,66 @@ async def test_one_person_matches_every_salon_including_national_format_abroad(
     for salon in (salon_a, salon_b):
         await add_customer(pool, cipher, salon, "+919822222222")
     ae_customer = await add_customer(pool, cipher, dubai, "+971501234567")
-    # The same national digits read as Indian must not match the Dubai salon's customer.
+    ae_national = await add_customer(pool, cipher, dubai, "+971501234568")
     unrelated = await add_customer(pool, cipher, salon_a, "+919999999999", status="pending")
     async with matcher(services):
         indian = await register(pool, "98222 22222")
-        emirati = await register(pool, "050 123 4567")
+        emirati = await register(pool, "+971 50 123 4567")
+        # National form is read with [offers] phone_region (IN) only, never with the Dubai
+        # salon's region: this user is not linked to anyone.
+        await register(pool, "050 123 4568")
         assert await eventually(lambda: all_processed(pool))
     grants = await pool.fetch("SELECT user_id, welcome_offer_id FROM welcome_offer_redemptions")
     assert sorted((g["user_id"], g["welcome_offer_id"]) for g in grants) == sorted(
         [(indian, offers[salon_a]), (indian, offers[salon_b]), (emirati, offers[dubai])])
     assert await pool.fetchval("SELECT linked_user_id FROM imported_customers WHERE id = $1",
                                ae_customer) == emirati
+    assert await pool.fetchval("SELECT linked_user_id FROM imported_customers WHERE id = $1",
+                               ae_national) is None
     assert await pool.fetchval("SELECT status FROM imported_customers WHERE id = $1",
                                unrelated) == "pending"
+
+
+async def test_a_national_number_is_never_read_with_another_salons_region(
+        services: Services, cipher: PiiCipher) -> None:
+    pool = services.pool
+    us_salon = await add_salon(pool, "New York Nails", country="US")
+    await add_offer(pool, us_salon)
+    us_customer = await add_customer(pool, cipher, us_salon, "+19172345678")
+    async with matcher(services):
+        # An Indian user stored in national form: +919172345678 with [offers] phone_region.
+        indian = await register(pool, "9172345678")
+        assert await eventually(lambda: all_processed(pool))
+        assert await pool.fetchval("SELECT linked_user_id FROM imported_customers") is None
+        american = await register(pool, "+1 917-234-5678")
+        assert await eventually(lambda: all_processed(pool))
+    assert await pool.fetchval("SELECT linked_user_id FROM imported_customers WHERE id = $1",
+                               us_customer) == american
+    assert [r["user_id"] for r in await pool.fetch(
+        "SELECT user_id FROM welcome_offer_redemptions")] == [american]
+    assert indian != american
+
+
+async def test_without_a_phone_region_national_numbers_match_nothing(
+        make_config: Callable[..., Config], db_url: str, cipher: PiiCipher,
+        tokens: Any) -> None:
+    cfg = make_config(offers_phone_region="")
+    pool = await create_pool(cfg, db_url, min_size=1, max_size=5)
+    services = Services(cfg=cfg, pool=pool, cipher=cipher, tokens=tokens)
+    try:
+        salon = await add_salon(pool, "S")
+        await add_offer(pool, salon)
+        national = await add_customer(pool, cipher, salon, "+919811100001")
+        international = await add_customer(pool, cipher, salon, "+919811100002")
+        async with matcher(services):
+            await register(pool, "98111 00001")
+            user = await register(pool, "+91 98111 00002")
+            assert await eventually(lambda: all_processed(pool))
+        linked = dict(await pool.fetch("SELECT id, linked_user_id FROM imported_customers"))
+        assert linked == {national: None, international: user}
+    finally:
+        services.stopping.set()
+        await pool.close()
 
 
 async def test_catch_up_after_downtime_and_no_double_grant(
@@ -313,3 +360,18 @@ async def test_expiry_sweeps(services: Services, cipher: PiiCipher) -> None:
     assert status == {old: "expired", fresh: "invited", done: "registered"}
     status = dict(await pool.fetch("SELECT id, status FROM welcome_offer_redemptions"))
     assert status == {past: "expired", future: "active"}
+
+
+async def test_expiry_pass_forgets_quiet_code_claim_counters(services: Services) -> None:
+    pool = services.pool
+    day, hour = timedelta(days=1), timedelta(hours=1)
+    rows = [("user", "quiet", 8 * day, None), ("user", "recent", hour, None),
+            ("ip", "203.0.113.7", 8 * day, hour), ("ip", "never-charged", None, None)]
+    for kind, subject, ago, locked_for in rows:
+        await pool.execute(
+            "INSERT INTO offer_claim_throttle (kind, subject, last_attempt_at, locked_until) "
+            "VALUES ($1, $2, now() - $3::interval, now() + $4::interval)",
+            kind, subject, ago, locked_for)
+    await expire_offers(services)
+    left = {r["subject"] for r in await pool.fetch("SELECT subject FROM offer_claim_throttle")}
+    assert left == {"recent", "203.0.113.7"}

@@ -6,7 +6,13 @@ import re
 
 import pytest
 
-from onboardd.codes import ALPHABET, download_token, generate_offer_code, normalize_code
+from onboardd.codes import (
+    ALPHABET,
+    CODE_LENGTH,
+    code_readings,
+    download_token,
+    generate_offer_code,
+)
 
 
 def test_alphabet_is_the_spec_one() -> None:
@@ -17,22 +23,25 @@ def test_alphabet_is_the_spec_one() -> None:
 
 def test_generated_codes_have_the_shape_and_are_unique() -> None:
     codes = [generate_offer_code() for _ in range(10_000)]
-    shape = re.compile(f"WELCOME-[{ALPHABET}]{{6}}")
+    # New codes are 10 characters after the prefix (README: the spec's 6 fail the guessing bar).
+    assert CODE_LENGTH == 10
+    shape = re.compile(f"WELCOME-[{ALPHABET}]{{10}}")
     assert all(shape.fullmatch(c) for c in codes)
-    # 32**6 ≈ 1.07e9 codes: a collision in 10k draws has probability ~5%,
-    # so allow at most a couple rather than demanding none.
-    assert len(set(codes)) >= 9_998
-    assert set("".join(c[-6:] for c in codes)) == set(ALPHABET)
+    # 32**10 ≈ 1.1e15 codes: a collision in 10k draws has probability ~5e-8.
+    assert len(set(codes)) == 10_000
+    assert set("".join(c[-10:] for c in codes)) == set(ALPHABET)
+    assert all(len(c) <= 20 for c in codes)  # imported_customers.offer_code is varchar(20)
 
 
 def test_generated_code_with_prefix() -> None:
     code = generate_offer_code("GLAM2")
     assert code.startswith("GLAM2-")
-    assert len(code) == len("GLAM2-") + 6
-    assert normalize_code(code) == code
+    assert len(code) == len("GLAM2-") + 10
+    assert code_readings(code) == [code]
+    assert len(generate_offer_code("A" * 9)) == 20
 
 
-@pytest.mark.parametrize("prefix", ["", "welcome", "2FOR1", "WEL-COME", "A" * 21, "WEL COME"])
+@pytest.mark.parametrize("prefix", ["", "welcome", "2FOR1", "WEL-COME", "A" * 10, "WEL COME"])
 def test_generate_rejects_bad_prefix(prefix: str) -> None:
     with pytest.raises(ValueError, match="prefix"):
         generate_offer_code(prefix)
@@ -47,11 +56,21 @@ def test_generate_rejects_bad_prefix(prefix: str) -> None:
         ("WELCOMEA7K9M2", "WELCOME-A7K9M2"),
         ("welcomea7k9m2", "WELCOME-A7K9M2"),
         ("GLAM2-ABCDEF", "GLAM2-ABCDEF"),
-        ("GLAM2ABCDEF", "GLAM2-ABCDEF"),
+        # New 10-character codes; the 6-character ones already sent stay valid.
+        ("WELCOME-A7K9M2XQ4R", "WELCOME-A7K9M2XQ4R"),
+        (" welcomea7k9m2xq4r ", "WELCOME-A7K9M2XQ4R"),
+        ("GLAM2-ABCDEFGHJK", "GLAM2-ABCDEFGHJK"),
     ],
 )
-def test_normalize_code_accepts(raw: str, expected: str) -> None:
-    assert normalize_code(raw) == expected
+def test_code_readings_accept(raw: str, expected: str) -> None:
+    assert code_readings(raw) == [expected]
+
+
+def test_a_code_without_its_dash_may_split_two_ways() -> None:
+    # With a custom prefix both splits are possible: the claim looks both up.
+    assert code_readings("GLAM2ABCDEF") == ["GLAM2-ABCDEF", "G-LAM2ABCDEF"]
+    # With the default prefix only its reading is tried: one attempt, one code.
+    assert code_readings("WELCOMEABCDEFGHJK") == ["WELCOME-ABCDEFGHJK"]
 
 
 @pytest.mark.parametrize(
@@ -62,7 +81,10 @@ def test_normalize_code_accepts(raw: str, expected: str) -> None:
         "WELCOME",
         "WELCOME-",
         "WELCOME-A7K9M",  # too short
-        "WELCOME-A7K9M22",  # too long
+        "WELCOME-A7K9M22",  # neither 6 nor 10
+        "WELCOME-A7K9M2XQ4",  # 9
+        "WELCOME-A7K9M2XQ4RR",  # 11
+        "WELCOME-A7K9M2XQ4O",  # O is not in the alphabet
         "WELCOME-A7K9MO",  # O is not in the alphabet: no mapping to 0
         "WELCOME-A7K9M0",  # 0 is not in the alphabet
         "WELCOME-A7K9MI",  # I is not in the alphabet: no mapping to 1
@@ -77,8 +99,8 @@ def test_normalize_code_accepts(raw: str, expected: str) -> None:
         "WELCOME-Ａ7K9M2",  # full-width letter
     ],
 )
-def test_normalize_code_rejects(raw: str) -> None:
-    assert normalize_code(raw) is None
+def test_code_readings_reject(raw: str) -> None:
+    assert code_readings(raw) == []
 
 
 def test_download_token_is_url_safe_and_unique() -> None:

@@ -101,6 +101,35 @@ async def test_check_own_number_includes_code_to_claim(
     assert body["matches"][0]["claimed"] is False
 
 
+async def test_check_never_reads_a_number_with_another_salons_region(
+        client: TestClient[Any, Any], services: Services, cipher: PiiCipher,
+        tokens: TokenCodec) -> None:
+    pool = services.pool
+    us_salon = await add_salon(pool, "New York Nails", country="US")
+    await add_offer(pool, us_salon)
+    # The US salon's customer (917) 234-5678, imported as +19172345678.
+    await add_customer(pool, cipher, us_salon, "+19172345678", code="WELCOME-USCUST")
+    _, indian = await customer(client, tokens, services, "+919172345678")
+    resp = await client.get(CHECK, params={"phone": "9172345678"}, headers=indian)
+    assert resp.status == 200
+    body = decode(await resp.read())
+    # Read with the caller's own region (IN) it is +919172345678, the caller's own number and
+    # nobody's record: no match, no code.
+    assert body == {"isImported": False, "salonName": None, "welcomeOffer": None, "matches": [],
+                    "ownNumber": True}
+    # The same digits typed with the country code are the US customer, but not the caller.
+    body = decode(await (await client.get(CHECK, params={"phone": "+1 (917) 234-5678"},
+                                          headers=indian)).read())
+    assert body["isImported"] is True and "ownNumber" not in body
+    assert "USCUST" not in str(body)
+    # The US customer, signed up with their number in international form, is read as a US
+    # caller: their national form is their own number.
+    _, american = await customer(client, tokens, services, "+1 917 234 5678")
+    body = decode(await (await client.get(CHECK, params={"phone": "(917) 234-5678"},
+                                          headers=american)).read())
+    assert body["ownNumber"] is True and body["matches"][0]["offerCode"] == "WELCOME-USCUST"
+
+
 async def test_check_validates_phone_and_is_rate_limited(
         client: TestClient[Any, Any], services: Services, tokens: TokenCodec) -> None:
     _, headers = await customer(client, tokens, services, "+919222222222")
@@ -156,7 +185,9 @@ async def test_claim_by_code_is_idempotent_and_refused_to_others(
     assert decode(await again.read())["redemption"]["id"] == body["redemption"]["id"]
     _, thief = await customer(client, tokens, services, "+919855555555")
     stolen = await client.post(CLAIM, json={"offerCode": "WELCOME-HJKMNP"}, headers=thief)
-    assert stolen.status == 409
+    # The same answer as a code that does not exist: a claimed code is no oracle.
+    assert stolen.status == 404
+    assert decode(await stolen.read())["error"]["code"] == "offer_code_not_found"
     assert await pool.fetchval("SELECT count(*) FROM welcome_offer_redemptions") == 1
 
 

@@ -24,7 +24,7 @@ from onboardd.supervisor import Supervisor
 from tests.integration.test_status_recorder import accept_all, message_rows, seed_campaign
 from tests.web.test_webhooks import INBOUND, SENDER, STATUS, post_signed, status_form
 
-PUBLIC_TOKEN = "simulator-auth-token"  # noqa: S105 - the constant simulator mode used to sign with
+PUBLIC_TOKEN = "simulator-auth-token"  # the constant simulator mode used to sign with
 
 
 @pytest.fixture

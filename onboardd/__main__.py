@@ -114,8 +114,10 @@ def _cmd_token(cfg: Config, args: argparse.Namespace) -> int:
 
 def _cmd_simulator(cfg: Config, _args: argparse.Namespace) -> int:
     from onboardd.simulator.app import serve_forever
+    from onboardd.twilio_account import simulator_settings
 
-    return asyncio.run(serve_forever(cfg.simulator, cfg.simulator.host, cfg.simulator.port))
+    return asyncio.run(serve_forever(simulator_settings(cfg), cfg.simulator.host,
+                                     cfg.simulator.port))
 
 
 def _cmd_import(cfg: Config, args: argparse.Namespace) -> int:

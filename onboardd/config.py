@@ -298,10 +298,26 @@ def _validate(cfg: Config) -> None:
     if cfg.pii.key:
         _check_b64_key("pii", "key", cfg.pii.key)
     _check_offers(cfg.offers)
-    if bool(cfg.twilio.account_sid) != bool(cfg.twilio.auth_token):
+    _check_twilio_pair(cfg.twilio)
+    if cfg.simulator.auth_token == PUBLIC_SIMULATOR_TOKEN:
+        raise ConfigError(f"[simulator] auth_token: '{PUBLIC_SIMULATOR_TOKEN}' is public; leave it "
+                          "empty for a random token kept under [paths] state_dir")
+
+
+# The simulator's former built-in token: published, so anybody could sign webhooks with it.
+PUBLIC_SIMULATOR_TOKEN = "simulator-auth-token"  # noqa: S105 - refused, never used
+
+
+def _check_twilio_pair(twilio: Twilio) -> None:
+    """A half-configured account (SID without token, or the reverse) names the missing key."""
+    if twilio.account_sid and not twilio.auth_token:
         raise ConfigError(
-            "[twilio] account_sid/auth_token: set both for real Twilio, "
-            "or neither for the simulator")
+            "[twilio] auth_token: missing while account_sid is set; set TWILIO_AUTH_TOKEN (or "
+            "[twilio] auth_token / auth_token_file), or unset account_sid to use the simulator")
+    if twilio.auth_token and not twilio.account_sid:
+        raise ConfigError(
+            "[twilio] account_sid: missing while auth_token is set; set TWILIO_ACCOUNT_SID (or "
+            "[twilio] account_sid), or unset auth_token to use the simulator")
 
 
 def _check_offers(offers: Offers) -> None:

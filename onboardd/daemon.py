@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from onboardd import twilio_account
 from onboardd.actors import register_actors
 from onboardd.auth import codec_from_config
 from onboardd.config import Config
@@ -53,13 +54,16 @@ async def open_services(cfg: Config) -> AsyncIterator[Services]:
 
 @contextlib.asynccontextmanager
 async def twilio_endpoint(cfg: Config) -> AsyncIterator[str]:
-    """The base URL of the Twilio API to use: the configured one, or the built-in simulator."""
+    """The base URL of the Twilio API to use: the configured one, or the built-in simulator
+    (signing with the state directory's random token, see onboardd.twilio_account)."""
     if not cfg.simulated_twilio:
+        if cfg.simulator.enabled:
+            log.warning("simulator_enabled_ignored", reason="Twilio credentials are configured")
         yield cfg.twilio.api_base_url
         return
     from onboardd.simulator.app import run_simulator
 
-    async with run_simulator(cfg.simulator, "127.0.0.1", 0) as base_url:
+    async with run_simulator(twilio_account.simulator_settings(cfg), "127.0.0.1", 0) as base_url:
         log.warning("twilio_simulator_in_use", base_url=base_url,
                     hint="no Twilio credentials configured: messages go to the simulator")
         yield base_url
@@ -67,6 +71,7 @@ async def twilio_endpoint(cfg: Config) -> AsyncIterator[str]:
 
 async def serve(cfg: Config) -> int:
     """Run until SIGTERM/SIGINT (exit 0) or an actor crash loop (exit 1)."""
+    twilio_account.check_mode(cfg)  # before any database is touched
     shutdown = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

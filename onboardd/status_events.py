@@ -3,16 +3,19 @@ status callbacks. The recorder applies both in batched, set-based statements (gr
 so a message's status, its customer and its campaign counters change in one transaction.
 
 A producer that must know the update is durable (the webhook answers Twilio only then)
-awaits ``StatusWork.done``; the recorder resolves it after the flush commits.
+awaits ``StatusWork.done``; the recorder resolves it after the flush commits. An event the
+database refuses is parked (``parked`` gives its stored form, without PII) and counts as settled.
 """
 
 from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
+
+from onboardd.masking import mask_digits
 
 
 class SendOutcome(msgspec.Struct, frozen=True):
@@ -53,3 +56,38 @@ class StatusWork(msgspec.Struct):
 
 
 ChannelName = Literal["whatsapp", "sms"]
+
+# Parked events keep at most this many characters of any text value.
+PARKED_MAX_CHARS = 200
+_FREE_TEXT = frozenset({"error_message"})  # third-party text that may quote a phone number
+
+
+class ParkedEvent(msgspec.Struct, frozen=True):
+    """An event the recorder could not apply, as kept in status_events_parked."""
+
+    kind: Literal["send_outcome", "status_callback"]
+    message_id: str | None
+    sid: str | None
+    error: str
+    payload: dict[str, Any]
+
+
+def safe_text(value: str, *, masked: bool = True) -> str:
+    """Text fit to store and log: NULs escaped, phone-like digit runs masked, at most
+    PARKED_MAX_CHARS characters."""
+    text = value.replace("\x00", "\\0")
+    if masked:
+        text = mask_digits(text)
+    return text if len(text) <= PARKED_MAX_CHARS else text[:PARKED_MAX_CHARS] + "..."
+
+
+def parked(item: SendOutcome | StatusCallback, error: str) -> ParkedEvent:
+    """The parked form of an event: ids kept, free text masked, every string made storable."""
+    payload: dict[str, Any] = {}
+    for name, value in msgspec.to_builtins(item).items():
+        is_text = isinstance(value, str)
+        payload[name] = safe_text(value, masked=name in _FREE_TEXT) if is_text else value
+    if isinstance(item, SendOutcome):
+        return ParkedEvent("send_outcome", safe_text(item.message_id, masked=False),
+                           payload.get("sid"), safe_text(error), payload)
+    return ParkedEvent("status_callback", None, payload["sid"], safe_text(error), payload)

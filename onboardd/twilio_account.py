@@ -4,22 +4,87 @@ With no Twilio credentials configured (``Config.simulated_twilio``) every reques
 simulator with the simulator's account SID and auth token, and webhooks are signed with the
 simulator's token; otherwise ``[twilio]``'s. The dispatcher, the lease sweep, reconciliation and
 the webhooks all ask here.
+
+The simulator's auth token is a secret like the development keys: ``[simulator] auth_token``
+when set, else a random token generated once and kept in ``<state_dir>/simulator.token``
+(mode 0600), so `onboardd serve`, `onboardd simulator` and `onboardd reconcile` on one state
+directory agree, and nobody outside can sign a webhook with a public constant.
 """
 
 from __future__ import annotations
 
+import functools
+import os
+import secrets
+from pathlib import Path
+
+import msgspec
 from twilio.rest import Client
 
 from onboardd.campaigns.render import WHATSAPP_PREFIX
-from onboardd.config import Config
+from onboardd.config import Config, ConfigError
 from onboardd.services import Services
+from onboardd.simulator.settings import SimulatorSettings
 from onboardd.twilio_client import make_client
+
+SIMULATOR_TOKEN_FILE = "simulator.token"  # noqa: S105 - a file name
+MIN_TOKEN_CHARS = 16
+
+
+@functools.lru_cache(maxsize=16)
+def _kept_token(path: Path) -> str:
+    if path.exists():
+        return _checked(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fresh = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(32))
+    try:
+        os.link(fresh, path)  # atomic: a process that raced us and won keeps its token
+    except FileExistsError:
+        pass
+    finally:
+        fresh.unlink()
+    return _checked(path)
+
+
+def _checked(path: Path) -> str:
+    token = path.read_text().strip()
+    if len(token) < MIN_TOKEN_CHARS:
+        raise ConfigError(f"[paths] state_dir: {path} holds no usable simulator token (under "
+                          f"{MIN_TOKEN_CHARS} characters); delete the file to generate a new one")
+    return token
+
+
+def simulator_token(state_dir: str | Path) -> str:
+    """The simulator auth token of a state directory, generated on first use."""
+    return _kept_token(Path(state_dir).resolve() / SIMULATOR_TOKEN_FILE)
+
+
+def simulator_settings(cfg: Config) -> SimulatorSettings:
+    """[simulator] with its auth token resolved (the configured one, else the state dir's)."""
+    if cfg.simulator.auth_token:
+        return cfg.simulator
+    return msgspec.structs.replace(cfg.simulator,
+                                   auth_token=simulator_token(cfg.paths.state_dir))
+
+
+def check_mode(cfg: Config) -> None:
+    """Refuse to start on the simulator by accident: with an external database, simulator mode
+    (no Twilio credentials) needs an explicit ``[simulator] enabled = true``."""
+    if cfg.simulated_twilio and not cfg.embedded_db and not cfg.simulator.enabled:
+        raise ConfigError(
+            "[twilio] account_sid/auth_token: not set and [database] url is external: set "
+            "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN for real Twilio, or [simulator] enabled = "
+            "true (ONBOARDD_SIMULATOR_ENABLED=true) to run on the built-in simulator")
 
 
 def credentials(cfg: Config) -> tuple[str, str]:
     """(account SID, auth token): the simulator's when simulated, else [twilio]'s."""
     if cfg.simulated_twilio:
-        return cfg.simulator.account_sid, cfg.simulator.auth_token
+        settings = simulator_settings(cfg)
+        return settings.account_sid, settings.auth_token
     return cfg.twilio.account_sid, cfg.twilio.auth_token
 
 

@@ -111,6 +111,8 @@ def daemon_env(db_url: str, state_dir: Path, **extra: str) -> dict[str, str]:
         "ONBOARDD_PII_KEY": PII_KEY,
         "ONBOARDD_DATABASE_START_RETRY_S": "5",
         "ONBOARDD_SUPERVISOR_SHUTDOWN_GRACE_S": "5",
+        # External database, no Twilio credentials: the simulator must be chosen explicitly.
+        "ONBOARDD_SIMULATOR_ENABLED": "true",
     }
     env.update(extra)
     return env

@@ -17,6 +17,14 @@ producer (dispatcher, scheduler jobs, ...) has returned, so on stop it drains th
 is empty and returns; every future is resolved. A flush that has started finishes even when
 the actor is cancelled (the grace period ran out); the futures of work still queued then fail
 with an error, so nobody waits for them forever.
+
+Poison events: when a flush fails because of its events (onboardd.db.parked.is_poison: a value
+the database refuses, such as an over-long SID or an error code beyond int32), the recorder
+applies that batch again one event at a time; each event that still fails is parked in
+``status_events_parked`` (error and event minus PII) and logged once (``status_event_parked``),
+and its future is settled as if applied, so it is never retried into a crash loop. Every other
+event of the batch lands. A failure of the database itself (connection lost, shutdown) still
+fails the flush, so its producers retry (Twilio on a 503, the dispatcher through reconciliation).
 """
 
 from __future__ import annotations
@@ -26,9 +34,10 @@ import contextlib
 import time
 
 from onboardd.db import delivery as db
+from onboardd.db import parked as parked_db
 from onboardd.logging import get_logger
 from onboardd.services import Services, nudge
-from onboardd.status_events import SendOutcome, StatusCallback, StatusWork
+from onboardd.status_events import SendOutcome, StatusCallback, StatusWork, parked, safe_text
 
 log = get_logger("status_recorder")
 
@@ -68,11 +77,61 @@ async def _gather(queue: asyncio.Queue[StatusWork], batch: list[StatusWork], exp
     return batch
 
 
-async def flush(services: Services, batch: list[StatusWork]) -> db.FlushResult:
-    """Apply one batch and settle its futures (result after commit, exception on failure)."""
+def _settle(work: StatusWork) -> None:
+    if work.done is not None and not work.done.done():
+        work.done.set_result(None)
+
+
+async def _park(services: Services, item: SendOutcome | StatusCallback, exc: Exception) -> None:
+    """Keep an event the database refused in status_events_parked and log it, once."""
+    event = parked(item, f"{type(exc).__name__}: {exc}")
+    try:
+        parked_id: int | None = await parked_db.park(services.pool, event)
+    except Exception as park_exc:
+        if not parked_db.is_poison(park_exc):
+            raise  # the database is in trouble: the flush fails and its events are retried
+        parked_id = None
+    log.error("status_event_parked" if parked_id is not None else "status_event_dropped",
+              parked_id=parked_id, kind=event.kind, sid=event.sid, message_id=event.message_id,
+              error=event.error, hint="the other events of its flush were applied; see the "
+              "status_events_parked table")
+
+
+async def _one_by_one(services: Services, batch: list[StatusWork]) -> db.FlushResult:
+    """Apply a batch one event at a time (arrival order), parking each event the database
+    refuses; a work's future is settled once all its events are applied or parked."""
+    total = db.FlushResult()
+    for work in batch:
+        for item in work.items:
+            try:
+                total.absorb(await db.record_batch(services.pool, [item],
+                                                   services.cfg.campaigns.delivery_wait_s))
+            except Exception as exc:
+                if not parked_db.is_poison(exc):
+                    raise
+                await _park(services, item, exc)
+        _settle(work)
+    return total
+
+
+async def _record(services: Services, batch: list[StatusWork]) -> db.FlushResult:
+    """One group commit; when the events make it fail, the one-at-a-time fallback."""
     items: list[SendOutcome | StatusCallback] = [item for work in batch for item in work.items]
     try:
-        result = await db.record_batch(services.pool, items, services.cfg.campaigns.delivery_wait_s)
+        return await db.record_batch(services.pool, items, services.cfg.campaigns.delivery_wait_s)
+    except Exception as exc:
+        if not parked_db.is_poison(exc):
+            raise
+        log.warning("status_flush_failed_applying_one_by_one", events=len(items),
+                    error=safe_text(f"{type(exc).__name__}: {exc}"))
+    return await _one_by_one(services, batch)
+
+
+async def flush(services: Services, batch: list[StatusWork]) -> db.FlushResult:
+    """Apply one batch and settle its futures (result after commit or parking, exception when
+    the database failed)."""
+    try:
+        result = await _record(services, batch)
     except BaseException as exc:
         for work in batch:
             if work.done is not None and not work.done.done():
@@ -80,8 +139,7 @@ async def flush(services: Services, batch: list[StatusWork]) -> db.FlushResult:
                                         RuntimeError("status recorder stopped"))
         raise
     for work in batch:
-        if work.done is not None and not work.done.done():
-            work.done.set_result(None)
+        _settle(work)
     if result.outcomes_ignored:
         log.info("outcomes_ignored", count=len(result.outcomes_ignored),
                  message_ids=result.outcomes_ignored[:20],

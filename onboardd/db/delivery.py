@@ -81,6 +81,15 @@ class FlushResult(msgspec.Struct):
     fell_back_sids: list[str] = msgspec.field(default_factory=list)
     completed_campaigns: list[str] = msgspec.field(default_factory=list)
 
+    def absorb(self, other: FlushResult) -> None:
+        """Add another flush's changes to this one (the one-event-at-a-time fallback)."""
+        self.outcomes_applied += other.outcomes_applied
+        self.outcomes_ignored.extend(other.outcomes_ignored)
+        self.callbacks_matched += other.callbacks_matched
+        self.orphaned_sids.extend(other.orphaned_sids)
+        self.fell_back_sids.extend(other.fell_back_sids)
+        self.completed_campaigns.extend(other.completed_campaigns)
+
 
 class Counters(msgspec.Struct, frozen=True):
     """A campaign's stored counters and the recount from its message rows."""

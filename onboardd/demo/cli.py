@@ -49,6 +49,10 @@ def _check_args(cfg: Config, args: argparse.Namespace) -> None:
         raise DemoFailure("Twilio credentials are configured: the demo invites made-up numbers, "
                           "so it runs only against a daemon on the built-in simulator (unset "
                           "TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN)", 2)
+    if not (cfg.embedded_db or cfg.simulator.enabled):
+        raise DemoFailure("[simulator] enabled: the demo invites made-up numbers, so with an "
+                          "external database it runs only against a daemon explicitly on the "
+                          "simulator (set ONBOARDD_SIMULATOR_ENABLED=true)", 2)
 
 
 async def run_demo(cfg: Config, args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from onboardd.simulator.settings import SimulatorSettings
 from onboardd.simulator.state import STATE_KEY
 from onboardd.simulator.store import MessageRecord
 
@@ -77,13 +78,21 @@ async def sim_reset(request: web.Request) -> web.StreamResponse:
     return _json({"reset": True})
 
 
+def shown(settings: SimulatorSettings) -> dict[str, Any]:
+    """The settings as /_sim/config shows them: the auth token stays secret."""
+    data = msgspec.structs.asdict(settings)
+    data["auth_token"] = "(hidden)"  # noqa: S105 - a placeholder, not a secret
+    return data
+
+
 async def sim_get_config(request: web.Request) -> web.StreamResponse:
-    """GET /_sim/config: the settings in force."""
-    return _json(request.app[STATE_KEY].settings)
+    """GET /_sim/config: the settings in force (without the auth token)."""
+    return _json(shown(request.app[STATE_KEY].settings))
 
 
 async def sim_patch_config(request: web.Request) -> web.StreamResponse:
-    """POST /_sim/config: JSON merge patch of the settings (per_number merges; null removes)."""
+    """POST /_sim/config: JSON merge patch of the settings (per_number merges; null removes;
+    the account SID and auth token cannot be changed)."""
     try:
         changes = msgspec.json.decode(await request.read())
         if not isinstance(changes, dict):
@@ -91,4 +100,4 @@ async def sim_patch_config(request: web.Request) -> web.StreamResponse:
         settings = request.app[STATE_KEY].patch(changes)
     except (msgspec.DecodeError, msgspec.ValidationError, TypeError, ValueError) as exc:
         return _json({"error": str(exc)}, status=400)
-    return _json(settings)
+    return _json(shown(settings))

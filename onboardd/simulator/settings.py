@@ -24,6 +24,8 @@ from typing import Literal
 
 import msgspec
 
+from onboardd.twilio_sids import is_account_sid
+
 BEHAVIOURS = frozenset(
     {
         "429",
@@ -49,8 +51,13 @@ class SimulatorSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     # Where `onboardd simulator` listens (inside `onboardd serve` it takes a free local port).
     host: str = "127.0.0.1"
     port: int = 8090
-    account_sid: str = "ACsimulator00000000000000000000000"
-    auth_token: str = "simulator-auth-token"  # noqa: S105 - a public, local-only test token
+    # Shaped like a real account SID (AC + 32 hex), as the webhooks check.
+    account_sid: str = "AC00000000000000000000000000051a1e"
+    # Empty: a random token. onboardd keeps one per state directory (twilio_account); a simulator
+    # built from settings with no token invents its own (SimState).
+    auth_token: str = ""
+    # With an external database, `onboardd serve` runs on the simulator only when this is true.
+    enabled: bool = False
     allowed_from: list[str] = msgspec.field(default_factory=list)
     rate_per_s: float = 200.0
     latency_ms: float = 0.0
@@ -90,6 +97,9 @@ class SimulatorSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
+        if not is_account_sid(self.account_sid):
+            raise ValueError(f"account_sid must be AC followed by 32 hex digits (as Twilio's), "
+                             f"got '{self.account_sid}'")
         if self.rate_per_s < 0:
             raise ValueError(f"rate_per_s must be >= 0, got {self.rate_per_s}")
         if self.callback_workers < 1 or self.callback_max_attempts < 1:

@@ -7,6 +7,7 @@ import base64
 import contextlib
 import hmac
 import random
+import secrets
 from typing import Any
 
 import msgspec
@@ -18,6 +19,9 @@ from onboardd.simulator.settings import SimulatorSettings
 from onboardd.simulator.stats import Stats
 from onboardd.simulator.store import MessageStore
 
+# Settings /_sim/config neither shows nor changes.
+FIXED_OVER_HTTP = frozenset({"account_sid", "auth_token"})
+
 
 def _basic(account_sid: str, auth_token: str) -> str:
     raw = f"{account_sid}:{auth_token}".encode()
@@ -28,6 +32,8 @@ class SimState:
     """Everything one simulator instance knows; handlers reach it through ``STATE_KEY``."""
 
     def __init__(self, settings: SimulatorSettings) -> None:
+        if not settings.auth_token:  # never a guessable default: invent one for this instance
+            settings = msgspec.structs.replace(settings, auth_token=secrets.token_urlsafe(32))
         self.initial = settings
         self.settings = settings
         self.rng = random.Random(settings.seed)
@@ -48,9 +54,14 @@ class SimState:
         self._auth = _basic(settings.account_sid, settings.auth_token)
 
     def patch(self, changes: dict[str, Any]) -> SimulatorSettings:
-        """Apply a JSON merge patch (``per_number`` merges, a null value removes a number)."""
+        """Apply a JSON merge patch (``per_number`` merges, a null value removes a number).
+
+        The credentials are not behaviour: they cannot be changed over HTTP."""
         merged = msgspec.structs.asdict(self.settings)
         for key, value in changes.items():
+            if key in FIXED_OVER_HTTP:
+                raise ValueError(f"{key}: cannot be changed over HTTP; restart the simulator "
+                                 "with another setting")
             if key == "per_number" and isinstance(value, dict):
                 numbers = dict(merged["per_number"])
                 for number, behaviour in value.items():

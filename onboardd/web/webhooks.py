@@ -5,6 +5,12 @@ Both check ``X-Twilio-Signature`` with twilio's RequestValidator over the config
 with ``[http] trust_forwarded`` the URL rebuilt from X-Forwarded-Proto/X-Forwarded-Host is
 accepted too. A status callback is answered only once the recorder has committed it; a callback
 for a SID not (yet) known is kept as an orphan and answered 200, so Twilio does not retry it.
+
+Order of checks: a missing signature header is 403 before the body is read; the raw body is read
+(at most ``twilio_form.MAX_BODY_BYTES``, else 413) and decoded strictly as a URL-encoded UTF-8
+form (anything else, multipart included, is 400); the signature is checked over those params
+(403); only then are the fields checked (400 naming the field) and acted on. Every refusal is
+the JSON error shape, logged as one line without a traceback; success is empty TwiML.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import hmac
 from datetime import UTC, datetime
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDict
 from twilio.request_validator import RequestValidator
 
@@ -25,6 +32,7 @@ from onboardd.logging import get_logger
 from onboardd.phones import mask_phone
 from onboardd.services import Services
 from onboardd.status_events import StatusCallback, StatusWork
+from onboardd.web import twilio_form
 from onboardd.web.errors import ApiError
 from onboardd.web.keys import services as services_of
 
@@ -79,27 +87,47 @@ def signature_valid(services: Services, request: web.Request, params: MultiDict[
                for url in candidate_urls(services, request))
 
 
+async def _raw_body(request: web.Request) -> bytes:
+    """The request body, at most MAX_BODY_BYTES (413 beyond, 400 when it breaks off)."""
+    limit = twilio_form.MAX_BODY_BYTES
+    too_large = ApiError(413, f"body: a Twilio webhook form is at most {limit} bytes")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    body = bytearray()
+    try:
+        while chunk := await request.content.read(limit + 1 - len(body)):
+            body += chunk
+            if len(body) > limit:
+                raise too_large
+    except (HttpProcessingError, ConnectionError) as exc:
+        raise ApiError(400, f"body: could not be read ({type(exc).__name__})") from None
+    return bytes(body)
+
+
+def _refused(request: web.Request, err: twilio_form.FormError) -> ApiError:
+    """A malformed webhook: one log line (no traceback) and a 400 naming the field."""
+    log.warning("webhook_malformed", path=request.path, field=err.field, reason=err.message)
+    return ApiError(400, err.message, details={"field": err.field} if err.field else {})
+
+
 async def signed_form(request: web.Request) -> MultiDict[str]:
-    """The form fields of a request carrying a valid Twilio signature, else 403."""
+    """The form fields of a request carrying a valid Twilio signature: 403 without one, 400 for
+    a body that is not a URL-encoded UTF-8 form (the signature cannot be computed over it)."""
     svc = services_of(request)
     signature = request.headers.get("X-Twilio-Signature", "")
-    form = await request.post()
-    params: MultiDict[str] = MultiDict((k, v) for k, v in form.items() if isinstance(v, str))
     if not signature:
         log.warning("webhook_unsigned", path=request.path)
         raise ApiError(403, "missing X-Twilio-Signature header", code="bad_signature")
+    raw = await _raw_body(request)
+    try:
+        params = twilio_form.parse_form(raw, request.headers.get("Content-Type", ""))
+    except twilio_form.FormError as err:
+        raise _refused(request, err) from None
     if not signature_valid(svc, request, params, signature):
         log.warning("webhook_bad_signature", path=request.path)
         raise ApiError(403, "X-Twilio-Signature does not match this request (check the auth "
                        "token and [http] public_base_url)", code="bad_signature")
     return params
-
-
-def _error_code(raw: str | None) -> int | None:
-    try:
-        return int(raw) if raw else None
-    except ValueError:
-        return None
 
 
 def _twiml() -> web.Response:
@@ -110,13 +138,13 @@ def _twiml() -> web.Response:
 async def status_callback(request: web.Request) -> web.StreamResponse:
     """Record one delivery status; answer after it is durable."""
     form = await signed_form(request)
-    sid = form.get("MessageSid") or form.get("SmsSid") or ""
-    status = form.get("MessageStatus") or form.get("SmsStatus") or ""
-    if not sid or not status:
-        raise ApiError(400, "MessageSid and MessageStatus are required form fields")
-    event = StatusCallback(sid=sid, status=status.lower(), at=datetime.now(UTC),
-                           error_code=_error_code(form.get("ErrorCode")),
-                           error_message=form.get("ErrorMessage") or None)
+    try:
+        fields = twilio_form.status_fields(form)
+    except twilio_form.FormError as err:
+        raise _refused(request, err) from None
+    sid = fields.sid
+    event = StatusCallback(sid=sid, status=fields.status, at=datetime.now(UTC),
+                           error_code=fields.error_code, error_message=fields.error_message)
     svc = services_of(request)
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     try:
@@ -138,15 +166,15 @@ async def status_callback(request: web.Request) -> web.StreamResponse:
 async def inbound_message(request: web.Request) -> web.StreamResponse:
     """STOP words opt the number out for that sender, START opts it back in, HELP is noted."""
     form = await signed_form(request)
-    sender = form.get("To") or ""
-    phone = (form.get("From") or "").removeprefix("whatsapp:").strip()
-    if not phone or not sender:
-        raise ApiError(400, "From and To are required form fields")
+    try:
+        fields = twilio_form.inbound_fields(form)
+    except twilio_form.FormError as err:
+        raise _refused(request, err) from None
+    sender, phone = fields.sender, fields.phone
     svc = services_of(request)
-    kind = classify_inbound(form.get("Body") or "")
+    kind = classify_inbound(fields.text)
     phone_hash = svc.cipher.phone_hash(phone)
-    first = await db.record_inbound(svc.pool, form.get("MessageSid") or None, phone_hash,
-                                    sender, kind)
+    first = await db.record_inbound(svc.pool, fields.sid, phone_hash, sender, kind)
     if not first:
         # A redelivered webhook: acting again could undo a later START/STOP.
         return _twiml()

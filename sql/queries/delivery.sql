@@ -450,3 +450,9 @@ WHERE twilio_message_sid = ANY($1::text[])
 UNION
 SELECT fallback_sid FROM invitation_messages
 WHERE fallback_sid = ANY($1::text[]);
+
+-- name: delivery_park_event
+-- A status event the recorder could not apply (see 0008_parked_status_events.sql).
+INSERT INTO status_events_parked (kind, message_id, sid, error, payload)
+VALUES ($1, $2, $3, $4, $5)
+RETURNING id;

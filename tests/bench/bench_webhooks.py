@@ -117,7 +117,7 @@ async def post_all(base: str, public: str, token: str, events: list[tuple[str, s
     requests: list[tuple[bytes, dict[str, str]]] = []
     for sid, status in events:
         form = {"MessageSid": sid, "SmsSid": sid, "MessageStatus": status, "SmsStatus": status,
-                "AccountSid": "ACbench", "From": "+15005550006", "To": "+919700000000",
+                "AccountSid": "AC" + "b" * 32, "From": "+15005550006", "To": "+919700000000",
                 "ApiVersion": "2010-04-01"}
         if status in ("failed", "undelivered"):
             form["ErrorCode"] = "30003"
@@ -164,7 +164,8 @@ async def main(n: int, concurrency: int, seed_value: int) -> dict[str, object]:
         env = {"ONBOARDD_DATABASE_URL": url,
                "ONBOARDD_AUTH_JWT_SECRET": "bench-" + "x" * 40,
                "ONBOARDD_PII_KEY": base64.b64encode(b"b" * 32).decode(),
-               "ONBOARDD_PATHS_STATE_DIR": tempfile.gettempdir()}
+               "ONBOARDD_PATHS_STATE_DIR": tempfile.gettempdir(),
+               "ONBOARDD_SIMULATOR_ENABLED": "true"}
         cfg = load(None, env)
         pool = await create_pool(cfg, url, min_size=2, max_size=8)
         try:

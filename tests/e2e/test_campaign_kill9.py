@@ -22,9 +22,9 @@ from tests.e2e.daemon import Daemon
 CUSTOMERS = 300
 
 
-def daemon_env(db_url: str, state: Path, sim_url: str) -> dict[str, str]:
+def daemon_env(db_url: str, state: Path, sim_url: str, sim: SimulatorSettings
+               ) -> dict[str, str]:
     """Real-Twilio mode pointed at the external simulator, short leases for a quick recovery."""
-    sim = SimulatorSettings()
     return base_env(
         db_url, state,
         ONBOARDD_TWILIO_ACCOUNT_SID=sim.account_sid,
@@ -56,7 +56,7 @@ async def test_kill9_mid_campaign_then_restart_messages_everyone_once(
         offer = await add_offer(pool, salon)
         async with simulator(latency_ms=30.0, rate_per_s=0.0, sent_after_ms=50.0,
                              delivered_after_ms=100.0, read_after_ms=150.0) as (sim_url, sim):
-            env = daemon_env(db_url, tmp_path / "state", sim_url)
+            env = daemon_env(db_url, tmp_path / "state", sim_url, sim.settings)
             first = await start(env, tmp_path)
             try:
                 headers = {"Authorization": "Bearer " + tokens.encode(

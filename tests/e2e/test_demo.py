@@ -161,3 +161,15 @@ async def test_no_daemon_is_one_line_and_exit_3(tmp_path: Path) -> None:
     assert done.stderr == (f"onboardd demo: no daemon answers at {url} (start it with onboardd "
                            "serve, or pass --url)\n")
     assert done.stdout == ""
+
+
+async def test_refused_unless_the_daemon_is_on_the_simulator(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    base = daemon_env("postgresql://nobody@127.0.0.1:1/none", tmp_path / "state")
+    real = {**base, "TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "secret"}
+    implicit = {k: v for k, v in base.items() if k != "ONBOARDD_SIMULATOR_ENABLED"}
+    for env, words in ((real, "Twilio credentials are configured"),
+                       (implicit, "ONBOARDD_SIMULATOR_ENABLED=true")):
+        done = await _demo(env, "--url", url)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.count("\n") == 1 and words in done.stderr

@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from onboardd import twilio_account
 from onboardd.actors import campaign_jobs, dispatcher, status_recorder
 from onboardd.campaigns.outcomes import decide
 from onboardd.config import Config
@@ -86,10 +87,12 @@ async def make_rig(make_config: Callable[..., Config], db_url: str, cipher: PiiC
     async def build(sim: dict[str, Any] | None = None, **overrides: str) -> Rig:
         settings = {"whatsapp_error_mode": "immediate", "callbacks_enabled": False,
                     "rate_per_s": 0.0} | (sim or {})
-        url, state = await stack.enter_async_context(simulator(**settings))
         defaults = {"campaigns_dispatch_poll_s": "0.05", "twilio_request_timeout_s": "1",
                     "campaigns_lease_s": "30"}
         cfg = make_config(**(defaults | overrides))
+        # The simulator accepts the state directory's token, as the daemon's own does.
+        settings["auth_token"] = twilio_account.auth_token(cfg)
+        url, state = await stack.enter_async_context(simulator(**settings))
         pool = await create_pool(cfg, db_url, min_size=1, max_size=10)
         stack.push_async_callback(pool.close)
         services = Services(cfg=cfg, pool=pool, cipher=cipher, tokens=tokens)
@@ -375,8 +378,7 @@ async def test_expired_lease_is_reconciled_before_any_resend(
         "attempt_started_at = now() - interval '1 minute', "
         "claimed_until = now() - interval '1 second' WHERE campaign_id = $1", campaign)
     rows = await rig.by_phone(campaign)
-    client = make_client(rig.services.cfg.simulator.account_sid,
-                         rig.services.cfg.simulator.auth_token, rig.sim_url, 5.0)
+    client = make_client(*twilio_account.credentials(rig.services.cfg), rig.sim_url, 5.0)
     try:
         body = f"Hi! Your code: {rows[phone(1)]['offer_code']}"
         first = await send_message(client, from_="whatsapp:+14155238886",

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
-from onboardd import reconcile
+from onboardd import reconcile, twilio_account
 from onboardd.actors import status_recorder
 from onboardd.config import Config
 from onboardd.db import delivery as db
@@ -28,10 +28,12 @@ PHONES = ["+919876500001", "+919876500002", "+919876500003", "+919876500004"]
 
 
 @pytest.fixture
-async def simulator() -> AsyncIterator[str]:
-    """A simulator whose callbacks are lost (as while the daemon is down), fast statuses."""
+async def simulator(config: Config) -> AsyncIterator[str]:
+    """A simulator whose callbacks are lost (as while the daemon is down), fast statuses; it
+    accepts the test state directory's simulator token, as `onboardd simulator` would."""
     settings = SimulatorSettings(callbacks_paused=True, sent_after_ms=10, delivered_after_ms=30,
-                                 read_after_ms=50, rate_per_s=0)
+                                 read_after_ms=50, rate_per_s=0,
+                                 auth_token=twilio_account.auth_token(config))
     async with run_simulator(settings, "127.0.0.1", 0) as base_url:
         yield base_url
 
@@ -49,7 +51,7 @@ async def recording(services: Services, simulator: str) -> AsyncIterator[Service
 
 async def _send(services: Services, to: str) -> str:
     cfg = services.cfg
-    client = make_client(cfg.simulator.account_sid, cfg.simulator.auth_token,
+    client = make_client(*twilio_account.credentials(cfg),
                          services.twilio_base_url, 5.0)
     try:
         result = await send_message(client, from_=SMS_FROM, to=to, body="Hello", content_sid=None,

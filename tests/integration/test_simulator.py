@@ -70,8 +70,8 @@ class Sim:
 @asynccontextmanager
 async def started(timeout_s: float = 2.0, **overrides: Any) -> AsyncIterator[Sim]:
     """A simulator on 127.0.0.1:0 plus a client; both closed on exit."""
-    settings = msgspec.convert(overrides, SimulatorSettings)
-    app = create_app(settings)
+    app = create_app(msgspec.convert(overrides, SimulatorSettings))
+    settings = app[STATE_KEY].settings  # with the token the simulator invented
     async with serve_app(app, "127.0.0.1", 0) as url, aiohttp.ClientSession() as http:
         client = make_client(settings.account_sid, settings.auth_token, url, timeout_s)
         try:

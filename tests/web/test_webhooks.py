@@ -28,6 +28,7 @@ from tests.integration.test_status_recorder import (
 STATUS = "/api/webhooks/twilio/status"
 INBOUND = "/api/webhooks/twilio/inbound"
 SENDER = "whatsapp:+14155238886"
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ async def post_signed(client: TestClient[Any, Any], services: Services, path: st
 def status_form(sid: str, status: str, **extra: str) -> dict[str, str]:
     """A Twilio status callback form."""
     return {"MessageSid": sid, "SmsSid": sid, "MessageStatus": status, "SmsStatus": status,
-            "AccountSid": "AC123", "From": SENDER, "To": "whatsapp:+919876543210",
+            "AccountSid": ACCOUNT_SID, "From": SENDER, "To": "whatsapp:+919876543210",
             "ApiVersion": "2010-04-01", **extra}
 
 
@@ -181,7 +182,7 @@ async def test_stop_mid_campaign_then_start(client: TestClient[Any, Any], servic
     phone_hash = services.cipher.phone_hash(phone)
 
     form = {"MessageSid": "SM" + "1" * 32, "From": "whatsapp:" + phone, "To": SENDER,
-            "Body": "  stop \n", "AccountSid": "AC123"}
+            "Body": "  stop \n", "AccountSid": ACCOUNT_SID}
     code, body = await post_signed(client, services, INBOUND, form)
     assert code == 200 and "<Response/>" in body
     opt = await services.pool.fetch("SELECT phone_hash, sender, source FROM opt_outs")

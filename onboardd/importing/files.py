@@ -6,6 +6,7 @@ import codecs
 import csv
 import io
 import os
+import struct
 from collections.abc import Iterable, Sequence
 from typing import Final, Literal, NoReturn
 
@@ -14,6 +15,7 @@ from python_calamine import CalamineError, CalamineWorkbook, PasswordError, Shee
 
 from onboardd.importing.errors import FileRejected
 from onboardd.importing.grid import Box, GridLimits, refuse_cell
+from onboardd.importing.xls_scan import check_xls
 from onboardd.importing.xlsx_scan import XlsxGuard, check_zip, open_zip
 from onboardd.phones import cell_to_text
 
@@ -103,6 +105,12 @@ def read_table(
         with open_zip(data) as archive:
             check_zip(archive, max_uncompressed_bytes)
             return _read_workbook(data, limits, XlsxGuard(archive, limits))
+    try:
+        check_xls(data, limits)
+    except (IndexError, ValueError, struct.error, OverflowError) as exc:
+        _reject("unreadable", "The workbook is damaged or not a real Excel file and cannot be "
+                "opened. Open it in Excel, save it again as .xlsx and upload the new file.",
+                {"reason": f"{type(exc).__name__}: {exc}"[:300]})
     return _read_workbook(data, limits, None)
 
 

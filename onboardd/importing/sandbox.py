@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import resource
 import sys
 import weakref
@@ -33,6 +34,8 @@ log = get_logger("import")
 CHILD_MEMORY_BYTES: Final = 1024 * 1024 * 1024
 CHILD_CPU_S: Final = 60
 CHILD_WALL_S: Final = 90.0
+# Lower scheduling priority: with every core busy reading uploads, the daemon still answers.
+CHILD_NICENESS: Final = 10
 # Children parsing at once per process; further uploads wait for a slot.
 PARALLEL_PARSES: Final = 2
 SNIFF_BYTES: Final = 8192
@@ -142,9 +145,10 @@ async def parse_in_child(request: ParseRequest) -> Parsed:
 
 
 def _limit_self() -> None:
-    """Cap this process's address space and CPU time."""
+    """Cap this process's address space and CPU time, and yield the CPU to the daemon."""
     resource.setrlimit(resource.RLIMIT_AS, (CHILD_MEMORY_BYTES, CHILD_MEMORY_BYTES))
     resource.setrlimit(resource.RLIMIT_CPU, (CHILD_CPU_S, CHILD_CPU_S))
+    os.nice(CHILD_NICENESS)
 
 
 def main() -> None:

@@ -126,6 +126,8 @@ def _refuse(sheet: str, box: Box, limits: GridLimits, what: str) -> NoReturn:
         fix = ("Delete the rows below the customer list (select them, right-click, Delete), or "
                f"split the list into files of at most {limits.max_rows:,} rows, and upload "
                "again.")
+    if wide and box.rows > limits.grid_rows:
+        fix += f" It also spans {box.rows:,} rows: delete the rows below the list too."
     raise FileRejected(code, f"{what}: {size}. {fix}", {
         "sheet": sheet, "range": box.reference(), "rows": box.rows, "columns": box.columns,
         "limit": limit, "limitKey": f"[import] {key}", "maxRows": limits.max_rows,

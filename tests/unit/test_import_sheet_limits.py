@@ -12,7 +12,6 @@ import pytest
 import xlsxwriter
 
 from onboardd.importing.files import FileRejected, Table, read_table
-from onboardd.importing.grid import Box, cell_name, column_name
 from tests.hostile_files import (
     SHEET,
     far_cell_xlsx,
@@ -32,13 +31,6 @@ def rejected(call: Callable[[], object]) -> FileRejected:
     with pytest.raises(FileRejected) as caught:
         call()
     return caught.value
-
-
-def test_cell_names() -> None:
-    assert [column_name(i) for i in (0, 25, 26, 701, 702, 16383)] == [
-        "A", "Z", "AA", "ZZ", "AAA", "XFD"]
-    assert cell_name(1_048_575, 16_383) == "XFD1048576"
-    assert Box(0, 0, 1_048_575, 16_383).reference() == "A1:XFD1048576"
 
 
 # --- xlsx ----------------------------------------------------------------------------

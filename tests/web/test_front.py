@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from onboardd.auth import TokenCodec
-from onboardd.db.migrate import newest_version
+from onboardd.db.migrate import available, newest_version
 from onboardd.services import Services
 from onboardd.web.app import create_app
 from onboardd.web.errors import ApiError, json_response
@@ -77,7 +77,8 @@ async def test_readyz_reports_pending_migrations(front: TestClient[Any, Any],
     resp = await front.get("/readyz")
     assert resp.status == 503
     failing = _assert_error(await resp.read(), "unavailable")["details"]["failing"]
-    assert failing["migrations"].startswith(f"{newest_version()} not applied: 0001_initial")
+    # A count of the pending migrations: numbers may have gaps while branches are apart.
+    assert failing["migrations"].startswith(f"{len(available())} not applied: 0001_initial")
 
 
 async def test_readyz_is_not_ready_when_the_database_is_ahead_of_the_package(

@@ -86,6 +86,8 @@ class Import(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     imports_per_hour: int = 5
     chunk_rows: int = 1000
     max_uncompressed_bytes: int = 100 * 1024 * 1024
+    max_columns: int = 200
+    uploads_per_hour: int = 30
 
 
 class Campaigns(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -267,6 +269,8 @@ def _validate(cfg: Config) -> None:
         ("import", "max_rows"): cfg.import_.max_rows,
         ("import", "imports_per_hour"): cfg.import_.imports_per_hour,
         ("import", "chunk_rows"): cfg.import_.chunk_rows,
+        ("import", "max_columns"): cfg.import_.max_columns,
+        ("import", "uploads_per_hour"): cfg.import_.uploads_per_hour,
         ("campaigns", "claim_batch"): cfg.campaigns.claim_batch,
         ("offers", "invitation_expiry_days"): cfg.offers.invitation_expiry_days,
         ("offers", "match_poll_s"): cfg.offers.match_poll_s,

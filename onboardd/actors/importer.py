@@ -5,9 +5,10 @@ is parsed again and the rows after `processed` are validated and inserted in chu
 chunk is one transaction: a guard that locks the batch and proves the claim still holds, a
 set-based insert (duplicates are the rows that did not insert), and the counters, progress and
 errors, all in one statement. So a crash loses at most the chunk in flight, and the next claim
-resumes exactly at `processed`. The next chunk is prepared (validation, encryption) on the event
-loop, in slices that yield between them, while the database writes the current one: the
-database works on the other core, and no worker thread fights the loop for the GIL.
+resumes exactly at `processed`. The stored file (vetted by the sandboxed preview parse) is read
+again, and each next chunk prepared (validation, encryption), in a worker thread while the
+database writes the current one: the event loop only waits, so an import never stalls the
+requests of other salons for longer than the interpreter's thread switch interval.
 """
 
 from __future__ import annotations
@@ -57,10 +58,6 @@ class LostClaim(Exception):
     """Another importer advanced the batch: this one's lease had run out."""
 
 
-# Rows validated or encoded between two yields to the event loop (a few milliseconds of CPU).
-PREPARE_SLICE: Final = 250
-
-
 class ChunkPlan(msgspec.Struct):
     """One chunk, validated and encrypted, ready to write."""
 
@@ -105,30 +102,25 @@ class _ChunkBuilder:
         rows.original_enc.append(original)
 
 
-async def prepare_chunk(services: Services, table: Table, mapping: ColumnMapping, region: str,
-                        start: int, end: int) -> ChunkPlan:
-    """Validate rows [start, end) and build the write's arrays (CPU only, no I/O), yielding
-    to the event loop every PREPARE_SLICE rows."""
+def _prepare(services: Services, table: Table, mapping: ColumnMapping, region: str,
+             start: int, end: int) -> ChunkPlan:
+    """Validate rows [start, end) and build the write's arrays (CPU only, no I/O)."""
     headers = table.headers
-    results: list[RowResult] = []
-    for begin in range(start, end, PREPARE_SLICE):
-        # Yield first: a write the caller has just started sends its statement now.
-        await asyncio.sleep(0)
-        stop = min(begin + PREPARE_SLICE, end)
-        results.extend(
-            validate_row(cells, number, headers, mapping, region)
-            for cells, number in zip(table.rows[begin:stop], table.row_numbers[begin:stop],
-                                     strict=True))
-    marked = mark_in_file_duplicates(results)
+    marked = mark_in_file_duplicates([
+        validate_row(cells, number, headers, mapping, region)
+        for cells, number in zip(table.rows[start:end], table.row_numbers[start:end],
+                                 strict=True)])
     builder = _ChunkBuilder(services, mapping)
-    for begin in range(0, len(marked), PREPARE_SLICE):
-        await asyncio.sleep(0)
-        stop = min(begin + PREPARE_SLICE, len(marked))
-        for result, cells in zip(marked[begin:stop], table.rows[start + begin:start + stop],
-                                 strict=True):
-            builder.add(result, cells)
+    for result, cells in zip(marked, table.rows[start:end], strict=True):
+        builder.add(result, cells)
     return ChunkPlan(size=end - start, rows=builder.rows, failed=builder.failed,
                      duplicates=builder.duplicates)
+
+
+async def prepare_chunk(services: Services, table: Table, mapping: ColumnMapping, region: str,
+                        start: int, end: int) -> ChunkPlan:
+    """Validate and encrypt rows [start, end) in a worker thread, off the event loop."""
+    return await asyncio.to_thread(_prepare, services, table, mapping, region, start, end)
 
 
 async def write_chunk(services: Services, batch: db.ClaimedBatch, processed: int,
@@ -174,7 +166,7 @@ async def _parse(services: Services, batch: db.ClaimedBatch) -> tuple[Table, Col
     table = await asyncio.to_thread(
         read_table, batch.file_kind,  # type: ignore[arg-type]
         batch.file_data, max_rows=max(limits.max_rows, batch.total_records),
-        max_uncompressed_bytes=limits.max_uncompressed_bytes)
+        max_columns=limits.max_columns, max_uncompressed_bytes=limits.max_uncompressed_bytes)
     mapping = column_mapping(batch.mapping)
     if mapping.phone is None or mapping.phone >= len(table.headers):
         raise ValueError("no phone column is mapped")
@@ -285,10 +277,12 @@ async def run(services: Services, stopping: asyncio.Event) -> None:
 
 
 async def expire_previews(services: Services) -> None:
-    """Scheduler job: drop previews nobody confirmed, with their stored files."""
+    """Scheduler job: drop previews nobody confirmed, with their stored files, and upload
+    attempts that no longer count against the rolling hour."""
     count = await db.expire_previews(services.pool, PREVIEW_TTL_S)
     if count:
         log.info("import_previews_expired", count=count)
+    await db.forget_uploads(services.pool)
 
 
 async def import_now(services: Services, batch_id: str, stopping: asyncio.Event,

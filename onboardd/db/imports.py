@@ -151,6 +151,26 @@ async def recent_confirms(conn: Conn, salon_id: str) -> tuple[dt.datetime, list[
     return row["now"], list(row["confirmed"])
 
 
+async def recent_uploads(conn: Conn, salon_id: str
+                         ) -> tuple[dt.datetime, bool, list[dt.datetime]]:
+    """The clock, whether the salon exists, and its upload times in the last hour, newest
+    first."""
+    row = await conn.fetchrow(query("import_recent_uploads"), salon_id)
+    assert row is not None
+    return row["now"], row["salon_exists"], list(row["uploaded"])
+
+
+async def record_upload(conn: Conn, salon_id: str) -> None:
+    """Count one upload attempt of the salon."""
+    await conn.execute(query("import_record_upload"), salon_id)
+
+
+async def forget_uploads(conn: Conn) -> int:
+    """Drop upload attempts older than the rolling hour; returns how many."""
+    status: str = await conn.execute(query("import_forget_uploads"))
+    return int(status.split()[-1])
+
+
 async def confirm(conn: Conn, batch_id: str, salon_id: str, mapping: StoredMapping,
                   lease_s: float) -> bool:
     """preview -> processing; False when another confirm got there first."""

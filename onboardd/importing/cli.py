@@ -18,7 +18,8 @@ from typing import TextIO
 from onboardd.actors import importer
 from onboardd.config import Config
 from onboardd.daemon import open_services
-from onboardd.importing.service import ImportProblem, Preview, confirm_batch, create_batch
+from onboardd.importing.preview import Preview
+from onboardd.importing.service import ImportProblem, confirm_batch, create_batch
 from onboardd.importing.service import batch_status as read_status
 
 BAR_WIDTH = 30

@@ -6,14 +6,20 @@ import codecs
 import csv
 import io
 import os
-import zipfile
+import struct
 from collections.abc import Iterable, Sequence
 from typing import Final, Literal, NoReturn
 
 import msgspec
 from python_calamine import CalamineError, CalamineWorkbook, PasswordError, SheetVisibleEnum
 
+from onboardd.importing.errors import FileRejected
+from onboardd.importing.grid import Box, GridLimits, refuse_cell
+from onboardd.importing.xls_scan import check_xls
+from onboardd.importing.xlsx_scan import XlsxGuard, check_zip, open_zip
 from onboardd.phones import cell_to_text
+
+__all__ = ["DEFAULT_MAX_COLUMNS", "FileRejected", "Kind", "Table", "detect_kind", "read_table"]
 
 Kind = Literal["csv", "xlsx", "xls"]
 
@@ -24,20 +30,10 @@ _TEXT_PROBE_BYTES: Final = 8192
 _DELIMITERS: Final = (",", ";", "\t", "|")
 _SNIFF_CHARS: Final = 64 * 1024
 _SNIFF_RECORDS: Final = 20
-# Real xlsx parts compress 5-30x; a ratio far above that is a bomb, not a spreadsheet.
-_MAX_COMPRESSION_RATIO: Final = 200
-_RATIO_CHECK_FLOOR: Final = 1024 * 1024
-_MAX_ZIP_ENTRIES: Final = 10_000
-
-
-class FileRejected(Exception):
-    """An upload that cannot be imported; message names the problem and the fix."""
-
-    def __init__(self, code: str, message: str, details: dict[str, object] | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.details: dict[str, object] = details or {}
+# The [import] max_columns default, for callers without a configuration.
+DEFAULT_MAX_COLUMNS: Final = 200
+# A header cell longer than this is cut: it is a column's label, shown in every preview.
+MAX_HEADER_CHARS: Final = 120
 
 
 class Table(msgspec.Struct, frozen=True):
@@ -98,26 +94,36 @@ def read_table(
     data: bytes,
     *,
     max_rows: int,
+    max_columns: int = DEFAULT_MAX_COLUMNS,
     max_uncompressed_bytes: int = 100 * 1024 * 1024,
 ) -> Table:
     """Parse an uploaded file into a Table, or raise FileRejected."""
+    limits = GridLimits(max_rows=max_rows, max_columns=max_columns)
     if kind == "csv":
-        return _read_csv(data, max_rows)
+        return _read_csv(data, limits)
     if kind == "xlsx":
-        _check_zip(data, max_uncompressed_bytes)
-    return _read_workbook(data, max_rows)
+        with open_zip(data) as archive:
+            check_zip(archive, max_uncompressed_bytes)
+            return _read_workbook(data, limits, XlsxGuard(archive, limits))
+    try:
+        check_xls(data, limits)
+    except (IndexError, ValueError, struct.error, OverflowError) as exc:
+        _reject("unreadable", "The workbook is damaged or not a real Excel file and cannot be "
+                "opened. Open it in Excel, save it again as .xlsx and upload the new file.",
+                {"reason": f"{type(exc).__name__}: {exc}"[:300]})
+    return _read_workbook(data, limits, None)
 
 
 # --- CSV -----------------------------------------------------------------------------
 
 
-def _read_csv(data: bytes, max_rows: int) -> Table:
+def _read_csv(data: bytes, limits: GridLimits) -> Table:
     """Decode, pick the delimiter and read the records of a CSV file."""
     text, encoding = _decode(data)
     delimiter = _choose_delimiter(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True)
     try:
-        builder = _build(_numbered_csv_records(reader), max_rows)
+        builder = _build(_numbered_csv_records(reader), limits, "the file")
     except csv.Error as exc:
         _reject(
             "unreadable",
@@ -210,38 +216,11 @@ def _field_counts(sample: str, delimiter: str, truncated: bool) -> list[int]:
 # --- Excel ---------------------------------------------------------------------------
 
 
-def _check_zip(data: bytes, limit: int) -> None:
-    """Refuse decompression bombs before calamine inflates the workbook."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            entries = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
-        _reject(
-            "unreadable",
-            "The .xlsx file is damaged and cannot be opened. Open it in Excel, "
-            "save it again and upload the new file.",
-        )
-    total = sum(entry.file_size for entry in entries)
-    if len(entries) > _MAX_ZIP_ENTRIES or total > limit or any(map(_bomb_ratio, entries)):
-        _reject(
-            "too_large_uncompressed",
-            f"The workbook expands to {total} bytes when opened (limit {limit}). "
-            "Delete unused sheets and formatting, or save the customer list as CSV.",
-            {"uncompressed_bytes": total, "limit": limit, "entries": len(entries)},
-        )
-
-
-def _bomb_ratio(entry: zipfile.ZipInfo) -> bool:
-    """True when an entry is large and compressed far beyond what XML achieves."""
-    if entry.file_size < _RATIO_CHECK_FLOOR:
-        return False
-    return entry.file_size > _MAX_COMPRESSION_RATIO * max(entry.compress_size, 1)
-
-
-def _read_workbook(data: bytes, max_rows: int) -> Table:
+def _read_workbook(data: bytes, limits: GridLimits, guard: XlsxGuard | None) -> Table:
     """Read the first visible sheet that has a non-blank row."""
     try:
-        return _first_sheet_table(CalamineWorkbook.from_filelike(io.BytesIO(data)), max_rows)
+        with CalamineWorkbook.from_filelike(io.BytesIO(data)) as workbook:
+            return _first_sheet_table(workbook, limits, guard)
     except FileRejected:
         raise
     except PasswordError:
@@ -267,19 +246,36 @@ def _is_reader_failure(exc: BaseException) -> bool:
     return type(exc).__name__ == "PanicException"
 
 
-def _first_sheet_table(workbook: CalamineWorkbook, max_rows: int) -> Table:
-    """Build the table from the first visible sheet holding any text."""
-    for meta in workbook.sheets_metadata:
+def _first_sheet_table(workbook: CalamineWorkbook, limits: GridLimits,
+                       guard: XlsxGuard | None) -> Table:
+    """Build the table from the first visible sheet holding any text. Each sheet's grid is
+    checked against the limits before the reader builds it (xlsx: from the file, by the
+    guard) and again from the reader's own extent before it is converted."""
+    metadata = workbook.sheets_metadata
+    if guard is not None and guard.names() != [meta.name for meta in metadata]:
+        _reject("unreadable", "The workbook's sheets cannot be told apart (two sheets share a "
+                "name, or a sheet has no part). Open it in Excel, save it again as .xlsx and "
+                "upload the new file.")
+    for index, meta in enumerate(metadata):
         if meta.visible != SheetVisibleEnum.Visible:
             continue
-        sheet = workbook.get_sheet_by_name(meta.name)
-        start = sheet.start
-        if start is None:
+        if guard is not None:
+            guard.check_sheet(meta.name)
+        sheet = workbook.get_sheet_by_index(index)
+        start, end = sheet.start, sheet.end
+        if start is None or end is None:
             continue
-        rows = sheet.to_python(skip_empty_area=True)
-        numbered = ((start[0] + index + 1, row) for index, row in enumerate(rows))
+        box = Box(start[0], start[1], end[0], end[1])
+        if not limits.fits(box):
+            refuse_cell(meta.name, box, end[0], end[1], limits)
+        # iter_rows would also yield every blank row above the data (a million for a sheet
+        # that starts far down, seconds of CPU); the grid is bounded by now, so it is
+        # converted at once.
+        rows = sheet.to_python(skip_empty_area=True, nrows=box.rows)
+        numbered = ((start[0] + offset + 1, row) for offset, row in enumerate(rows))
         try:
-            builder = _build(((n, _texts(row)) for n, row in numbered), max_rows)
+            builder = _build(((n, _texts(row)) for n, row in numbered), limits,
+                             f"the sheet '{meta.name}'")
         except FileRejected as exc:
             if exc.code == "empty_file" and exc.details.get("header") is None:
                 continue
@@ -308,23 +304,40 @@ class _Builder:
         self.count = 0
 
 
-def _build(records: Iterable[tuple[int, list[str]]], max_rows: int) -> _Builder:
-    """Take the first non-blank record as header and the following ones as data."""
+def _build(records: Iterable[tuple[int, list[str]]], limits: GridLimits, where: str
+           ) -> _Builder:
+    """Take the first non-blank record as header and the following ones as data. A row keeps
+    its own cells: never padded to the header's width (a short row stays short)."""
     builder = _Builder()
-    width = 0
+    max_rows, width = limits.max_rows, 0
     for number, cells in records:
-        if not any(cells):
+        used = _used_width(cells)
+        if used == 0:
             continue
+        if used > limits.max_columns:
+            _too_wide(where, number, used, limits.max_columns, not builder.headers)
         if not builder.headers:
-            builder.headers = _unique_headers(cells)
-            width = len(builder.headers)
+            builder.headers = _unique_headers(cells[:used])
+            width = used
             continue
         builder.count += 1
         if builder.count <= max_rows:
-            builder.rows.append(_fit(cells, width))
+            builder.rows.append(cells[:max(used, min(width, len(cells)))])
             builder.numbers.append(number)
     _check_counts(builder, max_rows)
     return builder
+
+
+def _too_wide(where: str, number: int, width: int, limit: int, header: bool) -> NoReturn:
+    """422: a header or row wider than max_columns."""
+    what = "header row" if header else "row"
+    _reject(
+        "too_many_columns",
+        f"The {what} of {where} (row {number}) has {width:,} columns; one import reads at "
+        f"most {limit:,} columns ([import] max_columns). Keep only the customer columns "
+        "(name, phone, email), delete the others, save and upload again.",
+        {"row": number, "columns": width, "limit": limit, "limitKey": "[import] max_columns"},
+    )
 
 
 def _check_counts(builder: _Builder, max_rows: int) -> None:
@@ -342,25 +355,20 @@ def _check_counts(builder: _Builder, max_rows: int) -> None:
         )
 
 
-def _fit(cells: list[str], width: int) -> list[str]:
-    """Pad a short row to the header width; drop empty cells past the last header."""
-    if len(cells) < width:
-        return cells + [""] * (width - len(cells))
+def _used_width(cells: list[str]) -> int:
+    """Cells up to and including the last non-empty one."""
     end = len(cells)
-    while end > width and not cells[end - 1]:
+    while end > 0 and not cells[end - 1]:
         end -= 1
-    return cells if end == len(cells) else cells[:end]
+    return end
 
 
 def _unique_headers(cells: list[str]) -> list[str]:
     """Name blank header cells 'Column N' and suffix repeats, so every header is a key."""
-    end = len(cells)
-    while end > 0 and not cells[end - 1]:
-        end -= 1
     used: set[str] = set()
     headers: list[str] = []
-    for index, cell in enumerate(cells[:end]):
-        base = cell or f"Column {index + 1}"
+    for index, cell in enumerate(cells):
+        base = cell[:MAX_HEADER_CHARS] or f"Column {index + 1}"
         name, repeat = base, 1
         while name.casefold() in used:
             repeat += 1

@@ -1,14 +1,14 @@
 """Import orchestration between the callers (HTTP, CLI) and the database.
 
-Upload parses the whole file once (cheap) to count rows and find the columns, validates only
-the rows shown in the preview, and stores the file in the batch. The importer actor parses the
+Upload parses the whole file once in a bounded child process (onboardd.importing.sandbox) to
+count rows and find the columns, validates only the rows shown in the preview, and stores the
+file in the batch. The importer actor parses the
 stored file again and validates every row, chunk by chunk, which is also what makes a resume
 after a crash exact.
 """
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import datetime as dt
 import io
@@ -18,7 +18,7 @@ from typing import Any, Final
 import msgspec
 
 from onboardd.db import imports as db
-from onboardd.importing.files import FileRejected, Table, detect_kind, read_table
+from onboardd.importing.errors import FileRejected
 from onboardd.importing.mapping import (
     ColumnMapping,
     MappingError,
@@ -27,7 +27,9 @@ from onboardd.importing.mapping import (
     mapping_from_request,
     require_phone,
 )
+from onboardd.importing.preview import Preview, PreviewRow, capped, shape_original
 from onboardd.importing.rows import DUPLICATE_PHONE, mark_in_file_duplicates, validate_row
+from onboardd.importing.sandbox import Parsed, ParseRequest, parse_in_child
 from onboardd.logging import get_logger
 from onboardd.phones import PhoneError, normalize_phone
 from onboardd.services import Services, nudge
@@ -37,8 +39,6 @@ log = get_logger("import")
 PREVIEW_ROWS: Final = 10
 STATUS_ERRORS: Final = 100
 ROLLING_WINDOW: Final = dt.timedelta(hours=1)
-# Bytes of the file looked at to tell CSV text from an Excel workbook.
-SNIFF_BYTES: Final = 8192
 # The AES-GCM purpose of the original cells of a rejected row kept for the error report.
 ROW_PURPOSE: Final = "import_row"
 _FORMULA_PREFIXES: Final = ("=", "+", "-", "@", "\t", "\r")
@@ -62,33 +62,6 @@ class ImportProblem(Exception):
         self.message = message
         self.details = details or {}
         self.headers = headers or {}
-
-
-class PreviewRow(msgspec.Struct, frozen=True, rename="camel"):
-    """One of the first rows as it will be imported."""
-
-    row_number: int
-    name: str | None
-    phone: str | None
-    email: str | None
-    valid: bool
-    errors: list[str]
-    original_data: dict[str, str]
-
-
-class Preview(msgspec.Struct, frozen=True, rename="camel"):
-    """The upload's answer: what was found and how the first rows will be imported."""
-
-    batch_id: str
-    status: str
-    file_name: str
-    file_kind: str
-    total_rows: int
-    columns: list[str]
-    mapping: dict[str, str | list[str]]
-    unmapped_columns: list[str]
-    preview: list[PreviewRow]
-    created_at: dt.datetime
 
 
 def rejected(exc: FileRejected) -> ImportProblem:
@@ -125,15 +98,35 @@ def choose_mapping(headers: list[str], requested: dict[str, str] | None) -> Colu
     return mapping
 
 
-def parse_upload(file_name: str, data: bytes, *, max_rows: int,
-                 max_uncompressed_bytes: int) -> tuple[str, Table]:
-    """Check the type against the content and read the table (CPU: run off the loop)."""
-    try:
-        kind = detect_kind(file_name, data[:SNIFF_BYTES])
-        return kind, read_table(kind, data, max_rows=max_rows,
-                                max_uncompressed_bytes=max_uncompressed_bytes)
-    except FileRejected as exc:
-        raise rejected(exc) from None
+def _rate_limited(now: dt.datetime, recent: list[dt.datetime], limit: int, what: str
+                  ) -> ImportProblem | None:
+    """429 with Retry-After once `limit` events (newest first) fall in the rolling hour."""
+    if len(recent) < limit:
+        return None
+    frees_at = recent[limit - 1] + ROLLING_WINDOW
+    wait_s = max(1, math.ceil((frees_at - now).total_seconds()))
+    return ImportProblem(
+        429, "rate_limited",
+        f"this salon has {what} {len(recent)} times in the last hour (limit {limit}); "
+        f"try again in {wait_s} seconds",
+        {"limit": limit, "retryAfterSeconds": wait_s}, {"Retry-After": str(wait_s)})
+
+
+async def claim_upload(services: Services, salon_id: str) -> None:
+    """Count an upload attempt against [import] uploads_per_hour (in the database, so every
+    instance sees it); 429 once the salon has used the rolling hour's uploads, 404 for a salon
+    that does not exist."""
+    limit = services.cfg.import_.uploads_per_hour
+    async with services.pool.acquire() as conn, conn.transaction():
+        await db.lock_salon_imports(conn, salon_id)
+        now, exists, recent = await db.recent_uploads(conn, salon_id)
+        if not exists:
+            raise ImportProblem(404, "not_found", f"salon {salon_id} does not exist")
+        problem = _rate_limited(now, recent, limit, "uploaded a customer file")
+        if problem is not None:
+            problem.details["limitKey"] = "[import] uploads_per_hour"
+            raise problem
+        await db.record_upload(conn, salon_id)
 
 
 async def create_batch(services: Services, *, salon_id: str, user: str, file_name: str,
@@ -146,43 +139,53 @@ async def create_batch(services: Services, *, salon_id: str, user: str, file_nam
     if not data:
         raise ImportProblem(422, "empty_file", "file: the uploaded file is empty",
                             {"field": "file"})
-    kind, table = await asyncio.to_thread(
-        parse_upload, file_name, data, max_rows=limits.max_rows,
-        max_uncompressed_bytes=limits.max_uncompressed_bytes)
-    mapping = choose_mapping(table.headers, requested)
-    preview = await _preview_rows(services, salon_id, table, mapping, region)
-    stored = stored_mapping(table.headers, mapping)
+    try:
+        parsed = await parse_in_child(ParseRequest(
+            file_name=file_name, data=data, max_rows=limits.max_rows,
+            max_columns=limits.max_columns, max_uncompressed_bytes=limits.max_uncompressed_bytes,
+            head_rows=PREVIEW_ROWS))
+    except FileRejected as exc:
+        raise rejected(exc) from None
+    mapping = choose_mapping(parsed.headers, requested)
+    preview, cut = await _preview_rows(services, salon_id, parsed, mapping, region)
+    stored = stored_mapping(parsed.headers, mapping)
     batch_id, created_at = await db.insert_batch(
         services.pool, salon_id=salon_id, imported_by=user, file_name=file_name,
-        total_records=len(table.rows), file_kind=kind, file_data=data, mapping=stored,
+        total_records=parsed.total_rows, file_kind=parsed.kind, file_data=data, mapping=stored,
         region=region)
-    used, unmapped = describe(mapping, table.headers)
-    log.info("import_uploaded", salon_id=salon_id, batch_id=batch_id, rows=len(table.rows),
-             kind=kind, bytes=len(data))
-    return Preview(batch_id=batch_id, status="preview", file_name=file_name, file_kind=kind,
-                   total_rows=len(table.rows), columns=table.headers, mapping=used,
-                   unmapped_columns=unmapped, preview=preview, created_at=created_at)
+    used, unmapped = describe(mapping, parsed.headers)
+    log.info("import_uploaded", salon_id=salon_id, batch_id=batch_id, rows=parsed.total_rows,
+             kind=parsed.kind, bytes=len(data))
+    return capped(Preview(
+        batch_id=batch_id, status="preview", file_name=file_name, file_kind=parsed.kind,
+        total_rows=parsed.total_rows, columns=parsed.headers, mapping=used,
+        unmapped_columns=unmapped, preview=preview, created_at=created_at,
+        preview_truncated=cut))
 
 
-async def _preview_rows(services: Services, salon_id: str, table: Table,
-                        mapping: ColumnMapping, region: str) -> list[PreviewRow]:
-    """Validate the first rows, including duplicates against the salon's customers."""
+async def _preview_rows(services: Services, salon_id: str, parsed: Parsed,
+                        mapping: ColumnMapping, region: str) -> tuple[list[PreviewRow], bool]:
+    """Validate the first rows, including duplicates against the salon's customers; True when
+    an original cell was cut for the answer."""
     results = mark_in_file_duplicates([
-        validate_row(cells, number, table.headers, mapping, region)
-        for cells, number in zip(table.rows[:PREVIEW_ROWS], table.row_numbers[:PREVIEW_ROWS],
+        validate_row(cells, number, parsed.headers, mapping, region)
+        for cells, number in zip(parsed.rows[:PREVIEW_ROWS], parsed.row_numbers[:PREVIEW_ROWS],
                                  strict=True)])
     hashes = {r.phone: services.cipher.phone_hash(r.phone)
               for r in results if r.valid and r.phone is not None}
     existing = await db.existing_hashes(services.pool, salon_id, list(hashes.values()))
     rows: list[PreviewRow] = []
+    any_cut = False
     for r in results:
         errors = r.errors
         if r.valid and r.phone is not None and hashes[r.phone] in existing:
             errors = [DUPLICATE_PHONE]
+        original, cut = shape_original(r.original)
+        any_cut = any_cut or cut
         rows.append(PreviewRow(row_number=r.row_number, name=r.name, phone=r.phone,
                                email=r.email, valid=not errors, errors=errors,
-                               original_data=r.original))
-    return rows
+                               original_data=original))
+    return rows, any_cut
 
 
 async def confirm_batch(services: Services, *, salon_id: str, batch_id: str,
@@ -203,15 +206,9 @@ async def confirm_batch(services: Services, *, salon_id: str, batch_id: str,
                 stored = stored_mapping(stored.headers, choose_mapping(stored.headers, requested))
             if rate_limited:
                 now, recent = await db.recent_confirms(conn, salon_id)
-                if len(recent) >= limit:
-                    frees_at = recent[limit - 1] + ROLLING_WINDOW
-                    wait_s = max(1, math.ceil((frees_at - now).total_seconds()))
-                    raise ImportProblem(
-                        429, "rate_limited",
-                        f"this salon has confirmed {len(recent)} imports in the last hour "
-                        f"(limit {limit}); try again in {wait_s} seconds",
-                        {"limit": limit, "retryAfterSeconds": wait_s},
-                        {"Retry-After": str(wait_s)})
+                problem = _rate_limited(now, recent, limit, "confirmed an import")
+                if problem is not None:
+                    raise problem
             confirmed = await db.confirm(conn, batch_id, salon_id, stored, lease_s)
         state = await db.batch_status(conn, batch_id, salon_id)
     assert state is not None

@@ -117,9 +117,14 @@ def _status_url(request: web.Request, salon_id: str, batch_id: str) -> str:
 
 @routes.post(_BASE)
 async def upload(request: web.Request) -> web.Response:
-    """Parse and map the file, store it awaiting confirmation, answer the preview."""
+    """Parse and map the file, store it awaiting confirmation, answer the preview. The upload
+    counts against [import] uploads_per_hour before its body is read."""
     svc = services(request)
     salon_id = request.match_info["salonId"]
+    try:
+        await service.claim_upload(svc, salon_id)
+    except ImportProblem as exc:
+        raise _api_error(exc) from None
     file_name, data, mapping = await _read_upload(request, svc.cfg.import_.max_file_bytes)
     try:
         preview = await service.create_batch(svc, salon_id=salon_id, user=principal(request).sub,

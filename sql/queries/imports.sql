@@ -261,3 +261,19 @@ logs AS (
     WHERE b.id IN (SELECT batch_id FROM gone) AND b.error_log IS NOT NULL
     RETURNING b.id)
 SELECT (SELECT count(*) FROM gone) AS removed, (SELECT count(*) FROM logs) AS batches;
+
+-- name: import_recent_uploads
+-- Upload times of the salon in the rolling hour, newest first, the clock, and whether the
+-- salon exists (under the salon lock, so the count cannot be raced).
+SELECT now() AS now,
+       EXISTS (SELECT 1 FROM salons WHERE id = $1) AS salon_exists,
+       coalesce(array_agg(uploaded_at ORDER BY uploaded_at DESC), '{}') AS uploaded
+FROM import_uploads
+WHERE salon_id = $1 AND uploaded_at > now() - interval '1 hour';
+
+-- name: import_record_upload
+INSERT INTO import_uploads (salon_id) VALUES ($1);
+
+-- name: import_forget_uploads
+-- Upload attempts older than the rolling hour no longer count.
+DELETE FROM import_uploads WHERE uploaded_at < now() - interval '1 hour';

@@ -220,11 +220,11 @@ def test_padded_cells_stripped() -> None:
     assert table.rows == [["Ravi Kumar", "98765 43210"], ["Asha", "9876543211"]]
 
 
-def test_short_rows_padded_extra_cells_kept() -> None:
+def test_short_rows_not_padded_extra_cells_kept() -> None:
     data = b"Name,Phone,Email\nRavi\nAsha,9876543211,a@x.in,extra,\nLast,9876543212,,,\n"
     table = csv_table(data)
     assert table.rows == [
-        ["Ravi", "", ""],
+        ["Ravi"],
         ["Asha", "9876543211", "a@x.in", "extra"],
         ["Last", "9876543212", ""],
     ]

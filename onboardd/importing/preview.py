@@ -1,0 +1,76 @@
+"""The upload's answer, kept small whatever the file: long cells and wide rows are cut in the
+preview (never in the import), and the answer says so."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Final
+
+import msgspec
+
+# The whole preview answer stays under this many bytes of JSON.
+PREVIEW_MAX_BYTES: Final = 512 * 1024
+# What the service may use of it; the web layer adds the confirm URL.
+_BODY_BUDGET: Final = PREVIEW_MAX_BYTES - 16 * 1024
+# A cell longer than this is cut in originalData, with an ellipsis.
+PREVIEW_CELL_CHARS: Final = 100
+# JSON bytes of one row's originalData; the columns past it are left out.
+PREVIEW_ROW_BYTES: Final = 16 * 1024
+_ELLIPSIS: Final = "\u2026"
+
+
+class PreviewRow(msgspec.Struct, frozen=True, rename="camel"):
+    """One of the first rows as it will be imported."""
+
+    row_number: int
+    name: str | None
+    phone: str | None
+    email: str | None
+    valid: bool
+    errors: list[str]
+    original_data: dict[str, str]
+
+
+class Preview(msgspec.Struct, frozen=True, rename="camel"):
+    """The upload's answer: what was found and how the first rows will be imported.
+    preview_truncated: some originalData was cut to keep the answer small."""
+
+    batch_id: str
+    status: str
+    file_name: str
+    file_kind: str
+    total_rows: int
+    columns: list[str]
+    mapping: dict[str, str | list[str]]
+    unmapped_columns: list[str]
+    preview: list[PreviewRow]
+    created_at: dt.datetime
+    preview_truncated: bool = False
+
+
+def _json_len(text: str) -> int:
+    return len(msgspec.json.encode(text))
+
+
+def shape_original(original: dict[str, str]) -> tuple[dict[str, str], bool]:
+    """The original cells for the preview: each cut to PREVIEW_CELL_CHARS, and only as many
+    columns as fit in PREVIEW_ROW_BYTES; True when anything was cut."""
+    shaped: dict[str, str] = {}
+    cut = False
+    used = 2
+    for key, value in original.items():
+        if len(value) > PREVIEW_CELL_CHARS:
+            value, cut = value[:PREVIEW_CELL_CHARS] + _ELLIPSIS, True
+        used += _json_len(key) + _json_len(value) + 2
+        if used > PREVIEW_ROW_BYTES:
+            return shaped, True
+        shaped[key] = value
+    return shaped, cut
+
+
+def capped(preview: Preview) -> Preview:
+    """The preview itself if its JSON fits the budget, else without originalData (flagged)."""
+    if len(msgspec.json.encode(preview)) <= _BODY_BUDGET:
+        return preview
+    rows = [msgspec.structs.replace(row, original_data={}) for row in preview.preview]
+    return msgspec.structs.replace(preview, preview=rows, preview_truncated=True)

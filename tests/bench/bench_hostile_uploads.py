@@ -45,7 +45,6 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from onboardd.auth import TokenCodec
-from onboardd.simulator.settings import SimulatorSettings
 from tests.bench.support import bench_database
 from tests.e2e.daemon import Daemon
 from tests.hostile_files import far_cell_xlsx, wide_header_csv, xlsx_bytes
@@ -197,7 +196,6 @@ async def run(parallel: int, probes: int) -> dict[str, Any]:
         ("max_xlsx", max_xlsx(rng), "customers.xlsx"),
     ]
     tokens = TokenCodec("HS256", JWT_SECRET, JWT_SECRET)
-    sim = SimulatorSettings()
     async with bench_database() as url:
         conn = await asyncpg.connect(url)
         salon = await conn.fetchval("INSERT INTO salons (name) VALUES ('Bench') RETURNING id")
@@ -209,10 +207,8 @@ async def run(parallel: int, probes: int) -> dict[str, Any]:
                 "ONBOARDD_PATHS_STATE_DIR": tmp,
                 "ONBOARDD_AUTH_JWT_SECRET": JWT_SECRET,
                 "ONBOARDD_PII_KEY": base64.b64encode(PII_KEY).decode(),
-                # Real-Twilio mode pointed nowhere: nothing is sent in this benchmark.
-                "ONBOARDD_TWILIO_ACCOUNT_SID": sim.account_sid,
-                "ONBOARDD_TWILIO_AUTH_TOKEN": sim.auth_token,
-                "ONBOARDD_TWILIO_API_BASE_URL": "http://127.0.0.1:9",
+                # The built-in simulator (explicit with an external database); nothing is sent.
+                "ONBOARDD_SIMULATOR_ENABLED": "true",
                 "ONBOARDD_IMPORT_UPLOADS_PER_HOUR": "100000",
                 "ONBOARDD_LOG_LEVEL": "warning",
             }

@@ -36,7 +36,9 @@ async def bench(messages: int, concurrency: int) -> dict[str, Any]:
     settings = msgspec.convert({"rate_per_s": 0.0}, SimulatorSettings)
     app = create_app(settings)
     async with serve_app(app, "127.0.0.1", 0) as url:
-        client = make_client(settings.account_sid, settings.auth_token, url, 10.0)
+        # A simulator built without a token invents one: ask its state for the real pair.
+        live = app[STATE_KEY].settings
+        client = make_client(live.account_sid, live.auth_token, url, 10.0)
         try:
             queue = list(range(messages))
             latencies: list[float] = []

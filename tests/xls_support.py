@@ -42,20 +42,28 @@ def workbook_stream(cells: dict[tuple[int, int], str],
     return globals_ + body
 
 
-def compound_file(stream: bytes, name: str = "Workbook") -> bytes:
-    """A version 3 compound file (512-byte sectors) holding one stream in regular sectors."""
+def compound_file(stream: bytes, name: str = "Workbook", directory_sectors: int = 1) -> bytes:
+    """A version 3 compound file (512-byte sectors) holding one stream in regular sectors,
+    after a directory of `directory_sectors` sectors (the entries past the first two empty)."""
     stream = stream.ljust(max(len(stream), 4096), b"\x00")
     sectors = -(-len(stream) // 512)
-    fat = [_FAT_SECTOR, _END] + [3 + i for i in range(sectors - 1)] + [_END]
-    assert len(fat) <= 128
-    fat += [_FREE] * (128 - len(fat))
+    fats = 1
+    while fats * 128 < fats + directory_sectors + sectors:
+        fats += 1
+    assert fats <= 109
+    first = fats + directory_sectors  # the stream's first sector
+
+    def chain(start: int, length: int) -> list[int]:
+        return [start + 1 + i for i in range(length - 1)] + [_END]
+
+    fat = [_FAT_SECTOR] * fats + chain(fats, directory_sectors) + chain(first, sectors)
+    fat += [_FREE] * (fats * 128 - len(fat))
     header = bytearray(512)
     header[0:8] = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
     struct.pack_into("<HHHHH", header, 24, 0x3E, 3, 0xFFFE, 9, 6)
-    struct.pack_into("<IIIIIIIII", header, 40, 0, 1, 1, 0, 4096, _END, 0, _END, 0)
-    struct.pack_into("<I", header, 76, 0)
-    for index in range(1, 109):
-        struct.pack_into("<I", header, 76 + 4 * index, _FREE)
+    struct.pack_into("<IIIIIIIII", header, 40, 0, fats, fats, 0, 4096, _END, 0, _END, 0)
+    for index in range(109):
+        struct.pack_into("<I", header, 76 + 4 * index, index if index < fats else _FREE)
 
     def entry(entry_name: str, kind: int, child: int, start: int, size: int) -> bytes:
         raw = entry_name.encode("utf-16-le") + b"\x00\x00"
@@ -66,10 +74,10 @@ def compound_file(stream: bytes, name: str = "Workbook") -> bytes:
         struct.pack_into("<II", out, 116, start, size)
         return bytes(out)
 
-    directory = (entry("Root Entry", 5, 1, _END, 0) + entry(name, 2, _NONE, 2, len(stream))
-                 + bytes(128) * 2)
-    fat_sector = b"".join(struct.pack("<I", value) for value in fat)
-    return bytes(header) + fat_sector + directory + stream.ljust(sectors * 512, b"\x00")
+    directory = (entry("Root Entry", 5, 1, _END, 0) + entry(name, 2, _NONE, first, len(stream))
+                 ).ljust(directory_sectors * 512, b"\x00")
+    fat_sectors = b"".join(struct.pack("<I", value) for value in fat)
+    return bytes(header) + fat_sectors + directory + stream.ljust(sectors * 512, b"\x00")
 
 
 def xls_bytes(cells: dict[tuple[int, int], str],

@@ -2,27 +2,28 @@
 
 The reader (calamine) parses every sheet of an .xls when it opens the file: it reserves room
 for the cells each sheet's DIMENSIONS record announces and builds a dense grid from the first
-to the last cell record. This module reads the compound file's Workbook stream itself, walks
-the BIFF records of every sheet the same way (the announced range with the reader's own
-arithmetic, the position of every cell record) and refuses a sheet beyond the limits before
-the reader sees the file. Lengths the reader would trust (stream and sector counts) are
-checked against the file's size.
+to the last cell record. This module gets the Workbook stream from olefile, walks the BIFF
+records of every sheet the same way (the announced range with the reader's own arithmetic,
+the position of every cell record) and refuses a sheet beyond the limits before the reader
+sees the file. What the reader trusts in the compound file (sector counts, stream sizes,
+chains it follows to their end) and what would make olefile itself slow is checked first.
 """
 
 from __future__ import annotations
 
+import io
 import struct
 from collections.abc import Callable, Iterator
 from typing import Final
 
+import olefile
+
 from onboardd.importing.grid import Box, Extent, GridLimits, damaged, refuse_cell, refuse_declared
 
-_SIGNATURE: Final = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-_END_OF_CHAIN: Final = 0xFFFFFFFE
-_NO_SECTOR: Final = 0xFFFFFFFA  # ids from here up are markers, not sectors
-_MINI_SECTOR: Final = 64
-_MINI_CUTOFF: Final = 4096
+_NO_SECTOR: Final = olefile.MAXREGSECT  # ids from here up are markers, not sectors
 _STREAM_NAMES: Final = ("Workbook", "Book", "WORKBOOK", "BOOK")
+# A workbook's directory holds a few dozen entries; olefile's work grows with their square.
+_MAX_ENTRIES: Final = 4096
 _BOF, _EOF, _BOUNDSHEET, _DIMENSIONS = 0x0809, 0x000A, 0x0085, 0x0200
 _FORMULA, _MULRK = 0x0006, 0x00BD
 # Records holding one cell at (row u16, column u16): Number, Label, RString, BoolErr, Rk,
@@ -41,101 +42,89 @@ def _u32(data: bytes, at: int) -> int:
     return int.from_bytes(data[at:at + 4], "little")
 
 
-class _Compound:
-    """Just enough of the compound file format to read one stream."""
+def _chain(first: int, step: Callable[[int], int], what: str) -> int:
+    """The number of sectors along a chain that the reader follows to its end without a
+    bound (a loop would never end)."""
+    seen: set[int] = set()
+    sector = first
+    while sector < _NO_SECTOR:
+        if sector in seen:
+            damaged(f"the {what} chain loops")
+        seen.add(sector)
+        sector = step(sector)
+    return len(seen)
+
+
+class _OleFile(olefile.OleFileIO):  # type: ignore[misc]  # olefile ships no types
+    """olefile, checking before it reads each table what the reader trusts there and what
+    olefile's own work grows with. DEFECT_INCORRECT (olefile's setting for untrusted files)
+    makes it raise on broken chains and on streams longer than the file's sectors."""
 
     def __init__(self, data: bytes) -> None:
-        if len(data) < 512 or not data.startswith(_SIGNATURE):
-            damaged("not a compound document")
-        self.data = data
-        shift = _u16(data, 30)
-        if shift not in (9, 12):
-            damaged("bad sector size")
-        self.size = 1 << shift
-        self.header = 512 if shift == 9 else 4096
-        limit = len(data)
-        fat_len, self.mini_fat_len = _u32(data, 44), _u32(data, 64)
-        # The reader reserves memory from these counts before it reads a sector.
-        if fat_len * 4 > limit or self.mini_fat_len * self.size > limit or (
-                _u32(data, 62) * 4 > limit + 4 * 1024 * 1024):
+        self.file_size = len(data)
+        super().__init__(io.BytesIO(data), raise_defects=olefile.DEFECT_INCORRECT)
+
+    def loadfat(self, header: bytes) -> None:
+        # A FAT sector maps sectorsize/4 sectors. Past the 109 FAT sectors the header lists,
+        # olefile follows the DIFAT for as many as the header counts, joining the table one
+        # sector at a time (quadratic in the count), and the reader reserves a u32 per counted
+        # sector: more FAT sectors than the file can use is damage. The reader also reserves
+        # memory from the mini-FAT count, and from the u32 at offset 62 (where it reads the
+        # DIFAT count, across the mini-FAT start and count: a few hundred KB in most files,
+        # hence the slack).
+        needed = -(-self.nb_sect // (self.sectorsize // 4)) + 1
+        if (self.num_fat_sectors > max(109, needed)
+                or self.num_mini_fat_sectors * self.sectorsize > self.file_size
+                or _u32(header, 62) * 4 > self.file_size + 4 * 1024 * 1024):
             damaged("sector counts beyond the file's size")
-        self.fat = self._fat()
-        self.entries = self._directory(_u32(data, 48))
+        super().loadfat(header)
+        # The reader follows the DIFAT from the header whatever its count says (olefile only
+        # as far as counted, and not at all for a count of 0).
+        _chain(self.first_difat_sector,
+               lambda sector: _u32(self.getsect(sector), self.sectorsize - 4), "DIFAT")
 
-    def _sector(self, sector: int) -> bytes:
-        start = self.header + sector * self.size
-        if sector >= _NO_SECTOR or start >= len(self.data):
-            damaged(f"sector {sector} is beyond the end of the file")
-        return self.data[start:start + self.size]
+    def loaddirectory(self, sect: int) -> None:
+        # The reader reads the directory's chain to its end; olefile checks each stream it
+        # meets against a list of those before it (quadratic in the entries).
+        def step(sector: int) -> int:
+            if sector >= len(self.fat):
+                damaged("the directory's sector chain leaves the file")
+            return int(self.fat[sector])
 
-    def _fat(self) -> list[int]:
-        difat = [_u32(self.data, 76 + 4 * i) for i in range(109)]
-        sector, seen = _u32(self.data, 68), 0
-        while sector < _NO_SECTOR:
-            seen += 1
-            if seen > len(self.data) // self.size:
-                damaged("the sector table loops")
-            block = self._sector(sector)
-            difat.extend(_u32(block, at) for at in range(0, self.size - 4, 4))
-            sector = _u32(block, self.size - 4)
-        fat: list[int] = []
-        for sector in difat:
-            if sector < _NO_SECTOR:
-                block = self._sector(sector)
-                fat.extend(_u32(block, at) for at in range(0, len(block) - 3, 4))
-        return fat
+        if _chain(sect, step, "directory") * self.sectorsize // 128 > _MAX_ENTRIES:
+            damaged(f"the directory holds more than {_MAX_ENTRIES} entries")
+        super().loaddirectory(sect)
 
-    def _chain(self, sector: int, length: int, table: list[int],
-               get: Callable[[int], bytes] | None = None) -> bytes:
-        """`length` bytes along a sector chain; a chain that loops or leaves the table is
-        damage."""
-        get = get or self._sector
-        out, hops = bytearray(), 0
-        while sector != _END_OF_CHAIN and len(out) < length:
-            hops += 1
-            if hops > len(self.data) // _MINI_SECTOR + 1 or sector >= len(table):
-                damaged("a stream's sector chain is broken")
-            out += get(sector)
-            sector = table[sector]
-        return bytes(out[:length])
 
-    def _directory(self, first: int) -> list[tuple[str, int, int]]:
-        raw = self._chain(first, len(self.data), self.fat)
-        entries = []
-        for at in range(0, len(raw) - 127, 128):
-            name = raw[at:at + 64].decode("utf-16-le", errors="replace").split("\x00")[0]
-            size = _u32(raw, at + 120) if self.size == 512 else int.from_bytes(
-                raw[at + 120:at + 128], "little")
-            entries.append((name, _u32(raw, at + 116), size))
-        if not entries:
-            damaged("the document has no directory")
-        return entries
+def _workbook_stream(data: bytes) -> bytes:
+    """The workbook stream, as the reader finds it."""
+    try:
+        with _OleFile(data) as ole:
+            return _stream(ole, len(data))
+    except RecursionError:
+        damaged("the directory tree is too deep")
+    except (OSError, ValueError, IndexError, OverflowError, struct.error) as exc:
+        damaged(f"compound file: {exc}")
 
-    def stream(self) -> bytes:
-        """The workbook stream, as the reader finds it."""
-        for wanted in _STREAM_NAMES:
-            found = next((e for e in self.entries if e[0] == wanted), None)
-            if found is not None:
-                break
-        else:
-            damaged("the document holds no workbook stream")
-        _, start, size = found
-        if size > len(self.data):
-            damaged("the workbook stream claims to be larger than the file")
-        if size >= _MINI_CUTOFF:
-            return self._chain(start, size, self.fat)
-        root_start, root_size = self.entries[0][1], self.entries[0][2]
-        if root_size > len(self.data):
-            damaged("the mini stream claims to be larger than the file")
-        mini = self._chain(root_start, root_size, self.fat)
-        mini_fat_raw = self._chain(_u32(self.data, 60), self.mini_fat_len * self.size,
-                                   self.fat, None)
-        mini_fat = [_u32(mini_fat_raw, at) for at in range(0, len(mini_fat_raw) - 3, 4)]
 
-        def mini_sector(sector: int) -> bytes:
-            return mini[sector * _MINI_SECTOR:(sector + 1) * _MINI_SECTOR]
-
-        return self._chain(start, size, mini_fat, mini_sector)
+def _stream(ole: olefile.OleFileIO, file_size: int) -> bytes:
+    """The reader takes the first directory entry, in directory order, named by the first of
+    the names that any entry has (exact names, the entries linked in the tree or not); olefile
+    reads streams by path, so that entry must be the same-named stream at the top level."""
+    raw = ole.directory_fp.getvalue()
+    names = [raw[at:at + 64].decode("utf-16-le", errors="replace").split("\x00")[0]
+             for at in range(0, len(raw) - 127, 128)]
+    name = next((wanted for wanted in _STREAM_NAMES if wanted in names), None)
+    if name is None:
+        damaged("the document holds no workbook stream")
+    entry = ole.direntries[names.index(name)]
+    if entry is None or entry.name != name or ole.root.kids_dict.get(name.lower()) is not entry:
+        damaged(f"the '{name}' entry is not a stream at the top of the document")
+    if entry.size > file_size:
+        damaged("the workbook stream claims to be larger than the file")
+    if ole.root.size > file_size:
+        damaged("the mini stream claims to be larger than the file")
+    return bytes(ole.openstream(name).read())
 
 
 def _records(stream: bytes, at: int) -> Iterator[tuple[int, bytes]]:
@@ -212,7 +201,7 @@ def _check_sheet(name: str, records: Iterator[tuple[int, bytes]], limits: GridLi
 def check_xls(data: bytes, limits: GridLimits) -> None:
     """Refuse the workbook when any sheet's announced range or real cells pass the limits
     (the reader builds every sheet's grid as it opens the file)."""
-    stream = _Compound(data).stream()
+    stream = _workbook_stream(data)
     for name, offset in _sheets(_records(stream, 0)):
         if offset >= len(stream):
             damaged(f"the sheet '{name}' starts past the end of the workbook stream")

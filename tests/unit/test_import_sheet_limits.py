@@ -12,6 +12,8 @@ import pytest
 import xlsxwriter
 
 from onboardd.importing.files import FileRejected, Table, read_table
+from onboardd.importing.grid import GridLimits
+from onboardd.importing.xls_scan import check_xls
 from tests.hostile_files import (
     SHEET,
     far_cell_xlsx,
@@ -22,7 +24,7 @@ from tests.hostile_files import (
     with_sheet_xml,
     xlsx_bytes,
 )
-from tests.xls_support import xls_bytes
+from tests.xls_support import compound_file, workbook_stream, xls_bytes
 
 HEADER_AND_ONE = {(0, 0): "Name", (0, 1): "Phone", (1, 0): "Asha", (1, 1): "9876543210"}
 
@@ -185,6 +187,59 @@ def test_xls_stream_longer_than_the_file_is_damaged() -> None:
     data = bytearray(xls_bytes(HEADER_AND_ONE, (0, 2, 0, 2)))
     data[1024 + 128 + 120:1024 + 128 + 124] = (10 ** 9).to_bytes(4, "little")
     assert rejected(lambda: read_table("xls", bytes(data), max_rows=10)).code == "unreadable"
+
+
+def test_xls_stream_named_book_reads() -> None:
+    """The reader looks for Workbook, then Book (BIFF5), WORKBOOK and BOOK."""
+    data = compound_file(workbook_stream(HEADER_AND_ONE, (0, 2, 0, 2)), name="Book")
+    assert read_table("xls", data, max_rows=10).headers == ["Name", "Phone"]
+
+
+def patched(data: bytes, *edits: tuple[int, int]) -> bytes:
+    """The file with a u32 written at each offset."""
+    out = bytearray(data)
+    for at, value in edits:
+        out[at:at + 4] = value.to_bytes(4, "little")
+    return bytes(out)
+
+
+def workbook_outside_the_tree() -> bytes:
+    """The stream is named Sheet; an empty entry after it, linked nowhere, is named Workbook
+    (the reader takes it: it looks entries up by name in directory order)."""
+    data = bytearray(compound_file(workbook_stream(HEADER_AND_ONE, (0, 2, 0, 2)), name="Sheet"))
+    data[1024 + 256:1024 + 272] = "Workbook".encode("utf-16-le")
+    return bytes(data)
+
+
+# xls_bytes writes the FAT in sector 0 (entry i at 512 + 4 i), the directory in sector 1 and
+# the workbook stream in sectors 2 to 9.
+XLS = xls_bytes(HEADER_AND_ONE, (0, 2, 0, 2))
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    pytest.param(XLS[:-512], "sector index out of range", id="truncated"),
+    pytest.param(patched(XLS, (512 + 4 * 3, 5000)), "sector index out of range",
+                 id="chain-leaves-the-file"),
+    pytest.param(patched(XLS, (512 + 4 * 1, 1)), "directory chain loops", id="directory-loop"),
+    pytest.param(patched(XLS, (68, 9), (512 * 10 + 508, 9)), "DIFAT chain loops",
+                 id="difat-loop"),
+    pytest.param(patched(XLS, (44, 200)), "sector counts", id="fat-count"),
+    pytest.param(compound_file(workbook_stream(HEADER_AND_ONE, (0, 2, 0, 2)),
+                               directory_sectors=1025), "more than 4096 entries",
+                 id="huge-directory"),
+    pytest.param(workbook_outside_the_tree(), "not a stream at the top", id="entry-outside-tree"),
+])
+def test_damaged_compound_file_is_refused_before_the_reader(data: bytes, reason: str) -> None:
+    """check_xls alone: the reader would abort or never finish on the loops."""
+    error = rejected(lambda: check_xls(data, GridLimits(max_rows=10, max_columns=200)))
+    assert error.code == "unreadable"
+    assert "damaged" in error.message
+    assert reason in str(error.details["reason"])
+
+
+def test_a_large_directory_still_reads() -> None:
+    data = compound_file(workbook_stream(HEADER_AND_ONE, (0, 2, 0, 2)), directory_sectors=1024)
+    assert read_table("xls", data, max_rows=10).headers == ["Name", "Phone"]
 
 
 # --- CSV -----------------------------------------------------------------------------

@@ -68,6 +68,19 @@ async def test_shared_string_bomb_and_xls_dimensions_bomb_are_422(
     await still_serving(client)
 
 
+async def test_damaged_xls_compound_file_is_422_unreadable(
+        client: Client, salon: str, admin_headers: dict[str, str], services: Services) -> None:
+    """The workbook stream's last sector is cut off: olefile's error, named, not a 500."""
+    data = xls_bytes(HEADER_AND_ONE, (0, 2, 0, 2))[:-512]
+    body = await upload(client, salon, admin_headers, data, "old.xls", expect=422)
+    error = body["error"]
+    assert error["code"] == "unreadable"
+    assert "sector index out of range" in error["details"]["reason"]
+    assert "sector index out of range" in error["message"]
+    assert await batches(services, salon) == 0
+    await still_serving(client)
+
+
 async def test_wide_header_csv_is_422_naming_max_columns(
         client: Client, salon: str, admin_headers: dict[str, str], services: Services) -> None:
     body = await upload(client, salon, admin_headers, wide_header_csv(50_002), expect=422)

@@ -15,7 +15,7 @@ from onboardd.importing.service import ROW_PURPOSE, ImportProblem
 from onboardd.phones import PhoneError, normalize_phone
 from onboardd.web.body import query_choice, query_int, read_json
 from onboardd.web.errors import ApiError, json_response
-from onboardd.web.keys import principal, request_id, services
+from onboardd.web.keys import principal, request_id, salon_of, services
 
 routes = web.RouteTableDef()
 
@@ -120,7 +120,7 @@ async def upload(request: web.Request) -> web.Response:
     """Parse and map the file, store it awaiting confirmation, answer the preview. The upload
     counts against [import] uploads_per_hour before its body is read."""
     svc = services(request)
-    salon_id = request.match_info["salonId"]
+    salon_id = salon_of(request)
     try:
         await service.claim_upload(svc, salon_id)
     except ImportProblem as exc:
@@ -141,7 +141,7 @@ async def upload(request: web.Request) -> web.Response:
 async def confirm(request: web.Request) -> web.Response:
     """Hand the batch to the importer; answers at once with the counters so far."""
     svc = services(request)
-    salon_id, batch_id = request.match_info["salonId"], request.match_info["batchId"]
+    salon_id, batch_id = salon_of(request), request.match_info["batchId"]
     body = ConfirmBody()
     if request.can_read_body and request.content_length != 0:
         body = await read_json(request, ConfirmBody)
@@ -159,7 +159,7 @@ async def confirm(request: web.Request) -> web.Response:
 @routes.get(_BASE + "/{batchId}/status")
 async def status(request: web.Request) -> web.Response:
     """Progress, counters and the first 100 errors."""
-    salon_id, batch_id = request.match_info["salonId"], request.match_info["batchId"]
+    salon_id, batch_id = salon_of(request), request.match_info["batchId"]
     try:
         state = await service.batch_status(services(request), salon_id, batch_id)
     except ImportProblem as exc:
@@ -170,7 +170,7 @@ async def status(request: web.Request) -> web.Response:
 @routes.get(_BASE + "/{batchId}/errors.csv")
 async def errors_csv(request: web.Request) -> web.Response:
     """Every rejected or skipped row: row number, original cells, errors."""
-    salon_id, batch_id = request.match_info["salonId"], request.match_info["batchId"]
+    salon_id, batch_id = salon_of(request), request.match_info["batchId"]
     try:
         text, _count = await service.error_report(
             services(request), salon_id=salon_id, batch_id=batch_id,
@@ -188,7 +188,7 @@ async def errors_csv(request: web.Request) -> web.Response:
 @routes.get("/api/salons/{salonId}/customers/imported")
 async def imported(request: web.Request) -> web.Response:
     """The salon's imported customers, searchable by name or phone; PII access is logged."""
-    salon_id = request.match_info["salonId"]
+    salon_id = salon_of(request)
     status_filter = query_choice(request, "status", CUSTOMER_STATUSES)
     page = query_int(request, "page", 1, minimum=1, maximum=1_000_000)
     limit = query_int(request, "limit", 20, minimum=1, maximum=100)
@@ -225,7 +225,7 @@ async def erase(request: web.Request) -> web.Response:
     counters (numbers only).
     """
     svc = services(request)
-    salon_id, customer_id = request.match_info["salonId"], request.match_info["customerId"]
+    salon_id, customer_id = salon_of(request), request.match_info["customerId"]
     async with svc.pool.acquire() as conn, conn.transaction():
         locked = await db.lock_for_erase(conn, customer_id, salon_id)
         if locked is None:

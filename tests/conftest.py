@@ -172,6 +172,32 @@ async def client(services: Services) -> AsyncIterator[TestClient[Any, Any]]:
         yield test_client
 
 
+AppFor = Callable[..., contextlib.AbstractAsyncContextManager[
+    tuple[TestClient[Any, Any], Services]]]
+
+
+@pytest.fixture
+def app_for(make_config: Callable[..., Config], db_url: str, cipher: PiiCipher,
+            tokens: TokenCodec) -> AppFor:
+    """Start another app (another 'instance') on this test's database: with `cfg`, or with
+    ONBOARDD_* overrides of the test config; yields (client, services)."""
+
+    @contextlib.asynccontextmanager
+    async def start(cfg: Config | None = None, **overrides: str
+                    ) -> AsyncIterator[tuple[TestClient[Any, Any], Services]]:
+        svc_cfg = cfg if cfg is not None else make_config(**overrides)
+        pool = await create_pool(svc_cfg, db_url, min_size=1, max_size=5)
+        svc = Services(cfg=svc_cfg, pool=pool, cipher=cipher, tokens=tokens)
+        try:
+            async with TestClient(TestServer(create_app(svc))) as test_client:
+                yield test_client, svc
+        finally:
+            svc.stopping.set()
+            await pool.close()
+
+    return start
+
+
 @pytest.fixture
 async def salon(services: Services) -> str:
     """A salon row; returns its id."""

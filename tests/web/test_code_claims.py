@@ -4,22 +4,19 @@ daemon on the database, and the takeover rule (README, "Offer codes cannot be gu
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from onboardd.auth import TokenCodec
 from onboardd.codes import generate_offer_code
 from onboardd.config import Config
-from onboardd.db.pool import create_pool
 from onboardd.pii import PiiCipher
 from onboardd.services import Services
-from onboardd.web.app import create_app
-from tests.conftest import bearer, decode
+from tests.conftest import AppFor, bearer, decode
 from tests.integration.test_offer_matcher import (
     add_customer,
     add_offer,
@@ -149,24 +146,9 @@ async def test_each_client_address_has_its_own_budget_across_accounts(
         ("198.51.100.9", 1, False), ("203.0.113.7", 0, True)]
 
 
-@contextlib.asynccontextmanager
-async def another_daemon(cfg: Config, db_url: str, cipher: PiiCipher, tokens: TokenCodec
-                         ) -> AsyncIterator[tuple[Services, TestClient[Any, Any]]]:
-    """A second daemon's services and HTTP front on the same database."""
-    pool = await create_pool(cfg, db_url, min_size=1, max_size=5)
-    svc = Services(cfg=cfg, pool=pool, cipher=cipher, tokens=tokens)
-    try:
-        async with TestClient(TestServer(create_app(svc))) as other:
-            yield svc, other
-    finally:
-        svc.stopping.set()
-        await pool.close()
-
-
-async def test_forwarded_for_is_ignored_unless_trusted(
-        make_config: Callable[..., Config], db_url: str, cipher: PiiCipher,
-        tokens: TokenCodec) -> None:
-    async with another_daemon(make_config(), db_url, cipher, tokens) as (svc, untrusting):
+async def test_forwarded_for_is_ignored_unless_trusted(app_for: AppFor,
+                                                       tokens: TokenCodec) -> None:
+    async with app_for() as (untrusting, svc):
         for i in range(PER_IP):
             _, headers = await user(svc.pool, tokens, f"+9198000003{i:02d}")
             spoofed = headers | {"X-Forwarded-For": f"192.0.2.{i}"}
@@ -181,10 +163,10 @@ async def test_forwarded_for_is_ignored_unless_trusted(
 
 
 async def test_daemons_sharing_the_database_share_the_counters(
-        client: TestClient[Any, Any], services: Services, db_url: str, cipher: PiiCipher,
+        client: TestClient[Any, Any], services: Services, app_for: AppFor,
         tokens: TokenCodec) -> None:
     _, headers = await user(services.pool, tokens, "+919800000131")
-    async with another_daemon(services.cfg, db_url, cipher, tokens) as (_svc, second):
+    async with app_for(services.cfg) as (second, _svc):
         fronts = [client, second]
         statuses = [(await claim(fronts[i % 2], generate_offer_code(), headers))[0]
                     for i in range(PER_USER + 2)]

@@ -4,20 +4,14 @@ keeps serving."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import msgspec
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from onboardd.auth import TokenCodec
-from onboardd.config import Config
-from onboardd.db.pool import create_pool
-from onboardd.pii import PiiCipher
 from onboardd.services import Services
-from onboardd.web.app import create_app
+from tests.conftest import AppFor
 from tests.hostile_files import far_cell_xlsx, shared_string_bomb, wide_header_csv
 from tests.web.test_imports_api import form, upload
 from tests.xls_support import xls_bytes
@@ -125,27 +119,8 @@ async def test_preview_stays_under_512_kb_whatever_the_cells(
     assert first["originalData"]["Note 0"] == "y" * PREVIEW_CELL_CHARS + "\u2026"
 
 
-@pytest.fixture
-def app_for(make_config: Callable[..., Config], db_url: str, cipher: PiiCipher,
-            tokens: TokenCodec) -> Callable[..., Any]:
-    """Start another app (another 'instance') on the same database with config overrides."""
-
-    @contextlib.asynccontextmanager
-    async def start(**overrides: str) -> AsyncIterator[tuple[Client, Services]]:
-        cfg = make_config(**overrides)
-        pool = await create_pool(cfg, db_url, min_size=1, max_size=4)
-        svc = Services(cfg=cfg, pool=pool, cipher=cipher, tokens=tokens)
-        try:
-            async with TestClient(TestServer(create_app(svc))) as test_client:
-                yield test_client, svc
-        finally:
-            await pool.close()
-
-    return start
-
-
 async def test_uploads_per_hour_is_429_across_instances_and_counts_refusals(
-        app_for: Callable[..., Any], salon: str, admin_headers: dict[str, str]) -> None:
+        app_for: AppFor, salon: str, admin_headers: dict[str, str]) -> None:
     async with app_for(import_uploads_per_hour="3") as (client_a, svc), \
             app_for(import_uploads_per_hour="3") as (client_b, _):
         await upload(client_a, salon, admin_headers, "Name,Phone\nA,9876543210\n")
@@ -169,7 +144,7 @@ async def test_uploads_per_hour_is_429_across_instances_and_counts_refusals(
 
 
 async def test_a_reader_that_exhausts_memory_ends_only_its_child(
-        app_for: Callable[..., Any], salon: str, admin_headers: dict[str, str]) -> None:
+        app_for: AppFor, salon: str, admin_headers: dict[str, str]) -> None:
     """Limits so high that no grid check stops the file: the reader's 11 PB allocation
     aborts the sandboxed child, and the upload is a 422; the server keeps serving."""
     async with app_for(import_max_rows="5000000000", import_max_columns="100000") as (client, _):

@@ -6,24 +6,20 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 import xlsxwriter
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from yarl import URL
 
 from onboardd.actors import importer
 from onboardd.auth import TokenCodec
-from onboardd.config import Config
 from onboardd.db.delivery import recount
-from onboardd.db.pool import create_pool
-from onboardd.pii import PiiCipher
 from onboardd.services import Services
-from onboardd.web.app import create_app
-from tests.conftest import bearer
+from tests.conftest import AppFor, bearer
 
 Client = TestClient[Any, Any]
 
@@ -187,18 +183,11 @@ async def test_missing_file_field_and_wrong_content_type(
 
 
 @pytest.fixture
-async def limited(make_config: Callable[..., Config], db_url: str, cipher: PiiCipher,
-                  tokens: TokenCodec) -> AsyncIterator[tuple[Client, Services]]:
+async def limited(app_for: AppFor) -> AsyncIterator[tuple[Client, Services]]:
     """An app with small limits: 100 kB files, 50 rows, 2 imports an hour."""
-    cfg = make_config(import_max_file_bytes="100000", import_max_rows="50",
-                      import_imports_per_hour="2")
-    pool = await create_pool(cfg, db_url, min_size=1, max_size=5)
-    svc = Services(cfg=cfg, pool=pool, cipher=cipher, tokens=tokens)
-    try:
-        async with TestClient(TestServer(create_app(svc))) as test_client:
-            yield test_client, svc
-    finally:
-        await pool.close()
+    async with app_for(import_max_file_bytes="100000", import_max_rows="50",
+                       import_imports_per_hour="2") as started:
+        yield started
 
 
 async def test_too_many_rows_names_the_count(limited: tuple[Client, Services], salon: str,

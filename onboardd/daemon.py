@@ -9,19 +9,15 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from onboardd import twilio_account
 from onboardd.actors import register_actors
-from onboardd.auth import codec_from_config
 from onboardd.config import Config
-from onboardd.db.migrate import available, migrate
-from onboardd.db.pool import create_pool, database_url
-from onboardd.db.queries import check_catalogue
 from onboardd.first_run import banner, ensure_first_salon
 from onboardd.logging import get_logger
-from onboardd.pii import cipher_from_config
+from onboardd.runtime import open_services
 from onboardd.sdnotify import notify
-from onboardd.services import Services
+from onboardd.simulator.app import run_simulator
 from onboardd.supervisor import CrashLoop, Supervisor
+from onboardd.twilio import account as twilio_account
 from onboardd.web.app import create_app
 from onboardd.web.server import front_runner
 
@@ -32,37 +28,14 @@ HTTP_DRAIN_S = 5.0
 
 
 @contextlib.asynccontextmanager
-async def open_services(cfg: Config) -> AsyncIterator[Services]:
-    """Database (embedded or configured), migrations, keys: everything but the actors.
-
-    The package's SQL is checked first, before any database is touched: a missing migration
-    folder or a query the code asks for and the package lacks stops start-up (exit 2).
-    """
-    available()
-    check_catalogue()
-    cipher = cipher_from_config(cfg)
-    tokens = codec_from_config(cfg)
-    async with database_url(cfg) as url:
-        pool = await create_pool(cfg, url)
-        try:
-            async with pool.acquire() as conn:
-                await migrate(conn)
-            yield Services(cfg=cfg, pool=pool, cipher=cipher, tokens=tokens)
-        finally:
-            await pool.close()
-
-
-@contextlib.asynccontextmanager
 async def twilio_endpoint(cfg: Config) -> AsyncIterator[str]:
     """The base URL of the Twilio API to use: the configured one, or the built-in simulator
-    (signing with the state directory's random token, see onboardd.twilio_account)."""
+    (signing with the state directory's random token, see onboardd.twilio.account)."""
     if not cfg.simulated_twilio:
         if cfg.simulator.enabled:
             log.warning("simulator_enabled_ignored", reason="Twilio credentials are configured")
         yield cfg.twilio.api_base_url
         return
-    from onboardd.simulator.app import run_simulator
-
     async with run_simulator(twilio_account.simulator_settings(cfg), "127.0.0.1", 0) as base_url:
         log.warning("twilio_simulator_in_use", base_url=base_url,
                     hint="no Twilio credentials configured: messages go to the simulator")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from onboardd.config import ConfigError
 from onboardd.db.salons import SalonRow, add_first_salon, list_salons
 from onboardd.logging import get_logger
-from onboardd.services import Services
+from onboardd.runtime import Services
 
 log = get_logger("first_run")
 

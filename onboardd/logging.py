@@ -9,7 +9,7 @@ from typing import Any, TextIO
 
 import structlog
 
-from onboardd.masking import mask_digits as mask_digits  # re-exported
+from onboardd.domain.masking import mask_digits as mask_digits  # re-exported
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR}

@@ -23,7 +23,7 @@ from onboardd.db.migrate import migrate
 from onboardd.db.pool import create_pool
 from onboardd.logging import configure
 from onboardd.pii import PiiCipher
-from onboardd.services import Services
+from onboardd.runtime import Services
 from onboardd.web.app import create_app
 
 TEMPLATE_DB = "onboardd_template"

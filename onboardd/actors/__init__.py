@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 
 from onboardd.actors import dispatcher, importer, offer_matcher, scheduler, status_recorder
-from onboardd.services import Services
+from onboardd.runtime import Services
 from onboardd.supervisor import ActorFn, Supervisor
 
 # Actors told to stop only after every other one has returned: the status recorder makes the

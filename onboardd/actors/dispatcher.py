@@ -29,18 +29,18 @@ from typing import Final
 from aiolimiter import AsyncLimiter
 from twilio.rest import Client
 
-from onboardd import delivery
 from onboardd.actors.waiting import drain_nudges, first_of
-from onboardd.campaigns import render
-from onboardd.campaigns.outcomes import Decision, decide, make_limiter
 from onboardd.db import campaigns as db
 from onboardd.db import delivery as delivery_db
+from onboardd.domain import delivery
+from onboardd.domain.campaigns import render
+from onboardd.domain.campaigns.outcomes import Decision, decide, make_limiter
+from onboardd.domain.phones import mask_phone
+from onboardd.domain.status_events import SendOutcome, StatusWork
 from onboardd.logging import get_logger
-from onboardd.phones import mask_phone
-from onboardd.services import Services
-from onboardd.status_events import SendOutcome, StatusWork
-from onboardd.twilio_account import address, new_client
-from onboardd.twilio_client import (
+from onboardd.runtime import Services
+from onboardd.twilio.account import address, new_client
+from onboardd.twilio.client import (
     ListedMessage,
     TwilioListError,
     TwilioTimeout,

@@ -14,16 +14,17 @@ requests of other salons for longer than the interpreter's thread switch interva
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Final, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Final, TypeVar
 
 import asyncpg
 import msgspec
 import structlog
 
-from onboardd.actors.waiting import drain_nudges, first_of
+from onboardd.actors.waiting import drain_nudges, first_of, run_to_end, settle
 from onboardd.db import imports as db
 from onboardd.db.pool import CONNECTION_ERRORS
+from onboardd.domain.masking import mask_digits
 from onboardd.importing.files import FileRejected, Table, read_table
 from onboardd.importing.mapping import ColumnMapping
 from onboardd.importing.rows import (
@@ -32,18 +33,15 @@ from onboardd.importing.rows import (
     mark_in_file_duplicates,
     validate_row,
 )
-from onboardd.importing.service import column_mapping, seal_original
 from onboardd.logging import get_logger
-from onboardd.masking import mask_digits
 from onboardd.pii import PiiCipher
-from onboardd.services import Services
+from onboardd.runtime import Services
+from onboardd.services.imports import column_mapping, seal_original
 
 log = get_logger("importer")
 
 # A claim outlives a crashed holder by this long; every chunk renews it.
 LEASE_S: Final = 60.0
-# Previews never confirmed are dropped (with their stored file) after this long.
-PREVIEW_TTL_S: Final = 24 * 3600.0
 
 Progress = Callable[[int, int], None]
 T = TypeVar("T")
@@ -136,28 +134,6 @@ async def write_chunk(services: Services, batch: db.ClaimedBatch, processed: int
     return written
 
 
-async def _settle(task: asyncio.Task[T]) -> T:
-    """The task's result, once it is done, even if the caller is cancelled meanwhile: the task
-    (a write that commits or rolls back) is never left running without an owner. A
-    cancellation of the caller is re-raised after the task finished."""
-    interrupted: asyncio.CancelledError | None = None
-    while not task.done():
-        try:
-            await asyncio.wait({task})
-        except asyncio.CancelledError as exc:
-            interrupted = exc
-    if interrupted is not None:
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("import_write_failed_while_cancelled", error=repr(task.exception()))
-        raise interrupted
-    return task.result()
-
-
-async def _finish(coro: Coroutine[Any, Any, T], name: str) -> T:
-    """Run a final write to its end even if the caller is cancelled meanwhile."""
-    return await _settle(asyncio.create_task(coro, name=name))
-
-
 async def _parse(services: Services, batch: db.ClaimedBatch) -> tuple[Table, ColumnMapping]:
     """The stored file as a table, and the mapping; FileRejected/ValueError when unusable."""
     if batch.file_data is None:
@@ -182,7 +158,7 @@ async def process_batch(services: Services, batch: db.ClaimedBatch, stopping: as
             table, mapping = await _parse(services, batch)
         except (FileRejected, ValueError) as exc:
             reason = exc.message if isinstance(exc, FileRejected) else str(exc)
-            await _finish(db.fail_batch(services.pool, batch.id, reason),
+            await run_to_end(db.fail_batch(services.pool, batch.id, reason),
                           f"import-fail-{batch.id}")
             log.warning("import_failed", reason=reason)
             return "failed"
@@ -216,18 +192,18 @@ async def _import_rows(services: Services, batch: db.ClaimedBatch, table: Table,
                     plan = await prepare(starts[index + 1])
             except BaseException as exc:
                 try:
-                    status, processed = await _settle(writing)
+                    status, processed = await settle(writing)
                 except Exception as failure:
                     if isinstance(exc, Exception):
                         # The write's own failure (a lost claim, the database) decides.
                         raise failure from exc
                     log.warning("import_write_failed_while_stopping", error=repr(failure))
                 raise
-            status, processed = await _settle(writing)
+            status, processed = await settle(writing)
             if progress is not None:
                 progress(processed, total)
             if stopping.is_set() and status == "processing":
-                await _finish(db.release_batch(services.pool, batch.id),
+                await run_to_end(db.release_batch(services.pool, batch.id),
                               f"import-release-{batch.id}")
                 log.info("import_released", processed=processed, total=total)
                 return "released"
@@ -239,12 +215,12 @@ async def _import_rows(services: Services, batch: db.ClaimedBatch, table: Table,
     except asyncpg.PostgresError as exc:
         # Deterministic (bad data, a constraint): retrying would fail the same way, forever.
         reason = _rejected_reason(exc, table, processed, min(processed + size, total))
-        await _finish(db.fail_batch(services.pool, batch.id, reason), f"import-fail-{batch.id}")
+        await run_to_end(db.fail_batch(services.pool, batch.id, reason), f"import-fail-{batch.id}")
         log.error("import_rejected_by_database", processed=processed, error=repr(exc))
         return "failed"
     except Exception as exc:
         reason = f"internal error after {processed} rows: {exc.__class__.__name__}"
-        await _finish(db.fail_batch(services.pool, batch.id, reason), f"import-fail-{batch.id}")
+        await run_to_end(db.fail_batch(services.pool, batch.id, reason), f"import-fail-{batch.id}")
         log.error("import_crashed", error=repr(exc), exc_info=exc)
         return "failed"
     log.info("import_finished", status=status, total=total)
@@ -274,15 +250,6 @@ async def run(services: Services, stopping: asyncio.Event) -> None:
             await process_batch(services, batch, stopping)
         await first_of(services.queues.imports.get(), stopping.wait(), poll_s=poll_s)
         drain_nudges(services.queues.imports)
-
-
-async def expire_previews(services: Services) -> None:
-    """Scheduler job: drop previews nobody confirmed, with their stored files, and upload
-    attempts that no longer count against the rolling hour."""
-    count = await db.expire_previews(services.pool, PREVIEW_TTL_S)
-    if count:
-        log.info("import_previews_expired", count=count)
-    await db.forget_uploads(services.pool)
 
 
 async def import_now(services: Services, batch_id: str, stopping: asyncio.Event,

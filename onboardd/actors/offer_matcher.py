@@ -22,10 +22,10 @@ from onboardd.actors.waiting import first_of
 from onboardd.db import offers as db
 from onboardd.db.offers import RegistrationEvent
 from onboardd.db.pool import CONNECTION_ERRORS as _CONNECTION_ERRORS
+from onboardd.domain.matching import user_number
 from onboardd.logging import get_logger
-from onboardd.matching import user_number
 from onboardd.pii import PiiCipher
-from onboardd.services import Services
+from onboardd.runtime import Services
 
 log = get_logger("offer_matcher")
 
@@ -43,7 +43,7 @@ def build_candidates(cipher: PiiCipher, events: Sequence[RegistrationEvent],
                      phone_region: str) -> list[Candidate]:
     """(event, user, hash of the user's E.164 number, registered at) for each readable phone.
 
-    A national-format phone is read with ``[offers] phone_region`` only (onboardd.matching),
+    A national-format phone is read with ``[offers] phone_region`` only (onboardd.domain.matching),
     never with another salon's region; a phone that cannot be read matches nothing.
     """
     out: list[Candidate] = []

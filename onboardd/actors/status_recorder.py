@@ -33,11 +33,12 @@ import asyncio
 import contextlib
 import time
 
+from onboardd.actors.waiting import run_to_end
 from onboardd.db import delivery as db
 from onboardd.db import parked as parked_db
+from onboardd.domain.status_events import SendOutcome, StatusCallback, StatusWork, parked, safe_text
 from onboardd.logging import get_logger
-from onboardd.services import Services, nudge
-from onboardd.status_events import SendOutcome, StatusCallback, StatusWork, parked, safe_text
+from onboardd.runtime import CampaignWake, Services, nudge
 
 log = get_logger("status_recorder")
 
@@ -150,22 +151,11 @@ async def flush(services: Services, batch: list[StatusWork]) -> db.FlushResult:
     if result.fell_back_sids:
         log.info("whatsapp_unreachable_fallback_to_sms", count=len(result.fell_back_sids),
                  sids=result.fell_back_sids[:20])
-        nudge(services.queues.campaigns, "sms-fallback")  # wake the dispatcher's claimers
+        # Wake the dispatcher's claimers: SMS retries are claimable now.
+        nudge(services.queues.campaigns, CampaignWake("sms_fallback"))
     for campaign_id in result.completed_campaigns:
         log.info("campaign_completed", campaign_id=campaign_id)
     return result
-
-
-async def _flush_to_end(services: Services, batch: list[StatusWork]) -> None:
-    """Flush; a flush that has started finishes (and settles its futures) even if the actor is
-    cancelled meanwhile, before the cancellation goes on."""
-    task = asyncio.ensure_future(flush(services, batch))
-    try:
-        await asyncio.shield(task)
-    except asyncio.CancelledError:
-        if not task.done():
-            await asyncio.wait({task})
-        raise
 
 
 async def _final_drain(services: Services) -> None:
@@ -178,7 +168,7 @@ async def _final_drain(services: Services) -> None:
         batch = [queue.get_nowait()]
         _take_ready(queue, batch, len(batch[0].items))
         try:
-            await _flush_to_end(services, batch)
+            await run_to_end(flush(services, batch), "status-flush")
         except Exception as exc:
             log.error("final_flush_failed", events=sum(len(w.items) for w in batch),
                       error=repr(exc), exc_info=exc)
@@ -221,7 +211,7 @@ async def run(services: Services, stopping: asyncio.Event) -> None:
             if taken:
                 batch = await _gather(queue, taken, expected)
                 expected = sum(len(work.items) for work in batch)
-                await _flush_to_end(services, batch)
+                await run_to_end(flush(services, batch), "status-flush")
                 taken = []
         await _final_drain(services)
     except asyncio.CancelledError:

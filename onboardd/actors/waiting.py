@@ -1,10 +1,18 @@
-"""How actors sleep: until the first of several wake-ups, the stop event, or a poll timeout."""
+"""How actors wait: until the first of several wake-ups, the stop event, or a poll timeout; and
+for a write they started, to its end even when they are cancelled meanwhile."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
+from typing import Any, TypeVar
+
+from onboardd.logging import get_logger
+
+log = get_logger("actors")
+
+T = TypeVar("T")
 
 
 async def first_of(*wakeups: Awaitable[object], poll_s: float | None = None) -> None:
@@ -22,8 +30,31 @@ async def first_of(*wakeups: Awaitable[object], poll_s: float | None = None) -> 
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def drain_nudges(queue: asyncio.Queue[str]) -> None:
+def drain_nudges(queue: asyncio.Queue[Any]) -> None:
     """Drop nudges already queued: one pass of work answers them all."""
     with contextlib.suppress(asyncio.QueueEmpty):
         while True:
             queue.get_nowait()
+
+
+async def settle(task: asyncio.Task[T]) -> T:
+    """The task's result, once it is done, even if the caller is cancelled meanwhile: the task
+    (a write that commits or rolls back, a flush that settles futures) is never left running
+    without an owner. A cancellation of the caller is re-raised after the task finished."""
+    interrupted: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError as exc:
+            interrupted = exc
+    if interrupted is not None:
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("write_failed_while_cancelled", task=task.get_name(),
+                        error=repr(task.exception()))
+        raise interrupted
+    return task.result()
+
+
+async def run_to_end(coro: Coroutine[Any, Any, T], name: str) -> T:
+    """Run a final write to its end even if the caller is cancelled meanwhile."""
+    return await settle(asyncio.create_task(coro, name=name))

@@ -9,10 +9,10 @@ from typing import Any, TypeVar
 import asyncpg
 import msgspec
 
-from onboardd import codes
-from onboardd.campaigns.audience import Audience, audience_from_json, audience_params
-from onboardd.campaigns.validation import CampaignInput
 from onboardd.db.queries import query
+from onboardd.domain import codes
+from onboardd.domain.campaigns.audience import Audience, audience_from_json, audience_params
+from onboardd.domain.campaigns.validation import CampaignInput
 
 S = TypeVar("S", bound=msgspec.Struct)
 

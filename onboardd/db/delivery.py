@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 import asyncpg
 import msgspec
 
-from onboardd import delivery
 from onboardd.db.queries import query
+from onboardd.domain import delivery
+from onboardd.domain.status_events import SendOutcome, StatusCallback
 from onboardd.logging import get_logger
-from onboardd.status_events import SendOutcome, StatusCallback
 
 log = get_logger("db.delivery")
 

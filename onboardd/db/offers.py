@@ -10,7 +10,7 @@ import asyncpg
 import msgspec
 
 from onboardd.db.queries import query
-from onboardd.offers import Offer
+from onboardd.domain.offers import Offer
 
 T = TypeVar("T")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncpg
 
 from onboardd.db.queries import query
-from onboardd.status_events import ParkedEvent
+from onboardd.domain.status_events import ParkedEvent
 
 # SQLSTATE classes that say the database (not the statement's values) is in trouble: connection
 # exceptions, transaction rollback (after with_retry), insufficient resources, object not in

@@ -9,7 +9,7 @@ import asyncpg
 import msgspec
 
 from onboardd.db.queries import query
-from onboardd.salons import SalonFields
+from onboardd.domain.salons import SalonFields
 
 Conn: TypeAlias = "asyncpg.Connection | asyncpg.Pool"
 

@@ -8,8 +8,8 @@ from typing import NamedTuple
 
 import asyncpg
 
-from onboardd.claim_throttle import Charge, KeyState, Policy, charge
 from onboardd.db.queries import query
+from onboardd.domain.claim_throttle import Charge, KeyState, Policy, charge
 
 Key = tuple[str, str]  # (kind, subject)
 

@@ -13,11 +13,11 @@ from typing import Final, Literal, NoReturn
 import msgspec
 from python_calamine import CalamineError, CalamineWorkbook, PasswordError, SheetVisibleEnum
 
+from onboardd.domain.phones import cell_to_text
 from onboardd.importing.errors import FileRejected
 from onboardd.importing.grid import Box, GridLimits, refuse_cell
 from onboardd.importing.xls_scan import check_xls
 from onboardd.importing.xlsx_scan import XlsxGuard, check_zip, open_zip
-from onboardd.phones import cell_to_text
 
 __all__ = ["DEFAULT_MAX_COLUMNS", "FileRejected", "Kind", "Table", "detect_kind", "read_table"]
 

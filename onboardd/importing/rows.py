@@ -7,9 +7,9 @@ from typing import Final
 
 import msgspec
 
+from onboardd.domain.phones import INVALID_PHONE, NOT_MOBILE, PhoneError, normalize_phone
 from onboardd.importing.files import Table
 from onboardd.importing.mapping import ColumnMapping
-from onboardd.phones import INVALID_PHONE, NOT_MOBILE, PhoneError, normalize_phone
 
 __all__ = [
     "DUPLICATE_PHONE",

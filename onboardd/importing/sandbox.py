@@ -23,10 +23,10 @@ from typing import Final
 
 import msgspec
 
+from onboardd.domain.masking import mask_digits
 from onboardd.importing.errors import FileRejected
 from onboardd.importing.files import Kind, detect_kind, read_table
 from onboardd.logging import get_logger
-from onboardd.masking import mask_digits
 
 log = get_logger("import")
 

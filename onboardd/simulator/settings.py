@@ -24,7 +24,7 @@ from typing import Literal
 
 import msgspec
 
-from onboardd.twilio_sids import is_account_sid
+from onboardd.domain.twilio_sids import is_account_sid
 
 BEHAVIOURS = frozenset(
     {

@@ -20,20 +20,20 @@ from typing import Any, Final
 import msgspec
 from aiohttp import web
 
-from onboardd import codes, templates
-from onboardd.campaigns import render
-from onboardd.campaigns.audience import Audience, AudienceError, check_audience
-from onboardd.campaigns.validation import (
+from onboardd.db import campaigns as db
+from onboardd.db import offers as db_offers
+from onboardd.domain import codes, templates
+from onboardd.domain.campaigns import render
+from onboardd.domain.campaigns.audience import Audience, AudienceError, check_audience
+from onboardd.domain.campaigns.validation import (
     CampaignInput,
     CampaignProblem,
     check_campaign,
     check_channel,
     check_schedule,
 )
-from onboardd.db import campaigns as db
-from onboardd.db import offers as db_offers
-from onboardd.phones import mask_phone
-from onboardd.services import Services, nudge
+from onboardd.domain.phones import mask_phone
+from onboardd.runtime import CampaignWake, Services, nudge
 from onboardd.web.body import query_choice, query_int, read_json
 from onboardd.web.errors import ApiError, json_response
 from onboardd.web.keys import principal, salon_of, services
@@ -226,7 +226,7 @@ async def send_campaign(request: web.Request) -> web.StreamResponse:
         raise ApiError(422, "audience: no customer matches this campaign's audience; change "
                        "audience.status / importBatchIds / importedAfter, or import customers "
                        "first", details={"field": "audience"}) from None
-    nudge(svc.queues.campaigns, campaign_id)
+    nudge(svc.queues.campaigns, CampaignWake("campaign_changed", campaign_id))
     return json_response(started, status=202)
 
 
@@ -256,7 +256,7 @@ async def pause_campaign(request: web.Request) -> web.StreamResponse:
     if paused is None:
         raise ApiError(409, f"campaign is {current.status}: only a sending campaign can be "
                        "paused", details={"status": current.status})
-    nudge(svc.queues.campaigns, campaign_id)
+    nudge(svc.queues.campaigns, CampaignWake("campaign_changed", campaign_id))
     return json_response(paused)
 
 
@@ -273,7 +273,7 @@ async def resume_campaign(request: web.Request) -> web.StreamResponse:
     if resumed is None:
         raise ApiError(409, f"campaign is {current.status}: only a paused campaign can be "
                        "resumed", details={"status": current.status})
-    nudge(svc.queues.campaigns, campaign_id)
+    nudge(svc.queues.campaigns, CampaignWake("campaign_changed", campaign_id))
     return json_response(resumed)
 
 

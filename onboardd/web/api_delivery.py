@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from onboardd.db import delivery as db
-from onboardd.phones import mask_phone
+from onboardd.domain.phones import mask_phone
 from onboardd.web.body import query_choice, query_int
 from onboardd.web.errors import ApiError, json_response
 from onboardd.web.keys import salon_of, services

@@ -10,9 +10,9 @@ import msgspec
 from aiohttp import BodyPartReader, web
 
 from onboardd.db import imports as db
-from onboardd.importing import service
-from onboardd.importing.service import ROW_PURPOSE, ImportProblem
-from onboardd.phones import PhoneError, normalize_phone
+from onboardd.domain.phones import PhoneError, normalize_phone
+from onboardd.services import imports as service
+from onboardd.services.imports import ROW_PURPOSE, ImportProblem
 from onboardd.web.body import query_choice, query_int, read_json
 from onboardd.web.errors import ApiError, json_response
 from onboardd.web.keys import principal, request_id, salon_of, services

@@ -18,10 +18,10 @@ from aiohttp import web
 
 from onboardd.db import offers as db
 from onboardd.db.offers import ClaimTarget, OfferRow, RedemptionRow
-from onboardd.matching import NO_REGION, caller_region, user_number
-from onboardd.offers import EXPIRED, INT32_MAX, NOT_FOUND, USED, validate_offer
-from onboardd.phones import PhoneError, normalize_phone
-from onboardd.services import Services
+from onboardd.domain.matching import NO_REGION, caller_region, user_number
+from onboardd.domain.offers import EXPIRED, INT32_MAX, NOT_FOUND, USED, validate_offer
+from onboardd.domain.phones import PhoneError, normalize_phone
+from onboardd.runtime import Services
 from onboardd.web.body import read_json
 from onboardd.web.claims import claim_by_code, grant_claim
 from onboardd.web.errors import ApiError, field_error, json_response

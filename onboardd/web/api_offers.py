@@ -7,7 +7,7 @@ from aiohttp import web
 
 from onboardd.db import offers as db
 from onboardd.db.offers import OfferFields, OfferRow
-from onboardd.offers import OfferInput, validate_offer_input
+from onboardd.domain.offers import OfferInput, validate_offer_input
 from onboardd.web.body import query_choice, query_int, read_json
 from onboardd.web.errors import ApiError, json_response
 from onboardd.web.keys import salon_of, services

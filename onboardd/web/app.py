@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 
 from aiohttp import web
 
-from onboardd.services import Services
+from onboardd.runtime import Services
 from onboardd.web import (
     api_campaigns,
     api_delivery,

@@ -5,7 +5,7 @@ the claimant holds no other record of that salon (linked to them, or carrying th
 a record already linked to the claimant is theirs again (idempotent). Everything else, a wrong
 code included, gets the same 404, so a valid code of someone else's record is no oracle. Every
 code attempt is charged to the caller's user and client address before the code is looked at
-(onboardd.claim_throttle, counters in PostgreSQL) and refunded when the code is theirs.
+(onboardd.domain.claim_throttle, counters in PostgreSQL) and refunded when the code is theirs.
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from typing import NamedTuple
 import asyncpg
 from aiohttp import web
 
-from onboardd import claim_throttle as throttle
-from onboardd.codes import code_readings
 from onboardd.config import Offers
 from onboardd.db import offers as db
 from onboardd.db import throttle as throttle_db
 from onboardd.db.offers import ClaimTarget, OfferRow, RedemptionRow
+from onboardd.domain import claim_throttle as throttle
+from onboardd.domain.codes import code_readings
+from onboardd.domain.offers import NOT_FOUND
 from onboardd.logging import get_logger
-from onboardd.offers import NOT_FOUND
-from onboardd.services import Services
+from onboardd.runtime import Services
 from onboardd.web.errors import ApiError, field_error
 
 log = get_logger("claims")

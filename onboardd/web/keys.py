@@ -7,7 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from onboardd.auth import Principal
-from onboardd.services import Services
+from onboardd.runtime import Services
 
 SERVICES = web.AppKey("services", Services)
 # Readiness reporter: returns {component: problem} for what is not ready — set by the daemon.

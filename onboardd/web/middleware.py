@@ -13,8 +13,8 @@ from aiohttp import web
 
 from onboardd.auth import AuthError, Principal
 from onboardd.db.salons import salon_exists
+from onboardd.domain.salons import salon_id_problem
 from onboardd.logging import get_logger
-from onboardd.salons import salon_id_problem
 from onboardd.web.errors import ApiError, error_body, error_response
 from onboardd.web.keys import PRINCIPAL_KEY, REQUEST_ID_KEY, SALON_ID_KEY, SERVICES
 from onboardd.web.slow_bodies import BodyTimeout, BodyWatch

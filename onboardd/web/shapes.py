@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from onboardd.db.offers import OfferRow, RedemptionRow
-from onboardd.templates import offer_amount_text
+from onboardd.domain.templates import offer_amount_text
 
 
 def offer_json(row: OfferRow, *, admin: bool) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 import msgspec
 from multidict import MultiDict
 
-from onboardd.twilio_sids import SID_LENGTH, is_account_sid, is_message_sid
+from onboardd.domain.twilio_sids import SID_LENGTH, is_account_sid, is_message_sid
 
 FORM_TYPE: Final = "application/x-www-form-urlencoded"
 MAX_BODY_BYTES: Final = 64 * 1024  # Twilio's forms are under 10 KB, a 4096-char body included

@@ -25,13 +25,13 @@ from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDict
 from twilio.request_validator import RequestValidator
 
-from onboardd import twilio_account
 from onboardd.db import delivery as db
-from onboardd.keywords import classify_inbound
+from onboardd.domain.keywords import classify_inbound
+from onboardd.domain.phones import mask_phone
+from onboardd.domain.status_events import StatusCallback, StatusWork
 from onboardd.logging import get_logger
-from onboardd.phones import mask_phone
-from onboardd.services import Services
-from onboardd.status_events import StatusCallback, StatusWork
+from onboardd.runtime import Services
+from onboardd.twilio import account as twilio_account
 from onboardd.web import twilio_form
 from onboardd.web.errors import ApiError
 from onboardd.web.keys import services as services_of
@@ -46,7 +46,7 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
 def twilio_auth_token(services: Services) -> str:
-    """The token Twilio signs webhooks with (onboardd.twilio_account decides)."""
+    """The token Twilio signs webhooks with (onboardd.twilio.account decides)."""
     return twilio_account.auth_token(services.cfg)
 
 

@@ -154,7 +154,7 @@ WHERE ic.phone_hash = $1
 ORDER BY COALESCE(ic.last_invited_at, ic.invited_at) DESC NULLS LAST, ic.created_at DESC, ic.id;
 
 -- name: wo_claim_customer_by_code
--- $1: the readings of a typed code (onboardd.codes.code_readings), at most two.
+-- $1: the readings of a typed code (onboardd.domain.codes.code_readings), at most two.
 SELECT ic.id, ic.salon_id, ic.linked_user_id,
        onboardd_assigned_offer(ic.salon_id, ic.last_campaign_id) AS offer_id
 FROM imported_customers ic

@@ -39,12 +39,12 @@ from onboardd.auth import TokenCodec  # noqa: E402
 from onboardd.config import load  # noqa: E402
 from onboardd.db.migrate import migrate  # noqa: E402
 from onboardd.db.pool import create_pool  # noqa: E402
+from onboardd.domain.phones import PhoneError, normalize_phone  # noqa: E402
 from onboardd.importing.files import read_table  # noqa: E402
 from onboardd.importing.mapping import guess_mapping  # noqa: E402
 from onboardd.logging import configure  # noqa: E402
-from onboardd.phones import PhoneError, normalize_phone  # noqa: E402
 from onboardd.pii import cipher_from_config  # noqa: E402
-from onboardd.services import Services  # noqa: E402
+from onboardd.runtime import Services  # noqa: E402
 from onboardd.web.app import create_app  # noqa: E402
 
 # How often the client asks for the status (a busy client: every request is server work).

@@ -34,7 +34,7 @@ from onboardd.config import load
 from onboardd.db.pool import create_pool
 from onboardd.logging import configure
 from onboardd.pii import PiiCipher
-from onboardd.services import Services
+from onboardd.runtime import Services
 from tests.bench.support import bench_database
 
 SALONS = 3

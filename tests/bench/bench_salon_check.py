@@ -41,7 +41,7 @@ from onboardd.db.pool import create_pool
 from onboardd.db.salons import salon_exists
 from onboardd.logging import configure
 from onboardd.pii import cipher_from_config
-from onboardd.services import Services
+from onboardd.runtime import Services
 from onboardd.web import middleware
 from onboardd.web.app import create_app
 from tests.bench.support import bench_database

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from onboardd.simulator import STATE_KEY, SimulatorSettings, create_app
 from onboardd.simulator.app import serve_app
-from onboardd.twilio_client import close_client, make_client, send_message
+from onboardd.twilio.client import close_client, make_client, send_message
 
 FROM = "+15005550006"
 

@@ -35,16 +35,16 @@ from twilio.request_validator import RequestValidator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from onboardd import delivery
 from onboardd.actors import status_recorder
 from onboardd.auth import codec_from_config
 from onboardd.config import load
 from onboardd.db import delivery as db
 from onboardd.db.pool import create_pool
+from onboardd.domain import delivery
+from onboardd.domain.status_events import SendOutcome, StatusCallback
 from onboardd.logging import configure
 from onboardd.pii import cipher_from_config
-from onboardd.services import Services
-from onboardd.status_events import SendOutcome, StatusCallback
+from onboardd.runtime import Services
 from onboardd.web.app import create_app
 from onboardd.web.webhooks import twilio_auth_token
 from tests.bench.support import bench_database

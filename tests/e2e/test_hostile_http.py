@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from onboardd.services import Services
+from onboardd.runtime import Services
 from tests.conftest import daemon_env
 from tests.e2e.daemon import Daemon
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from onboardd import twilio_account
 from onboardd.config import load
-from onboardd.twilio_client import close_client, make_client, send_message
+from onboardd.twilio import account as twilio_account
+from onboardd.twilio.client import close_client, make_client, send_message
 from tests.conftest import JWT_SECRET, PII_KEY
 from tests.e2e.daemon import free_port
 from tests.e2e.test_daemon import _run_cli

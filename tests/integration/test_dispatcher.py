@@ -14,19 +14,20 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from onboardd import twilio_account
-from onboardd.actors import campaign_jobs, dispatcher, status_recorder
-from onboardd.campaigns.outcomes import decide
+from onboardd.actors import dispatcher, status_recorder
 from onboardd.config import Config
 from onboardd.db import campaigns as db
 from onboardd.db import delivery as delivery_db
 from onboardd.db.pool import create_pool
+from onboardd.domain.campaigns.outcomes import decide
+from onboardd.domain.templates import DEFAULT_TEMPLATE
+from onboardd.jobs import campaigns as campaign_jobs
 from onboardd.pii import PiiCipher
-from onboardd.services import Services, nudge
+from onboardd.runtime import CampaignWake, Services, nudge
 from onboardd.simulator.state import SimState
 from onboardd.supervisor import Supervisor
-from onboardd.templates import DEFAULT_TEMPLATE
-from onboardd.twilio_client import make_client, send_message
+from onboardd.twilio import account as twilio_account
+from onboardd.twilio.client import make_client, send_message
 from onboardd.web.app import create_app
 from tests.campaign_support import add_customers, add_offer, add_salon, phone, simulator, wait_for
 
@@ -58,7 +59,7 @@ class Rig:
             salon, channel, DEFAULT_TEMPLATE, offer, content_sid)
         if start:
             await db.start(self.pool, campaign_id, salon)
-            nudge(self.services.queues.campaigns, campaign_id)
+            nudge(self.services.queues.campaigns, CampaignWake("campaign_changed", campaign_id))
         return campaign_id
 
     async def by_phone(self, campaign_id: str) -> dict[str, Any]:
@@ -332,7 +333,7 @@ async def test_pause_stops_new_sends_and_resume_sends_exactly_the_rest(
 
     await wait_for(some_sent)
     assert await db.pause(rig.pool, campaign, salon) is not None
-    nudge(rig.services.queues.campaigns, campaign)
+    nudge(rig.services.queues.campaigns, CampaignWake("campaign_changed", campaign))
     await wait_for(lambda: _no_sending(rig, campaign))
     sent_at_pause = len(rig.sim.store)
     await asyncio.sleep(0.5)  # a window in which a leak would show
@@ -342,7 +343,7 @@ async def test_pause_stops_new_sends_and_resume_sends_exactly_the_rest(
         campaign)
     assert pending == 40 - sent_at_pause
     assert await db.resume(rig.pool, campaign, salon) is not None
-    nudge(rig.services.queues.campaigns, campaign)
+    nudge(rig.services.queues.campaigns, CampaignWake("campaign_changed", campaign))
     await wait_for(lambda: rig.settled(campaign))
     assert sorted(r.to.removeprefix("whatsapp:") for r in rig.sim.store.all()) == sorted(phones)
 
@@ -387,7 +388,7 @@ async def test_expired_lease_is_reconciled_before_any_resend(
     finally:
         await client.http_client.close()
     await campaign_jobs.sweep_leases(rig.services)
-    nudge(rig.services.queues.campaigns, "x")
+    nudge(rig.services.queues.campaigns, CampaignWake("campaign_changed"))
     await wait_for(lambda: rig.settled(campaign))
     rows = await rig.by_phone(campaign)
     assert rows[phone(1)]["twilio_message_sid"] == first.sid

@@ -21,9 +21,10 @@ from onboardd.auth import TokenCodec
 from onboardd.config import Config
 from onboardd.db import imports as db
 from onboardd.db.pool import create_pool
-from onboardd.importing import service
+from onboardd.jobs import imports as import_jobs
 from onboardd.pii import PiiCipher
-from onboardd.services import Services
+from onboardd.runtime import Services
+from onboardd.services import imports as service
 from tests.conftest import daemon_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -315,12 +316,12 @@ async def test_rows_the_database_rejects_fail_the_batch_not_the_actor(small_chun
 async def test_previews_expire(services: Services, salon: str) -> None:
     preview = await service.create_batch(services, salon_id=salon, user="a", file_name="c.csv",
                                          data=b"Name,Phone\nA,9876543210\n", requested=None)
-    await importer.expire_previews(services)
+    await import_jobs.expire_previews(services)
     assert await services.pool.fetchval(
         "SELECT status FROM customer_import_batches WHERE id = $1", preview.batch_id) == "preview"
     await services.pool.execute(
         "UPDATE customer_import_batches SET created_at = now() - interval '2 days'")
-    await importer.expire_previews(services)
+    await import_jobs.expire_previews(services)
     row = await services.pool.fetchrow(
         "SELECT status, file_data FROM customer_import_batches WHERE id = $1", preview.batch_id)
     assert row["status"] == "failed" and row["file_data"] is None

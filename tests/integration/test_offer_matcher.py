@@ -15,9 +15,9 @@ import pytest
 from onboardd.actors import offer_matcher
 from onboardd.config import Config
 from onboardd.db.pool import create_pool
-from onboardd.offers_jobs import expire_offers
+from onboardd.jobs.offers import expire_offers
 from onboardd.pii import PiiCipher
-from onboardd.services import Services
+from onboardd.runtime import Services
 
 
 async def add_offer(pool: asyncpg.Pool, salon: str, *, name: str = "Welcome 15%",

@@ -12,15 +12,18 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
-from onboardd import reconcile, twilio_account
 from onboardd.actors import status_recorder
+from onboardd.cli.reconcile import run_reconcile
 from onboardd.config import Config
 from onboardd.db import delivery as db
-from onboardd.services import Services
+from onboardd.domain.status_events import SendOutcome
+from onboardd.jobs import delivery as delivery_jobs
+from onboardd.runtime import Services
 from onboardd.simulator.app import run_simulator
 from onboardd.simulator.settings import SimulatorSettings
-from onboardd.status_events import SendOutcome
-from onboardd.twilio_client import close_client, make_client, send_message
+from onboardd.twilio import account as twilio_account
+from onboardd.twilio import reconcile
+from onboardd.twilio.client import close_client, make_client, send_message
 from tests.integration.test_status_recorder import cb, new_sid, seed_campaign
 
 SMS_FROM = "+15005550006"
@@ -142,7 +145,7 @@ async def test_job_applies_late_orphans_drops_stale_and_completes(
     await services.pool.execute(
         "UPDATE status_callback_orphans SET received_at = now() - interval '1 hour'"
         " WHERE sid = $1", stray)
-    await reconcile.job(services)
+    await delivery_jobs.reconcile_delivery(services)
     row = await services.pool.fetchrow(
         "SELECT m.status, c.status AS campaign_status FROM invitation_messages m "
         "JOIN invitation_campaigns c ON c.id = m.campaign_id WHERE m.id = $1", ids[0])
@@ -163,7 +166,7 @@ async def test_cli_reconcile(services: Services, salon: str, simulator: str,
     await _wait_final(simulator, 1)
     port = simulator.rsplit(":", 1)[1]
     cfg = make_config(simulator_port=port, campaigns_delivery_wait_s="1")
-    assert await reconcile.run_cli(cfg, campaign, None) == 0
+    assert await run_reconcile(cfg, campaign, None) == 0
     out = capsys.readouterr().out.strip().splitlines()[-1]
     assert '"statuses_found":1' in out
     status = await services.pool.fetchval(
@@ -178,7 +181,7 @@ async def test_cli_in_simulator_mode_without_a_simulator_says_so(
     # The simulator inside `serve` listens on a random port: the CLI needs the standalone one.
     cfg = make_config(simulator_host="127.0.0.1", simulator_port="9")
     assert cfg.simulated_twilio
-    assert await reconcile.run_cli(cfg, None, None) == 2
+    assert await run_reconcile(cfg, None, None) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert "onboardd simulator" in err[0] and "http://127.0.0.1:9" in err[0]

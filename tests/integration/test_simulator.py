@@ -22,7 +22,7 @@ from twilio.request_validator import RequestValidator
 from onboardd.simulator import STATE_KEY, STORE_KEY, SimState, SimulatorSettings, create_app
 from onboardd.simulator.app import serve_app
 from onboardd.simulator.segments import num_segments
-from onboardd.twilio_client import (
+from onboardd.twilio.client import (
     SendResult,
     TwilioListError,
     TwilioTimeout,

@@ -13,8 +13,8 @@ import pytest
 import structlog
 
 from onboardd.actors import status_recorder
-from onboardd.services import Services
-from onboardd.status_events import SendOutcome, StatusCallback, StatusWork
+from onboardd.domain.status_events import SendOutcome, StatusCallback, StatusWork
+from onboardd.runtime import Services
 from tests.integration.test_status_recorder import (
     T0,
     assert_counters_equal,

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from onboardd import delivery
 from onboardd.actors import status_recorder
 from onboardd.db import delivery as db
-from onboardd.services import Services
-from onboardd.status_events import SendOutcome, StatusCallback, StatusWork
+from onboardd.domain import delivery
+from onboardd.domain.status_events import SendOutcome, StatusCallback, StatusWork
+from onboardd.runtime import Services
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 TWILIO_STATUSES = ["queued", "sending", "sent", "delivered", "undelivered", "failed", "read"]

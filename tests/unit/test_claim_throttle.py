@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from onboardd.claim_throttle import (
+from onboardd.config import ConfigError, Offers, load
+from onboardd.domain.claim_throttle import (
     KeyState,
     Policy,
     address_subject,
@@ -15,8 +16,7 @@ from onboardd.claim_throttle import (
     retry_after,
     user_subject,
 )
-from onboardd.codes import ALPHABET, CODE_LENGTH, LEGACY_CODE_LENGTH
-from onboardd.config import ConfigError, Offers, load
+from onboardd.domain.codes import ALPHABET, CODE_LENGTH, LEGACY_CODE_LENGTH
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 CFG = Offers()

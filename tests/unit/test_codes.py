@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from onboardd.codes import (
+from onboardd.domain.codes import (
     ALPHABET,
     CODE_LENGTH,
     code_readings,

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from onboardd.delivery import (
+from onboardd.domain.delivery import (
     ERROR_EXPLANATIONS,
     STATUS_RANK,
     ErrorKind,

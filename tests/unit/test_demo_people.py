@@ -15,6 +15,7 @@ import pytest
 
 from onboardd.demo import people, story
 from onboardd.demo.people import generate_customers, tally, to_csv
+from onboardd.domain.phones import PhoneError, normalize_phone
 from onboardd.importing.files import read_table
 from onboardd.importing.mapping import guess_mapping
 from onboardd.importing.rows import (
@@ -25,7 +26,6 @@ from onboardd.importing.rows import (
     NOT_MOBILE,
     validate_table,
 )
-from onboardd.phones import PhoneError, normalize_phone
 from onboardd.simulator.profile import reserved_behaviour
 
 ROWS = generate_customers(400, seed=7)

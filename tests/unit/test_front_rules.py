@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from aiohttp.http_exceptions import BadHttpMessage, BadHttpMethod, InvalidHeader, LineTooLong
 
-from onboardd.salons import salon_id_problem
+from onboardd.domain.salons import salon_id_problem
 from onboardd.web.server import unparseable_request_error
 
 

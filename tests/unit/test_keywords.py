@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from onboardd.keywords import classify_inbound
+from onboardd.domain.keywords import classify_inbound
 
 STOP = ["STOP", "STOPALL", "UNSUBSCRIBE", "END", "QUIT", "CANCEL", "REVOKE", "OPTOUT"]
 START = ["START", "UNSTOP", "YES"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from onboardd.matching import caller_region, user_number
+from onboardd.domain.matching import caller_region, user_number
 
 
 @pytest.mark.parametrize(("phone", "region", "expected"), [

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from onboardd.money import format_rupees, rupees_plain
+from onboardd.domain.money import format_rupees, rupees_plain
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from onboardd.offers import (
+from onboardd.domain.offers import (
     FieldError,
     Offer,
     OfferInput,

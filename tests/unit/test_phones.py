@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from onboardd.phones import (
+from onboardd.domain.phones import (
     INVALID_PHONE,
     NOT_MOBILE,
     PhoneError,

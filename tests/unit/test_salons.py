@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from onboardd.salons import SalonFieldError, SalonFields, validate_salon
+from onboardd.domain.salons import SalonFieldError, SalonFields, validate_salon
 
 
 def test_valid_fields_are_normalised() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from onboardd.templates import (
+from onboardd.domain.templates import (
     DEFAULT_TEMPLATE,
     GSM_BASIC,
     GSM_EXTENSION,

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from multidict import MultiDict
 
-from onboardd import twilio_account
 from onboardd.config import Config, ConfigError, load
-from onboardd.status_events import PARKED_MAX_CHARS, SendOutcome, StatusCallback, parked
+from onboardd.domain.status_events import PARKED_MAX_CHARS, SendOutcome, StatusCallback, parked
+from onboardd.twilio import account as twilio_account
 from onboardd.web.twilio_form import (
     INT32_MAX,
     TWILIO_STATUSES,

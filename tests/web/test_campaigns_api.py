@@ -7,10 +7,10 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from onboardd.actors import campaign_jobs
 from onboardd.auth import TokenCodec
+from onboardd.jobs import campaigns as campaign_jobs
 from onboardd.pii import PiiCipher
-from onboardd.services import Services
+from onboardd.runtime import Services
 from tests.campaign_support import add_customers, add_offer, add_salon, phone
 from tests.conftest import bearer, decode
 

@@ -12,10 +12,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from onboardd.auth import TokenCodec
-from onboardd.codes import generate_offer_code
 from onboardd.config import Config
+from onboardd.domain.codes import generate_offer_code
 from onboardd.pii import PiiCipher
-from onboardd.services import Services
+from onboardd.runtime import Services
 from tests.conftest import AppFor, bearer, decode
 from tests.integration.test_offer_matcher import (
     add_customer,

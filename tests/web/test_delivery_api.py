@@ -8,8 +8,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from onboardd.db import delivery as db
-from onboardd.services import Services
-from onboardd.status_events import SendOutcome, StatusCallback
+from onboardd.domain.status_events import SendOutcome, StatusCallback
+from onboardd.runtime import Services
 from tests.conftest import bearer
 from tests.integration.test_status_recorder import accept_all, cb, new_salon, seed_campaign
 

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from onboardd.auth import TokenCodec
 from onboardd.config import Config
 from onboardd.db.migrate import available, newest_version
-from onboardd.services import Services
+from onboardd.runtime import Services
 from onboardd.web.app import create_app
 from onboardd.web.errors import ApiError, json_response
 from onboardd.web.keys import principal, salon_of

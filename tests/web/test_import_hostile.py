@@ -10,7 +10,7 @@ import msgspec
 import pytest
 from aiohttp.test_utils import TestClient
 
-from onboardd.services import Services
+from onboardd.runtime import Services
 from tests.conftest import AppFor
 from tests.hostile_files import far_cell_xlsx, shared_string_bomb, wide_header_csv
 from tests.web.test_imports_api import form, upload

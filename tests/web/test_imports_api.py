@@ -18,7 +18,7 @@ from yarl import URL
 from onboardd.actors import importer
 from onboardd.auth import TokenCodec
 from onboardd.db.delivery import recount
-from onboardd.services import Services
+from onboardd.runtime import Services
 from tests.conftest import AppFor, bearer
 
 Client = TestClient[Any, Any]

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 from onboardd.auth import TokenCodec
 from onboardd.config import Config
 from onboardd.pii import PiiCipher
-from onboardd.services import Services
+from onboardd.runtime import Services
 from tests.conftest import bearer, decode
 from tests.integration.test_offer_matcher import (
     add_campaign,

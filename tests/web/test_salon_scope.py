@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from onboardd.auth import TokenCodec
-from onboardd.services import Services
+from onboardd.runtime import Services
 from tests.conftest import bearer, decode
 
 Client = TestClient[Any, Any]

@@ -15,7 +15,7 @@ from twilio.request_validator import RequestValidator
 from onboardd.actors import status_recorder
 from onboardd.config import Config
 from onboardd.db import delivery as db
-from onboardd.services import Services
+from onboardd.runtime import Services
 from onboardd.web.app import create_app
 from onboardd.web.webhooks import twilio_auth_token
 from tests.integration.test_status_recorder import (

@@ -17,10 +17,10 @@ from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 from twilio.request_validator import RequestValidator
 
-from onboardd import twilio_account
 from onboardd.actors import status_recorder
-from onboardd.services import Services
+from onboardd.runtime import Services
 from onboardd.supervisor import Supervisor
+from onboardd.twilio import account as twilio_account
 from tests.integration.test_status_recorder import accept_all, message_rows, seed_campaign
 from tests.web.test_webhooks import INBOUND, SENDER, STATUS, post_signed, status_form
 

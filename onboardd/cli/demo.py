@@ -21,8 +21,8 @@ from onboardd.demo import host
 from onboardd.demo.api import DaemonApi, DemoFailure
 from onboardd.demo.flow import Demo, Outcome
 from onboardd.demo.story import MIN_DAYS, Calendar
+from onboardd.domain.money import format_rupees
 from onboardd.logging import configure
-from onboardd.money import format_rupees
 
 ADMIN_SUBJECT: Final = "onboardd-demo"
 ADMIN_TOKEN_TTL_S: Final = 3600

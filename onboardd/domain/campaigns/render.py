@@ -6,7 +6,7 @@ from typing import Final
 
 import msgspec
 
-from onboardd import templates
+from onboardd.domain import templates
 
 # Used when the salon has no app download link of its own.
 DEFAULT_DOWNLOAD_LINK: Final = "https://app.salonhub.com/download"

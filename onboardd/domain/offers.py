@@ -7,7 +7,7 @@ from typing import Final
 
 import msgspec
 
-from onboardd.money import rupees_plain
+from onboardd.domain.money import rupees_plain
 
 DISCOUNT_TYPES: Final = ("percentage", "fixed")
 # Offer amounts live in PostgreSQL `integer` columns.

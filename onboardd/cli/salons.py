@@ -6,9 +6,9 @@ import argparse
 import sys
 
 from onboardd.config import Config
-from onboardd.daemon import open_services
 from onboardd.db.salons import add_salon, list_salons
-from onboardd.salons import SalonFieldError, validate_salon
+from onboardd.domain.salons import SalonFieldError, validate_salon
+from onboardd.runtime import open_services
 
 
 async def run_salon(cfg: Config, args: argparse.Namespace) -> int:

@@ -21,11 +21,11 @@ from pathlib import Path
 import msgspec
 from twilio.rest import Client
 
-from onboardd.campaigns.render import WHATSAPP_PREFIX
 from onboardd.config import Config, ConfigError
-from onboardd.services import Services
+from onboardd.domain.campaigns.render import WHATSAPP_PREFIX
+from onboardd.runtime import Services
 from onboardd.simulator.settings import SimulatorSettings
-from onboardd.twilio_client import make_client
+from onboardd.twilio.client import make_client
 
 SIMULATOR_TOKEN_FILE = "simulator.token"  # noqa: S105 - a file name
 MIN_TOKEN_CHARS = 16

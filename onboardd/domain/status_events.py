@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from onboardd.masking import mask_digits
+from onboardd.domain.masking import mask_digits
 
 
 class SendOutcome(msgspec.Struct, frozen=True):

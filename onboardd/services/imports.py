@@ -18,6 +18,7 @@ from typing import Any, Final
 import msgspec
 
 from onboardd.db import imports as db
+from onboardd.domain.phones import PhoneError, normalize_phone
 from onboardd.importing.errors import FileRejected
 from onboardd.importing.mapping import (
     ColumnMapping,
@@ -31,8 +32,7 @@ from onboardd.importing.preview import Preview, PreviewRow, capped, shape_origin
 from onboardd.importing.rows import DUPLICATE_PHONE, mark_in_file_duplicates, validate_row
 from onboardd.importing.sandbox import Parsed, ParseRequest, parse_in_child
 from onboardd.logging import get_logger
-from onboardd.phones import PhoneError, normalize_phone
-from onboardd.services import Services, nudge
+from onboardd.runtime import BatchConfirmed, Services, nudge
 
 log = get_logger("import")
 
@@ -215,7 +215,7 @@ async def confirm_batch(services: Services, *, salon_id: str, batch_id: str,
     if confirmed:
         log.info("import_confirmed", salon_id=salon_id, batch_id=batch_id)
         if lease_s <= 0:
-            nudge(services.queues.imports, batch_id)
+            nudge(services.queues.imports, BatchConfirmed(batch_id))
     return state, confirmed
 
 

@@ -8,7 +8,7 @@ from typing import Final, Literal
 import msgspec
 from aiolimiter import AsyncLimiter
 
-from onboardd import delivery
+from onboardd.domain import delivery
 
 # The bucket of each sender's limiter holds this many requests: enough to absorb a late
 # timer wake-up, small enough that a burst plus the steady rate stays within the limit.

@@ -12,21 +12,18 @@ sends. ``job`` is the scheduler's periodic pass; ``onboardd reconcile --campaign
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-import aiohttp
 import msgspec
 from twilio.rest import Client
 
-from onboardd.config import Config
 from onboardd.db import delivery as db
+from onboardd.domain.status_events import SendOutcome, StatusCallback, StatusWork
 from onboardd.logging import get_logger
-from onboardd.services import Services
-from onboardd.status_events import SendOutcome, StatusCallback, StatusWork
-from onboardd.twilio_account import address, new_client
-from onboardd.twilio_client import (
+from onboardd.runtime import Services
+from onboardd.twilio.account import address, new_client
+from onboardd.twilio.client import (
     ListedMessage,
     TwilioListError,
     TwilioTransportError,
@@ -42,10 +39,6 @@ LIST_LIMIT = 50  # messages listed per recipient
 # Look this far before the attempt started: Twilio's DateSent filter has second precision and
 # clocks differ.
 CLOCK_SLACK = timedelta(minutes=2)
-# The periodic job leaves expired leases to the dispatcher's own sweep for this long.
-LEASE_GRACE_S = 300.0
-# How long `onboardd reconcile` waits for the standalone simulator to answer.
-SIM_PROBE_S = 3.0
 
 
 class ReconcileReport(msgspec.Struct):
@@ -157,72 +150,3 @@ async def reconcile_messages(services: Services, *, message_ids: list[str] | Non
     await feed(services, [event for events in found for event in events])
     log.info("reconciled", campaign_id=campaign_id, **msgspec.structs.asdict(report))
     return report
-
-
-async def job(services: Services) -> None:
-    """Periodic pass: late orphans, stale orphans, unfinished messages, campaign completion."""
-    wait_s = services.cfg.campaigns.delivery_wait_s
-    await feed(services, await db.orphans_with_known_sid(services.pool))
-    for sid, status in await db.drop_stale_orphans(services.pool, wait_s):
-        log.warning("status_callback_unknown_sid", sid=sid, status=status,
-                    hint="no invitation message carries this SID")
-    if services.twilio_base_url:
-        await reconcile_messages(services, lease_grace_s=LEASE_GRACE_S)
-    for campaign_id in await db.complete_campaigns(services.pool, wait_s):
-        log.info("campaign_completed", campaign_id=campaign_id)
-
-
-async def _simulator_reachable(base_url: str) -> bool:
-    """Whether a standalone simulator answers its control endpoint at base_url."""
-    timeout = aiohttp.ClientTimeout(total=SIM_PROBE_S)
-    try:
-        async with aiohttp.ClientSession(timeout=timeout) as session, \
-                session.get(base_url + "/_sim/stats") as resp:
-            return resp.status == 200
-    except (aiohttp.ClientError, TimeoutError):
-        return False
-
-
-async def run_cli(cfg: Config, campaign_id: str | None, delivery_wait_s: float | None) -> int:
-    """`onboardd reconcile`: one pass with its own status recorder; prints what it found.
-
-    Exit 0, 1 when some lookups failed, 2 when in simulator mode (no Twilio credentials) no
-    standalone simulator (`onboardd simulator`) answers on [simulator] host/port: the simulator
-    built into `serve` listens on a random port only the daemon knows (its scheduler reconciles
-    on its own).
-    """
-    from onboardd.actors import status_recorder
-    from onboardd.daemon import open_services
-
-    base_url = cfg.twilio.api_base_url
-    if cfg.simulated_twilio:
-        base_url = f"http://{cfg.simulator.host}:{cfg.simulator.port}"
-        if not await _simulator_reachable(base_url):
-            print(f"onboardd reconcile: no Twilio credentials configured, and no simulator at "
-                  f"{base_url}; in simulator mode reconcile needs `onboardd simulator` running "
-                  f"on [simulator] host/port (the one inside `serve` is not reachable)",
-                  file=sys.stderr)
-            return 2
-    async with open_services(cfg) as services:
-        services.twilio_base_url = base_url
-        stopping = asyncio.Event()
-        recorder = asyncio.create_task(status_recorder.run(services, stopping),
-                                       name="status_recorder")
-        try:
-            total = ReconcileReport()
-            while True:
-                report = await reconcile_messages(services, campaign_id=campaign_id,
-                                                  delivery_wait_s=delivery_wait_s)
-                for field in msgspec.structs.fields(ReconcileReport):
-                    setattr(total, field.name,
-                            getattr(total, field.name) + getattr(report, field.name))
-                progressed = report.statuses_found + report.sends_found + report.sends_not_found
-                if report.examined < BATCH or not progressed:
-                    break
-            completed = await db.complete_campaigns(services.pool, cfg.campaigns.delivery_wait_s)
-        finally:
-            stopping.set()
-            await recorder
-    print(msgspec.json.encode({**msgspec.structs.asdict(total),
-                               "campaigns_completed": completed}).decode())
-    return 1 if total.lookups_failed else 0

@@ -6,14 +6,14 @@ import asyncio
 from typing import Final
 
 from onboardd.actors.dispatcher import reconcile, utcnow
-from onboardd.campaigns.render import senders
 from onboardd.db import campaigns as db
+from onboardd.domain.campaigns.render import senders
+from onboardd.domain.status_events import SendOutcome
 from onboardd.logging import get_logger
-from onboardd.reconcile import feed
-from onboardd.services import Services, nudge
-from onboardd.status_events import SendOutcome
-from onboardd.twilio_account import new_client
-from onboardd.twilio_client import TwilioListError, TwilioTransportError
+from onboardd.runtime import CampaignWake, Services, nudge
+from onboardd.twilio.account import new_client
+from onboardd.twilio.client import TwilioListError, TwilioTransportError
+from onboardd.twilio.reconcile import feed
 
 log = get_logger("campaign_jobs")
 
@@ -39,7 +39,7 @@ async def start_due(services: Services) -> None:
         except (LookupError, db.WrongState):
             continue  # started, paused or deleted meanwhile
         log.info("scheduled_campaign_started", campaign_id=campaign_id, salon_id=salon_id)
-        nudge(services.queues.campaigns, campaign_id)
+        nudge(services.queues.campaigns, CampaignWake("campaign_changed", campaign_id))
 
 
 async def sweep_leases(services: Services) -> None:
@@ -83,4 +83,4 @@ async def sweep_leases(services: Services) -> None:
     await feed(services, outcomes)  # bounded wait; the queued work is recorded regardless
     accepted = sum(1 for o in outcomes if o.outcome == "accepted")
     log.info("expired_leases_swept", accepted=accepted, retried=len(outcomes) - accepted)
-    nudge(services.queues.campaigns, "sweep")
+    nudge(services.queues.campaigns, CampaignWake("leases_swept"))

@@ -8,9 +8,9 @@ from typing import Final
 
 import msgspec
 
-from onboardd import templates
-from onboardd.campaigns.audience import Audience, AudienceError, check_audience
-from onboardd.campaigns.render import OfferTerms
+from onboardd.domain import templates
+from onboardd.domain.campaigns.audience import Audience, AudienceError, check_audience
+from onboardd.domain.campaigns.render import OfferTerms
 
 CHANNELS: Final = ("whatsapp", "sms", "both")
 MAX_NAME: Final = 255

@@ -16,7 +16,7 @@ from __future__ import annotations
 import phonenumbers
 from phonenumbers import NumberParseException
 
-from onboardd.phones import PhoneError, normalize_phone
+from onboardd.domain.phones import PhoneError, normalize_phone
 
 # normalize_phone with this region reads only numbers that carry their country code.
 NO_REGION = ""

@@ -9,7 +9,7 @@ from typing import Final, Literal
 
 import msgspec
 
-from onboardd.money import format_rupees
+from onboardd.domain.money import format_rupees
 
 # Spec §4.3, verbatim.
 DEFAULT_TEMPLATE: Final = (

@@ -8,7 +8,7 @@ from typing import Final
 from onboardd.db import offers as db
 from onboardd.db import throttle as throttle_db
 from onboardd.logging import get_logger
-from onboardd.services import Services
+from onboardd.runtime import Services
 
 log = get_logger("offers_jobs")
 

@@ -6,7 +6,7 @@ import enum
 import random
 from typing import Final
 
-from onboardd.masking import mask_digits
+from onboardd.domain.masking import mask_digits
 
 # Coarse progress of a message, as the spec's status column reads it.
 STATUS_RANK: Final[dict[str, int]] = {

@@ -17,10 +17,10 @@ from typing import TextIO
 
 from onboardd.actors import importer
 from onboardd.config import Config
-from onboardd.daemon import open_services
 from onboardd.importing.preview import Preview
-from onboardd.importing.service import ImportProblem, confirm_batch, create_batch
-from onboardd.importing.service import batch_status as read_status
+from onboardd.runtime import open_services
+from onboardd.services.imports import ImportProblem, confirm_batch, create_batch
+from onboardd.services.imports import batch_status as read_status
 
 BAR_WIDTH = 30
 

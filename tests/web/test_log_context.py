@@ -18,14 +18,15 @@ from onboardd.runtime import Services
 from onboardd.web.app import create_app
 from tests.conftest import bearer
 
-log = get_logger("test")
 SALON_PROBE = "/api/salons/{salonId}/log-probe"
 OPEN_PROBE = "/log-probe"  # not token-protected
 
 
 async def _probe(request: web.Request) -> web.StreamResponse:
-    # The suite logs at warning level: the probe line is a warning so it is captured.
-    log.warning("probe_inside_handler")
+    # The suite logs at warning level: the probe line is a warning so it is captured. (A logger
+    # made here, not at module level: pytest's collection would bind a module-level one to the
+    # processors of that moment, which capture_logs no longer sees after a reconfiguration.)
+    get_logger("test").warning("probe_inside_handler")
     return web.json_response({})
 
 

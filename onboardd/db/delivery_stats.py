@@ -4,14 +4,11 @@ them: read-only queries over the counters and message rows that db.delivery keep
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, TypeVar
 
 import asyncpg
 import msgspec
 
 from onboardd.db.queries import query
-
-S = TypeVar("S", bound=msgspec.Struct)
 
 
 class CampaignStats(msgspec.Struct, frozen=True):
@@ -76,23 +73,17 @@ class MessagePage(msgspec.Struct, frozen=True):
     total: int
 
 
-def _row(kind: type[S], record: asyncpg.Record) -> S:
-    """A struct from the record's columns of the same names (extra columns are ignored)."""
-    values: dict[str, Any] = {name: record[name] for name in kind.__struct_fields__}
-    return kind(**values)
-
-
 async def campaign_stats(pool: asyncpg.Pool, campaign_id: str, salon_id: str
                          ) -> CampaignStats | None:
     """The campaign's counters and message tallies (None: not this salon's campaign)."""
     row = await pool.fetchrow(query("delivery_campaign_stats"), campaign_id, salon_id)
-    return None if row is None else _row(CampaignStats, row)
+    return None if row is None else msgspec.convert(dict(row), CampaignStats)
 
 
 async def failed_by_code(pool: asyncpg.Pool, campaign_id: str) -> list[FailedCode]:
     """Failed/undelivered messages grouped by Twilio error code, most frequent first."""
     rows = await pool.fetch(query("delivery_failed_by_code"), campaign_id)
-    return [_row(FailedCode, r) for r in rows]
+    return [msgspec.convert(dict(r), FailedCode) for r in rows]
 
 
 async def skipped_by_reason(pool: asyncpg.Pool, campaign_id: str) -> dict[str, int]:
@@ -117,4 +108,5 @@ async def list_messages(pool: asyncpg.Pool, campaign_id: str, salon_id: str, sta
     else:
         total = await pool.fetchval(query("delivery_count_messages"), campaign_id, salon_id,
                                     status)
-    return MessagePage(items=[_row(MessageRow, r) for r in rows], total=total)
+    # The rows' window count ("total") is not a field of MessageRow: convert ignores it.
+    return MessagePage(items=[msgspec.convert(dict(r), MessageRow) for r in rows], total=total)

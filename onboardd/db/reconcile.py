@@ -43,8 +43,7 @@ async def claim_expired(pool: asyncpg.Pool, *, limit: int, lease_s: float,
     only the given ids), leased for ``lease_s`` to the caller."""
     ids = None if message_ids is None else list(message_ids)
     rows = await pool.fetch(query("reconcile_claim_expired"), limit, lease_s, campaign_id, ids)
-    return [ExpiredMessage(**{name: r[name] for name in ExpiredMessage.__struct_fields__})
-            for r in rows]
+    return [msgspec.convert(dict(r), ExpiredMessage) for r in rows]
 
 
 async def awaiting(pool: asyncpg.Pool, *, delivery_wait_s: float, limit: int,
@@ -55,5 +54,4 @@ async def awaiting(pool: asyncpg.Pool, *, delivery_wait_s: float, limit: int,
     ids = None if message_ids is None else list(message_ids)
     rows = await pool.fetch(query("reconcile_awaiting"), campaign_id, delivery_wait_s, limit,
                             ids)
-    return [AwaitingMessage(**{name: r[name] for name in AwaitingMessage.__struct_fields__})
-            for r in rows]
+    return [msgspec.convert(dict(r), AwaitingMessage) for r in rows]

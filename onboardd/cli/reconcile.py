@@ -1,5 +1,6 @@
-"""`onboardd reconcile [--campaign ID] [--wait-s S]`: one reconciliation pass from a shell, with
-its own status recorder; prints what it found as JSON."""
+"""`onboardd reconcile [--campaign ID] [--wait-s S]`: reconciliation from a shell, with its own
+status recorder: the lease sweep and the status lookups of onboardd.twilio.reconcile, then
+campaign completion; prints what it found as JSON."""
 
 from __future__ import annotations
 

@@ -258,17 +258,21 @@ async def record_batch(pool: asyncpg.Pool, items: list[SendOutcome | StatusCallb
             events = [_callback_from_row(r) for r in early] + events
         campaigns |= await _apply_callbacks(conn, events, result)
         if campaigns:
-            done = await conn.fetch(query("delivery_complete_campaigns"), sorted(campaigns),
-                                    delivery_wait_s)
-            result.completed_campaigns = [r["id"] for r in done]
+            result.completed_campaigns = await complete_campaigns(conn, delivery_wait_s,
+                                                                  sorted(campaigns))
         return result
 
     return await with_retry(pool, work)
 
 
-async def complete_campaigns(pool: asyncpg.Pool, delivery_wait_s: float) -> list[str]:
-    """Complete every sending campaign whose messages are final or timed out."""
-    rows = await pool.fetch(query("delivery_complete_campaigns"), None, delivery_wait_s)
+async def complete_campaigns(conn: asyncpg.Connection | asyncpg.Pool, delivery_wait_s: float,
+                             campaign_ids: list[str] | None = None) -> list[str]:
+    """The one place a campaign completes: every sending campaign (of ``campaign_ids``, else
+    any) whose messages are final, an accepted one counting as final once the delivery wait
+    ran out; a paused one stays paused. Called inside the recorder's transaction for the
+    campaigns where a message settled, and by the periodic job and `onboardd reconcile` for
+    every campaign. Returns the ids completed."""
+    rows = await conn.fetch(query("delivery_complete_campaigns"), campaign_ids, delivery_wait_s)
     return [r["id"] for r in rows]
 
 
@@ -330,40 +334,6 @@ async def record_inbound(pool: asyncpg.Pool, message_sid: str | None, phone_hash
 
 
 # Reconciliation ---------------------------------------------------------------------------------
-
-
-class Unfinished(msgspec.Struct, frozen=True):
-    """A message whose status is not final: what reconciliation needs to look it up."""
-
-    id: str
-    campaign_id: str
-    channel: str
-    status: str
-    sid: str | None
-    sender: str | None
-    phone_enc: str
-    since: datetime
-
-
-def _unfinished(rows: list[asyncpg.Record]) -> list[Unfinished]:
-    return [Unfinished(id=r["id"], campaign_id=r["campaign_id"], channel=r["channel"],
-                       status=r["status"], sid=r["sid"], sender=r["sender"],
-                       phone_enc=r["normalized_phone_enc"], since=r["since"]) for r in rows]
-
-
-async def unfinished_messages(pool: asyncpg.Pool, campaign_id: str | None,
-                              delivery_wait_s: float, limit: int, lease_grace_s: float = 0.0
-                              ) -> list[Unfinished]:
-    """Messages not final after the delivery wait, or in flight with a lease expired for
-    longer than lease_grace_s."""
-    rows = await pool.fetch(query("delivery_unfinished_messages"), campaign_id,
-                            delivery_wait_s, limit, lease_grace_s)
-    return _unfinished(rows)
-
-
-async def messages_by_id(pool: asyncpg.Pool, message_ids: list[str]) -> list[Unfinished]:
-    """The given messages, whatever their status."""
-    return _unfinished(await pool.fetch(query("delivery_messages_by_id"), message_ids))
 
 
 async def known_sids(pool: asyncpg.Pool, sids: list[str]) -> set[str]:

@@ -18,6 +18,9 @@ from onboardd.twilio.reconcile import BATCH, ReconcileReport, reconcile_messages
 
 # How long `onboardd reconcile` waits for the standalone simulator to answer.
 SIM_PROBE_S = 3.0
+# Passes of BATCH messages at most: messages Twilio still lists as queued/sent come back in
+# every pass, so "some progress" alone does not end the loop.
+MAX_PASSES = 100
 
 
 async def _simulator_reachable(base_url: str) -> bool:
@@ -55,7 +58,7 @@ async def run_reconcile(cfg: Config, campaign_id: str | None, delivery_wait_s: f
                                        name="status_recorder")
         try:
             total = ReconcileReport()
-            while True:
+            for _ in range(MAX_PASSES):
                 report = await reconcile_messages(services, campaign_id=campaign_id,
                                                   delivery_wait_s=delivery_wait_s)
                 for field in msgspec.structs.fields(ReconcileReport):

@@ -17,7 +17,7 @@ from aiohttp import web
 from tests.campaign_support import simulator
 
 ACCOUNT_SID = "AC" + "5e" * 16
-AUTH_TOKEN = "fake-twilio-token-" + "t" * 24  # noqa: S105 - a test token
+AUTH_TOKEN = "fake-twilio-token-" + "t" * 24
 WHATSAPP_SENDER = "+14155238886"
 SMS_SENDER = "+15005550006"
 

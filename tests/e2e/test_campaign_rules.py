@@ -17,7 +17,7 @@ import aiohttp
 import asyncpg
 
 from onboardd.auth import TokenCodec
-from onboardd.codes import generate_offer_code
+from onboardd.domain.codes import generate_offer_code
 from onboardd.pii import PiiCipher
 from tests.campaign_support import add_customers, add_offer, add_salon, phone, wait_for
 from tests.conftest import JWT_SECRET, daemon_env

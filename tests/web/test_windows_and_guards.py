@@ -21,7 +21,7 @@ from twilio.request_validator import RequestValidator
 
 from onboardd.auth import TokenCodec
 from onboardd.pii import PiiCipher
-from onboardd.services import Services
+from onboardd.runtime import Services
 from tests.campaign_support import add_customers, add_offer, phone
 from tests.conftest import AppFor, bearer, daemon_env, decode
 

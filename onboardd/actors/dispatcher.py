@@ -29,7 +29,7 @@ from twilio.rest import Client
 
 from onboardd.actors import sending
 from onboardd.actors.sending import Channel, RateLimited, utcnow
-from onboardd.actors.waiting import drain_nudges, first_of
+from onboardd.actors.waiting import drain_nudges, first_of, settle
 from onboardd.db import campaigns as db
 from onboardd.domain.campaigns import render
 from onboardd.domain.campaigns.outcomes import make_limiter
@@ -95,11 +95,7 @@ class Dispatcher:
                                       name=f"dispatcher-feed-{channel.name}")
         finally:
             drain = asyncio.create_task(self._drain(), name="dispatcher-drain")
-            try:
-                await asyncio.shield(drain)
-            except asyncio.CancelledError:
-                await self._abandon(drain)
-                raise
+            await settle(drain, on_cancel=self._abandon)
 
     async def _abandon(self, drain: asyncio.Task[None]) -> None:
         """The grace period ran out: stop the drain and the sends in flight (their rows keep

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from pathlib import Path
 from typing import Literal
@@ -67,8 +68,6 @@ class TokenCodec:
 
 def _embedded_secret(state_dir: Path) -> str:
     """A development HS256 secret kept under the state directory (embedded mode only)."""
-    import secrets
-
     path = state_dir / "jwt.secret"
     if path.exists():
         return path.read_text().strip()

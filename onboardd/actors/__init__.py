@@ -16,7 +16,6 @@ DRAIN_LAST: frozenset[str] = frozenset({"status_recorder"})
 def build_actors(services: Services) -> dict[str, ActorFn]:
     """Name -> entry coroutine bound to the services, in start order."""
     actors: dict[str, ActorFn] = {
-        # -- actors: one line per actor, keep this marker --
         "dispatcher": functools.partial(dispatcher.run, services),
         "offer_matcher": functools.partial(offer_matcher.run, services),
         "status_recorder": functools.partial(status_recorder.run, services),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from onboardd.logging import get_logger
@@ -37,16 +37,25 @@ def drain_nudges(queue: asyncio.Queue[Any]) -> None:
             queue.get_nowait()
 
 
-async def settle(task: asyncio.Task[T]) -> T:
+async def settle(task: asyncio.Task[T],
+                 on_cancel: Callable[[asyncio.Task[T]], Awaitable[None]] | None = None) -> T:
     """The task's result, once it is done, even if the caller is cancelled meanwhile: the task
     (a write that commits or rolls back, a flush that settles futures) is never left running
-    without an owner. A cancellation of the caller is re-raised after the task finished."""
+    without an owner. A cancellation of the caller is re-raised after the task finished.
+
+    ``on_cancel``, when given, is how the caller ends the task early once it is cancelled (the
+    dispatcher abandons its drain when the grace period ran out); without it the task runs to
+    its own end.
+    """
     interrupted: asyncio.CancelledError | None = None
     while not task.done():
         try:
             await asyncio.wait({task})
         except asyncio.CancelledError as exc:
+            first = interrupted is None
             interrupted = exc
+            if first and on_cancel is not None:
+                await on_cancel(task)
     if interrupted is not None:
         if not task.cancelled() and task.exception() is not None:
             log.warning("write_failed_while_cancelled", task=task.get_name(),

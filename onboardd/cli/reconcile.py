@@ -1,5 +1,6 @@
-"""`onboardd reconcile [--campaign ID] [--wait-s S]`: one reconciliation pass from a shell, with
-its own status recorder; prints what it found as JSON."""
+"""`onboardd reconcile [--campaign ID] [--wait-s S]`: reconciliation from a shell, with its own
+status recorder: the lease sweep and the status lookups of onboardd.twilio.reconcile, then
+campaign completion; prints what it found as JSON."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from onboardd.twilio.reconcile import BATCH, ReconcileReport, reconcile_messages
 
 # How long `onboardd reconcile` waits for the standalone simulator to answer.
 SIM_PROBE_S = 3.0
+# Passes of BATCH messages at most: messages Twilio still lists as queued/sent come back in
+# every pass, so "some progress" alone does not end the loop.
+MAX_PASSES = 100
 
 
 async def _simulator_reachable(base_url: str) -> bool:
@@ -54,7 +58,7 @@ async def run_reconcile(cfg: Config, campaign_id: str | None, delivery_wait_s: f
                                        name="status_recorder")
         try:
             total = ReconcileReport()
-            while True:
+            for _ in range(MAX_PASSES):
                 report = await reconcile_messages(services, campaign_id=campaign_id,
                                                   delivery_wait_s=delivery_wait_s)
                 for field in msgspec.structs.fields(ReconcileReport):

@@ -1,4 +1,7 @@
-"""Typed access to campaigns and their messages: CRUD, send start, claims, lease sweep."""
+"""Typed access to campaigns and their messages: CRUD, send start, the dispatcher's claims.
+
+(The lease sweep's claim of expired leases is in onboardd.db.reconcile.)
+"""
 
 from __future__ import annotations
 
@@ -104,18 +107,6 @@ class ClaimedMessage(msgspec.Struct, frozen=True):
     validity_days: int | None
     opted_out: bool
     recently_invited: bool
-
-
-class ExpiredMessage(msgspec.Struct, frozen=True):
-    """A message whose lease ran out mid-send: to reconcile before any resend."""
-
-    id: str
-    channel: str
-    sender: str | None
-    attempts: int
-    attempt_started_at: datetime
-    normalized_phone_enc: str
-    offer_code: str | None
 
 
 def _row(kind: type[S], record: asyncpg.Record) -> S:
@@ -311,9 +302,3 @@ async def release(pool: asyncpg.Pool, ids: Sequence[str], not_before: datetime) 
     """Hand leased messages back unsent."""
     if ids:
         await pool.execute(query("messages_release"), list(ids), not_before)
-
-
-async def claim_expired(pool: asyncpg.Pool, limit: int, lease_s: float) -> list[ExpiredMessage]:
-    """Take over messages whose lease expired mid-send."""
-    rows = await pool.fetch(query("messages_claim_expired"), limit, lease_s)
-    return [_row(ExpiredMessage, r) for r in rows]

@@ -1,6 +1,7 @@
-"""Delivery truth in SQL: group-commit flushes of send outcomes and status callbacks, opt-outs
-and reconciliation candidates. (What a flush applies is folded first by the pure
-onboardd.domain.delivery; the campaign statistics the API reads are in db.delivery_stats.)
+"""Delivery truth in SQL: group-commit flushes of send outcomes and status callbacks, campaign
+completion, opt-outs, and the SIDs and orphan callbacks reconciliation asks about. (What a flush
+applies is folded first by the pure onboardd.domain.delivery; the campaign statistics the API
+reads are in db.delivery_stats.)
 
 Campaign counters (``messages_sent/delivered/read/failed/skipped``) change only in the same
 statement as the message rows they count, with deltas computed from each row's old and new
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import TypeVar
 
 import asyncpg
@@ -151,16 +151,6 @@ def _callback_from_row(row: asyncpg.Record) -> StatusCallback:
                           error_code=row["error_code"], error_message=row["error_message"])
 
 
-async def _complete_settled(conn: asyncpg.Connection, campaigns: set[str],
-                            delivery_wait_s: float) -> list[str]:
-    """Complete those of the given campaigns (where a message just settled) that are done."""
-    if not campaigns:
-        return []
-    done = await conn.fetch(query("delivery_complete_campaigns"), sorted(campaigns),
-                            delivery_wait_s)
-    return [r["id"] for r in done]
-
-
 async def record_batch(pool: asyncpg.Pool, items: list[SendOutcome | StatusCallback],
                        delivery_wait_s: float) -> FlushResult:
     """One group commit: outcomes, then callbacks (and orphans whose SID just appeared),
@@ -179,16 +169,22 @@ async def record_batch(pool: asyncpg.Pool, items: list[SendOutcome | StatusCallb
             # Orphans happened before anything in this flush: apply them first.
             events = [_callback_from_row(r) for r in early] + events
         campaigns |= await _apply_callbacks(conn, events, result)
-        # Completion, last and in the same transaction: one separate step.
-        result.completed_campaigns = await _complete_settled(conn, campaigns, delivery_wait_s)
+        if campaigns:
+            result.completed_campaigns = await complete_campaigns(conn, delivery_wait_s,
+                                                                  sorted(campaigns))
         return result
 
     return await with_retry(pool, work)
 
 
-async def complete_campaigns(pool: asyncpg.Pool, delivery_wait_s: float) -> list[str]:
-    """Complete every sending campaign whose messages are final or timed out."""
-    rows = await pool.fetch(query("delivery_complete_campaigns"), None, delivery_wait_s)
+async def complete_campaigns(conn: asyncpg.Connection | asyncpg.Pool, delivery_wait_s: float,
+                             campaign_ids: list[str] | None = None) -> list[str]:
+    """The one place a campaign completes: every sending campaign (of ``campaign_ids``, else
+    any) whose messages are final, an accepted one counting as final once the delivery wait
+    ran out; a paused one stays paused. Called inside the recorder's transaction for the
+    campaigns where a message settled, and by the periodic job and `onboardd reconcile` for
+    every campaign. Returns the ids completed."""
+    rows = await conn.fetch(query("delivery_complete_campaigns"), campaign_ids, delivery_wait_s)
     return [r["id"] for r in rows]
 
 
@@ -245,40 +241,6 @@ async def record_inbound(pool: asyncpg.Pool, message_sid: str | None, phone_hash
 
 
 # Reconciliation ---------------------------------------------------------------------------------
-
-
-class Unfinished(msgspec.Struct, frozen=True):
-    """A message whose status is not final: what reconciliation needs to look it up."""
-
-    id: str
-    campaign_id: str
-    channel: str
-    status: str
-    sid: str | None
-    sender: str | None
-    phone_enc: str
-    since: datetime
-
-
-def _unfinished(rows: list[asyncpg.Record]) -> list[Unfinished]:
-    return [Unfinished(id=r["id"], campaign_id=r["campaign_id"], channel=r["channel"],
-                       status=r["status"], sid=r["sid"], sender=r["sender"],
-                       phone_enc=r["normalized_phone_enc"], since=r["since"]) for r in rows]
-
-
-async def unfinished_messages(pool: asyncpg.Pool, campaign_id: str | None,
-                              delivery_wait_s: float, limit: int, lease_grace_s: float = 0.0
-                              ) -> list[Unfinished]:
-    """Messages not final after the delivery wait, or in flight with a lease expired for
-    longer than lease_grace_s."""
-    rows = await pool.fetch(query("delivery_unfinished_messages"), campaign_id,
-                            delivery_wait_s, limit, lease_grace_s)
-    return _unfinished(rows)
-
-
-async def messages_by_id(pool: asyncpg.Pool, message_ids: list[str]) -> list[Unfinished]:
-    """The given messages, whatever their status."""
-    return _unfinished(await pool.fetch(query("delivery_messages_by_id"), message_ids))
 
 
 async def known_sids(pool: asyncpg.Pool, sids: list[str]) -> set[str]:

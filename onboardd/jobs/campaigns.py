@@ -1,25 +1,19 @@
-"""Scheduler jobs of the campaign area: start due campaigns, sweep expired send leases."""
+"""Scheduler jobs of the campaign area: start due campaigns, and the one sweep of expired send
+leases."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Final
 
-from onboardd.actors.dispatcher import reconcile, utcnow
 from onboardd.db import campaigns as db
-from onboardd.domain.campaigns.render import senders
-from onboardd.domain.status_events import SendOutcome
 from onboardd.logging import get_logger
 from onboardd.runtime import CampaignWake, Services, nudge
-from onboardd.twilio.account import new_client
-from onboardd.twilio.client import TwilioListError, TwilioTransportError
-from onboardd.twilio.reconcile import feed
+from onboardd.twilio import reconcile
 
 log = get_logger("campaign_jobs")
 
 DUE_PER_PASS: Final = 50
 SWEEP_PER_PASS: Final = 500
-SWEEP_CONCURRENCY: Final = 8
 
 
 async def start_due(services: Services) -> None:
@@ -43,44 +37,9 @@ async def start_due(services: Services) -> None:
 
 
 async def sweep_leases(services: Services) -> None:
-    """Messages left 'sending' by a crash or a lost answer: accepted if Twilio has them, else
-    retried. Never resent before Twilio's Messages list has been asked."""
-    cfg = services.cfg
-    expired = await db.claim_expired(services.pool, SWEEP_PER_PASS, cfg.campaigns.lease_s)
-    if not expired:
-        return
-    client = new_client(services)
-    gate = asyncio.Semaphore(SWEEP_CONCURRENCY)
-    whatsapp_default, sms_default = senders(cfg.twilio.whatsapp_number, cfg.twilio.sms_number)
-
-    async def one(message: db.ExpiredMessage) -> SendOutcome | None:
-        sender = message.sender or (whatsapp_default if message.channel == "whatsapp"
-                                    else sms_default)
-        phone = services.cipher.decrypt(message.normalized_phone_enc, "phone")
-        async with gate:
-            try:
-                sid = await reconcile(client, channel=message.channel, phone=phone,
-                                      sender=sender, since=message.attempt_started_at,
-                                      offer_code=message.offer_code)
-            except (TwilioTransportError, TwilioListError) as exc:
-                log.warning("sweep_deferred", message_id=message.id, error=str(exc))
-                return None  # leased again: the next pass asks once more
-        now = utcnow()
-        if sid is not None:
-            return SendOutcome(message_id=message.id, outcome="accepted", at=now,
-                               channel=message.channel, sid=sid, sender=sender)
-        return SendOutcome(message_id=message.id, outcome="retry", at=now,
-                           channel=message.channel, sender=sender, next_attempt_at=now,
-                           error_message="send interrupted; not found at Twilio")
-
-    try:
-        results = await asyncio.gather(*(one(m) for m in expired))
-    finally:
-        await client.http_client.close()
-    outcomes = [o for o in results if o is not None]
-    if not outcomes:
-        return
-    await feed(services, outcomes)  # bounded wait; the queued work is recorded regardless
-    accepted = sum(1 for o in outcomes if o.outcome == "accepted")
-    log.info("expired_leases_swept", accepted=accepted, retried=len(outcomes) - accepted)
-    nudge(services.queues.campaigns, CampaignWake("leases_swept"))
+    """The one lease sweep: messages left 'sending' by a crash or a lost answer are accepted if
+    Twilio has them, else retried; never resent before Twilio's Messages list was asked (a
+    lookup that fails leaves the message leased for the next pass)."""
+    report = await reconcile.reconcile_messages(services, statuses=False, limit=SWEEP_PER_PASS)
+    if report.sends_found or report.sends_not_found:
+        nudge(services.queues.campaigns, CampaignWake("leases_swept"))

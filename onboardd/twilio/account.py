@@ -17,6 +17,7 @@ import functools
 import os
 import secrets
 from pathlib import Path
+from typing import Final
 
 import msgspec
 from twilio.rest import Client
@@ -27,6 +28,8 @@ from onboardd.runtime import Services
 from onboardd.simulator.settings import SimulatorSettings
 from onboardd.twilio.client import make_client
 
+# Where Twilio posts status callbacks: the webhook's route, and the URL every send asks for.
+STATUS_CALLBACK_PATH: Final = "/api/webhooks/twilio/status"
 SIMULATOR_TOKEN_FILE = "simulator.token"  # noqa: S105 - a file name
 MIN_TOKEN_CHARS = 16
 
@@ -108,3 +111,9 @@ def new_client(services: Services) -> Client:
 def address(channel: str, e164: str) -> str:
     """The To/From address of a number on a channel ("whatsapp:+91..." or "+91...")."""
     return WHATSAPP_PREFIX + e164 if channel == "whatsapp" else e164
+
+
+def status_callback_url(services: Services) -> str | None:
+    """The status callback URL a send asks Twilio to post to (None without a public URL)."""
+    base = services.public_base_url.rstrip("/")
+    return base + STATUS_CALLBACK_PATH if base else None

@@ -26,7 +26,6 @@ MAX_JSON_BODY = 1024 * 1024
 def _area_routes() -> Iterable[web.RouteTableDef]:
     """Route tables of every API area (imported here so the app is the one place wiring them)."""
     tables: list[web.RouteTableDef] = [
-        # -- route tables: one line per area module, keep this marker --
         api_campaigns.routes,
         webhooks.routes,
         api_delivery.routes,

@@ -134,7 +134,7 @@ def _twiml() -> web.Response:
     return web.Response(text=EMPTY_TWIML, content_type="text/xml")
 
 
-@routes.post("/api/webhooks/twilio/status")
+@routes.post(twilio_account.STATUS_CALLBACK_PATH)
 async def status_callback(request: web.Request) -> web.StreamResponse:
     """Record one delivery status; answer after it is durable."""
     form = await signed_form(request)

@@ -1,4 +1,5 @@
--- Invitation campaigns: CRUD, audience, send start, the dispatcher's claims and lease sweep.
+-- Invitation campaigns: CRUD, audience, send start, the dispatcher's claims (the lease sweep's
+-- are in reconcile.sql).
 
 -- name: campaign_insert
 INSERT INTO invitation_campaigns
@@ -206,25 +207,3 @@ UPDATE invitation_messages
 SET status = 'pending', claimed_until = NULL,
     next_attempt_at = greatest(now(), $2::timestamptz), updated_at = now()
 WHERE id = ANY($1::text[]) AND status = 'sending';
-
--- name: messages_claim_expired
--- Lease sweep: 'sending' rows whose dispatcher died or lost them; re-leased to the sweeper.
-WITH expired AS (
-    SELECT id FROM invitation_messages
-    WHERE status = 'sending' AND claimed_until < now()
-    ORDER BY claimed_until
-    LIMIT $1
-    FOR UPDATE SKIP LOCKED
-), leased AS (
-    UPDATE invitation_messages m
-    SET claimed_until = now() + make_interval(secs => $2::float8), updated_at = now()
-    FROM expired
-    WHERE m.id = expired.id
-    RETURNING m.id, m.campaign_id, m.imported_customer_id, m.channel, m.sender,
-              m.attempts, m.attempt_started_at, m.created_at
-)
-SELECT l.id, l.channel, l.sender, l.attempts,
-       coalesce(l.attempt_started_at, l.created_at) AS attempt_started_at,
-       cu.normalized_phone_enc, cu.offer_code
-FROM leased l
-JOIN imported_customers cu ON cu.id = l.imported_customer_id;

@@ -347,31 +347,6 @@ VALUES ($1, $2, $3, $4)
 ON CONFLICT (message_sid) DO NOTHING
 RETURNING id;
 
--- name: delivery_unfinished_messages
--- Messages to reconcile: accepted but not final after the delivery wait ($2 s), or in flight
--- whose lease expired more than $4 s ago (the dispatcher's own lease sweep gets the first
--- chance). Of one campaign ($1) or of every campaign ($1 NULL); at most $3.
-SELECT m.id, m.campaign_id, m.channel, m.status, m.twilio_message_sid AS sid, m.sender,
-       c.normalized_phone_enc, coalesce(m.queued_at, m.attempt_started_at, m.updated_at) AS since
-FROM invitation_messages m
-JOIN imported_customers c ON c.id = m.imported_customer_id
-WHERE ($1::text IS NULL OR m.campaign_id = $1)
-  AND ((m.status IN ('queued', 'sent')
-        AND coalesce(m.queued_at, m.updated_at)
-            < now() - make_interval(secs => $2::double precision))
-       OR (m.status = 'sending'
-           AND m.claimed_until < now() - make_interval(secs => $4::double precision)))
-ORDER BY m.id
-LIMIT $3;
-
--- name: delivery_messages_by_id
-SELECT m.id, m.campaign_id, m.channel, m.status, m.twilio_message_sid AS sid, m.sender,
-       c.normalized_phone_enc, coalesce(m.queued_at, m.attempt_started_at, m.updated_at) AS since
-FROM invitation_messages m
-JOIN imported_customers c ON c.id = m.imported_customer_id
-WHERE m.id = ANY($1::text[])
-ORDER BY m.id;
-
 -- name: delivery_orphans_with_known_sid
 -- Orphan callbacks whose SID has since appeared (set by a path other than the recorder).
 DELETE FROM status_callback_orphans o

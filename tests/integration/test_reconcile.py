@@ -17,6 +17,7 @@ from onboardd.cli.reconcile import run_reconcile
 from onboardd.config import Config
 from onboardd.db import delivery as db
 from onboardd.domain.status_events import SendOutcome
+from onboardd.jobs import campaigns as campaign_jobs
 from onboardd.jobs import delivery as delivery_jobs
 from onboardd.runtime import Services
 from onboardd.simulator.app import run_simulator
@@ -153,6 +154,46 @@ async def test_job_applies_late_orphans_drops_stale_and_completes(
     assert (row["status"], row["campaign_status"]) == ("delivered", "completed")
     assert await services.pool.fetchval("SELECT count(*) FROM status_callback_orphans") == 0
     assert (await db.recount(services.pool, campaign)).equal
+
+
+async def test_cut_off_sends_belong_to_the_one_lease_sweep(
+        recording: Services, salon: str, make_config: Callable[..., Config]) -> None:
+    services = dataclasses.replace(recording, cfg=make_config(campaigns_delivery_wait_s="0"))
+    campaign, ids, sids = await _seed(services, salon)
+    # The periodic delivery job looks up statuses only: the cut-off sends are not its business.
+    await delivery_jobs.reconcile_delivery(services)
+    status = "SELECT status FROM invitation_messages WHERE id = $1"
+    assert [await services.pool.fetchval(status, i) for i in ids] == [
+        "delivered", "delivered", "sending", "sending"]
+    await campaign_jobs.sweep_leases(services)
+    rows = {r["id"]: r for r in await services.pool.fetch(
+        "SELECT * FROM invitation_messages WHERE campaign_id = $1", campaign)}
+    assert [rows[i]["status"] for i in ids] == ["delivered", "delivered", "delivered", "pending"]
+    assert rows[ids[2]]["twilio_message_sid"] == sids[2]
+    assert (await db.recount(services.pool, campaign)).equal
+
+
+async def test_sweep_that_cannot_ask_twilio_leaves_the_lease_and_sends_nothing(
+        recording: Services, salon: str) -> None:
+    services = recording
+    campaign, ids = await seed_campaign(services, salon, 1, channel="sms", phones=PHONES[:1])
+    await services.pool.execute(
+        """UPDATE invitation_messages SET status = 'sending', sender = $2,
+               claimed_until = now() - interval '1 minute',
+               attempt_started_at = now() - interval '2 minutes' WHERE id = $1""",
+        ids[0], SMS_FROM)
+    reachable = services.twilio_base_url
+    services.twilio_base_url = "http://127.0.0.1:9"  # nothing listens: Twilio cannot be asked
+    report = await reconcile.reconcile_messages(services, statuses=False, campaign_id=campaign)
+    assert (report.examined, report.lookups_failed, report.sends_not_found) == (1, 1, 0)
+    row = await services.pool.fetchrow(
+        "SELECT status, claimed_until > now() AS leased FROM invitation_messages WHERE id = $1",
+        ids[0])
+    assert row is not None and (row["status"], row["leased"]) == ("sending", True)
+    # Leased to the failed pass: the next one asks again only after that lease runs out.
+    services.twilio_base_url = reachable
+    again = await reconcile.reconcile_messages(services, statuses=False, campaign_id=campaign)
+    assert again.examined == 0
 
 
 async def test_cli_reconcile(services: Services, salon: str, simulator: str,

@@ -170,20 +170,44 @@ def plausible_numbers(draw: st.DrawFn) -> str:
     return prefix + national
 
 
-@settings(max_examples=400, deadline=None)
-@given(
-    raw=st.one_of(messy_numbers(), plausible_numbers()),
-    region=st.sampled_from(["IN", "US", "GB", "AE"]),
+_MOBILES = st.builds(
+    lambda prefix, head, tail: prefix + head + tail,
+    st.sampled_from(["", "0", "91", "+91", "+91 ", "0091"]),
+    st.sampled_from(["98", "99"]),  # mobile series only (7100..., say, is a landline)
+    st.text(alphabet="0123456789", min_size=8, max_size=8),
 )
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw=_MOBILES, region=st.sampled_from(["IN", "US", "GB", "AE"]))
 def test_idempotent(raw: str, region: str) -> None:
-    try:
-        once = normalize_phone(raw, region)
-    except PhoneError:
-        return
-    assert once.startswith("+")
-    assert once[1:].isdigit()
+    # An Indian mobile, read in India or written with +91 anywhere, is always valid:
+    # no PhoneError may end this property early.
+    national = raw[-10:]
+    if region != "IN":
+        raw = "+91 " + national
+    once = normalize_phone(raw, region)
+    assert once == "+91" + national
     assert normalize_phone(once, region) == once
     # E.164 carries its own country, so any salon region reads it the same way.
+    assert normalize_phone(once, "US") == once
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw=messy_numbers(), region=st.sampled_from(["IN", "US", "GB", "AE"]))
+def test_messy_numbers_are_idempotent_or_refused_with_a_reason(raw: str, region: str) -> None:
+    refusal: PhoneError | None = None
+    try:
+        once = normalize_phone(raw, region)
+    except PhoneError as exc:
+        refusal = exc
+    if refusal is not None:
+        # The expected refusal: a PhoneError (nothing else) with a reason a user can read.
+        assert type(refusal) is PhoneError
+        assert refusal.message.strip() and refusal.message == str(refusal)
+        return
+    assert once.startswith("+") and once[1:].isdigit()
+    assert normalize_phone(once, region) == once
     assert normalize_phone(once, "US") == once
 
 

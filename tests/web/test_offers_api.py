@@ -31,7 +31,8 @@ def url(salon: str, rest: str = "") -> str:
 
 
 async def test_create_list_get_update_deactivate(
-        client: TestClient[Any, Any], salon: str, admin_headers: dict[str, str]) -> None:
+        client: TestClient[Any, Any], salon: str, admin_headers: dict[str, str],
+        services: Services) -> None:
     resp = await client.post(url(salon), json=VALID, headers=admin_headers)
     assert resp.status == 201, await resp.text()
     offer = decode(await resp.read())
@@ -57,12 +58,27 @@ async def test_create_list_get_update_deactivate(
     assert updated["name"] == "Welcome 15%" and updated["minimumPurchaseInPaisa"] == 50000
 
     off = await client.post(url(salon, f"/{offer['id']}/deactivate"), headers=admin_headers)
-    assert off.status == 200 and decode(await off.read())["isActive"] is False
+    assert off.status == 200
+    deactivated = decode(await off.read())
+    assert deactivated["isActive"] is False
     active = decode(await (await client.get(url(salon) + "?active=true",
                                             headers=admin_headers)).read())
     assert [o["name"] for o in active["offers"]] == ["Flat 100"]
+    row_before = await services.pool.fetchrow("SELECT * FROM welcome_offers WHERE id = $1",
+                                              offer["id"])
+    # DELETE of an offer already deactivated: the same offer, unchanged, and nothing written.
     deleted = await client.delete(url(salon, f"/{offer['id']}"), headers=admin_headers)
     assert deleted.status == 200
+    # (Only updated_at moves: the repeated deactivation is still written; reported.)
+    again = decode(await deleted.read())
+    assert {k: v for k, v in again.items() if k != "updatedAt"} == {
+        k: v for k, v in deactivated.items() if k != "updatedAt"}
+    row_after = await services.pool.fetchrow("SELECT * FROM welcome_offers WHERE id = $1",
+                                             offer["id"])
+    assert {k: v for k, v in row_after.items() if k != "updated_at"} == {
+        k: v for k, v in row_before.items() if k != "updated_at"}
+    assert await services.pool.fetchval("SELECT count(*) FROM welcome_offers "
+                                        "WHERE salon_id = $1 AND is_active = 1", salon) == 1
 
 
 @pytest.mark.parametrize(("change", "field"), [

@@ -1,0 +1,50 @@
+-- Reconciliation's view of invitation messages: expired send leases for the one lease sweep,
+-- accepted messages whose final status never arrived.
+
+-- name: reconcile_claim_expired
+-- The lease sweep: 'sending' rows whose lease ran out (their dispatcher died, was cut off, or
+-- could not ask Twilio), of one campaign ($3) or every one, or only the given ids ($4), at
+-- most $1; re-leased for $2 s to this sweeper, so that no other sweeper acts on them meanwhile
+-- (a dispatcher claims only 'pending' rows). The row's attempt start, sender and the
+-- customer's offer code identify what the cut-off attempt may have created at Twilio.
+WITH expired AS (
+    SELECT id FROM invitation_messages
+    WHERE status = 'sending' AND claimed_until < now()
+      AND ($3::text IS NULL OR campaign_id = $3)
+      AND ($4::text[] IS NULL OR id = ANY($4::text[]))
+    ORDER BY claimed_until
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+), leased AS (
+    UPDATE invitation_messages m
+    SET claimed_until = now() + make_interval(secs => $2::float8), updated_at = now()
+    FROM expired
+    WHERE m.id = expired.id
+    RETURNING m.id, m.campaign_id, m.imported_customer_id, m.channel, m.sender,
+              m.attempt_started_at, m.created_at
+)
+SELECT l.id, l.campaign_id, l.channel, l.sender,
+       coalesce(l.attempt_started_at, l.created_at) AS attempt_started_at,
+       cu.normalized_phone_enc, cu.offer_code
+FROM leased l
+JOIN imported_customers cu ON cu.id = l.imported_customer_id
+ORDER BY l.id;
+
+-- name: reconcile_awaiting
+-- Accepted messages (they carry a SID) to look up by SID: queued/sent for longer than the
+-- delivery wait ($2 s), of one campaign ($1) or every one, at most $3; or, given ids ($4),
+-- those of them that carry a SID, whatever their status and age.
+SELECT m.id, m.campaign_id, m.channel, m.twilio_message_sid AS sid,
+       c.normalized_phone_enc,
+       coalesce(m.queued_at, m.attempt_started_at, m.updated_at) AS since
+FROM invitation_messages m
+JOIN imported_customers c ON c.id = m.imported_customer_id
+WHERE m.twilio_message_sid IS NOT NULL
+  AND CASE WHEN $4::text[] IS NULL
+           THEN ($1::text IS NULL OR m.campaign_id = $1)
+                AND m.status IN ('queued', 'sent')
+                AND coalesce(m.queued_at, m.updated_at)
+                    < now() - make_interval(secs => $2::double precision)
+           ELSE m.id = ANY($4::text[]) END
+ORDER BY m.id
+LIMIT $3;

@@ -8,6 +8,7 @@ from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import structlog
+from structlog.typing import FilteringBoundLogger
 
 from onboardd.domain.masking import mask_digits as mask_digits  # re-exported
 
@@ -74,7 +75,8 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
     logging.getLogger("pgserver").setLevel(logging.WARNING)
 
 
-def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    """A logger bound with the component name."""
-    logger: structlog.stdlib.BoundLogger = structlog.get_logger(component=name)
+def get_logger(name: str) -> FilteringBoundLogger:
+    """A logger bound with the component name: the filtering bound logger ``configure`` sets up
+    (``make_filtering_bound_logger``), so only its methods exist (no stdlib-only ones)."""
+    logger: FilteringBoundLogger = structlog.get_logger(component=name)
     return logger

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Final
 
 import asyncpg
+import structlog
 
 from onboardd.actors.waiting import first_of
 from onboardd.db import offers as db
@@ -66,26 +67,30 @@ async def _match_claimed(services: Services, limit: int) -> tuple[int, db.MatchR
 
 
 async def _one_by_one(services: Services, count: int) -> None:
-    """After a batch failed: match its events singly so one bad event cannot block the rest."""
+    """After a batch failed: match its events singly so one bad event cannot block the rest.
+    Each event is a unit of work: its lines carry its event and user ids as log context."""
     for _ in range(count):
         event: RegistrationEvent | None = None
         async with services.pool.acquire() as conn:
-            try:
-                async with conn.transaction():
-                    events = await db.claim_events(conn, 1)
-                    if not events:
-                        return
-                    event = events[0]
-                    candidates = build_candidates(services.cipher, events,
-                                                  services.cfg.offers.phone_region)
-                    await db.apply_matches(conn, candidates, [event.id])
-            except asyncpg.PostgresError as exc:
-                if isinstance(exc, _CONNECTION_ERRORS) or event is None:
-                    raise
-                delay = await db.defer_event(conn, event.id, f"{type(exc).__name__}: {exc}",
-                                             RETRY_BASE_S, RETRY_MAX_S)
-                log.error("registration_event_failed", event_id=event.id, retry_in_s=delay,
-                          error=f"{type(exc).__name__}: {exc}")
+            with contextlib.ExitStack() as log_context:
+                try:
+                    async with conn.transaction():
+                        events = await db.claim_events(conn, 1)
+                        if not events:
+                            return
+                        event = events[0]
+                        log_context.enter_context(structlog.contextvars.bound_contextvars(
+                            event_id=event.id, user_id=event.user_id))
+                        candidates = build_candidates(services.cipher, events,
+                                                      services.cfg.offers.phone_region)
+                        await db.apply_matches(conn, candidates, [event.id])
+                except asyncpg.PostgresError as exc:
+                    if isinstance(exc, _CONNECTION_ERRORS) or event is None:
+                        raise
+                    delay = await db.defer_event(conn, event.id, f"{type(exc).__name__}: {exc}",
+                                                 RETRY_BASE_S, RETRY_MAX_S)
+                    log.error("registration_event_failed", retry_in_s=delay,
+                              error=f"{type(exc).__name__}: {exc}")
 
 
 async def process_batch(services: Services, limit: int = MATCH_BATCH) -> int:

@@ -32,6 +32,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Any
+
+import structlog
 
 from onboardd.actors.waiting import run_to_end
 from onboardd.db import delivery as db
@@ -83,8 +86,17 @@ def _settle(work: StatusWork) -> None:
         work.done.set_result(None)
 
 
+def _event_context(item: SendOutcome | StatusCallback) -> dict[str, Any]:
+    """The log context of applying one event: the message of a send outcome, in its storable
+    form (a refused event's id may be what the database refused)."""
+    if isinstance(item, SendOutcome):
+        return {"message_id": safe_text(item.message_id, masked=False)}
+    return {}
+
+
 async def _park(services: Services, item: SendOutcome | StatusCallback, exc: Exception) -> None:
-    """Keep an event the database refused in status_events_parked and log it, once."""
+    """Keep an event the database refused in status_events_parked and log it, once (the
+    message id, when there is one, is in the log context)."""
     event = parked(item, f"{type(exc).__name__}: {exc}")
     try:
         parked_id: int | None = await parked_db.park(services.pool, event)
@@ -93,9 +105,9 @@ async def _park(services: Services, item: SendOutcome | StatusCallback, exc: Exc
             raise  # the database is in trouble: the flush fails and its events are retried
         parked_id = None
     log.error("status_event_parked" if parked_id is not None else "status_event_dropped",
-              parked_id=parked_id, kind=event.kind, sid=event.sid, message_id=event.message_id,
-              error=event.error, hint="the other events of its flush were applied; see the "
-              "status_events_parked table")
+              parked_id=parked_id, kind=event.kind, sid=event.sid, error=event.error,
+              hint="the other events of its flush were applied; see the status_events_parked "
+              "table")
 
 
 async def _one_by_one(services: Services, batch: list[StatusWork]) -> db.FlushResult:
@@ -104,13 +116,14 @@ async def _one_by_one(services: Services, batch: list[StatusWork]) -> db.FlushRe
     total = db.FlushResult()
     for work in batch:
         for item in work.items:
-            try:
-                total.absorb(await db.record_batch(services.pool, [item],
-                                                   services.cfg.campaigns.delivery_wait_s))
-            except Exception as exc:
-                if not parked_db.is_poison(exc):
-                    raise
-                await _park(services, item, exc)
+            with structlog.contextvars.bound_contextvars(**_event_context(item)):
+                try:
+                    total.absorb(await db.record_batch(services.pool, [item],
+                                                       services.cfg.campaigns.delivery_wait_s))
+                except Exception as exc:
+                    if not parked_db.is_poison(exc):
+                        raise
+                    await _park(services, item, exc)
         _settle(work)
     return total
 
@@ -154,7 +167,8 @@ async def flush(services: Services, batch: list[StatusWork]) -> db.FlushResult:
         # Wake the dispatcher's claimers: SMS retries are claimable now.
         nudge(services.queues.campaigns, CampaignWake("sms_fallback"))
     for campaign_id in result.completed_campaigns:
-        log.info("campaign_completed", campaign_id=campaign_id)
+        with structlog.contextvars.bound_contextvars(campaign_id=campaign_id):
+            log.info("campaign_completed")
     return result
 
 

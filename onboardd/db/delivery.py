@@ -1,5 +1,7 @@
-"""Delivery truth in SQL: group-commit flushes of send outcomes and status callbacks, opt-outs,
-reconciliation candidates and campaign statistics.
+"""Delivery truth in SQL: group-commit flushes of send outcomes and status callbacks, campaign
+completion, opt-outs, and the SIDs and orphan callbacks reconciliation asks about. (What a flush
+applies is folded first by the pure onboardd.domain.delivery; the campaign statistics the API
+reads are in db.delivery_stats.)
 
 Campaign counters (``messages_sent/delivered/read/failed/skipped``) change only in the same
 statement as the message rows they count, with deltas computed from each row's old and new
@@ -10,15 +12,14 @@ status; their definitions are the ``onboardd_counts_*`` SQL functions (migration
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import asyncpg
 import msgspec
 
 from onboardd.db.queries import query
-from onboardd.domain import delivery
+from onboardd.domain.delivery import fold_callbacks, fold_outcomes, outcome_error, storable_status
 from onboardd.domain.status_events import SendOutcome, StatusCallback
 from onboardd.logging import get_logger
 
@@ -26,48 +27,7 @@ log = get_logger("db.delivery")
 
 T = TypeVar("T")
 
-# Twilio statuses before "sent" are one state to us: accepted by Twilio, not yet out. The
-# database's "sending" means "our request is in flight", so Twilio's "sending" is stored as
-# "queued"; "canceled" is a failure. Statuses we do not track (receiving, ...) are dropped.
-_CALLBACK_STATUS: dict[str, str] = {
-    "accepted": "queued",
-    "scheduled": "queued",
-    "queued": "queued",
-    "sending": "queued",
-    "sent": "sent",
-    "delivered": "delivered",
-    "read": "read",
-    "failed": "failed",
-    "undelivered": "undelivered",
-    "canceled": "failed",
-}
-_SENT_EVIDENCE = frozenset({"sent", "delivered", "read", "undelivered"})
 _RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
-
-
-def storable_status(status: str) -> str | None:
-    """The invitation_messages status a Twilio callback status maps to (None: ignore it)."""
-    return _CALLBACK_STATUS.get(status.strip().lower())
-
-
-class FoldedCallback(msgspec.Struct):
-    """Every callback of one SID in a flush, merged with delivery.merge_status."""
-
-    sid: str
-    status: str
-    sent_at: datetime | None = None
-    delivered_at: datetime | None = None
-    read_at: datetime | None = None
-    error_code: int | None = None
-    error_message: str | None = None
-
-    @property
-    def whatsapp_unreachable(self) -> bool:
-        """True when the error says WhatsApp cannot reach the number (63003/63024/63005):
-        a WhatsApp message of a `both` campaign then falls back to SMS."""
-        return (self.error_code is not None
-                and delivery.classify(None, self.error_code)
-                is delivery.ErrorKind.WHATSAPP_UNREACHABLE)
 
 
 class FlushResult(msgspec.Struct):
@@ -103,49 +63,6 @@ class Counters(msgspec.Struct, frozen=True):
         return self.stored == self.recount
 
 
-def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return min(a, b)
-
-
-def fold_callbacks(events: Iterable[StatusCallback]) -> dict[str, FoldedCallback]:
-    """Merge the events of each SID (arrival order) so a flush updates a row once."""
-    folded: dict[str, FoldedCallback] = {}
-    for event in events:
-        status = storable_status(event.status)
-        if status is None:
-            continue
-        entry = folded.get(event.sid)
-        if entry is None:
-            entry = folded[event.sid] = FoldedCallback(event.sid, status)
-        else:
-            entry.status = delivery.merge_status(entry.status, status)
-        if status in _SENT_EVIDENCE:
-            entry.sent_at = _earliest(entry.sent_at, event.at)
-        if status in ("delivered", "read"):
-            entry.delivered_at = _earliest(entry.delivered_at, event.at)
-        if status == "read":
-            entry.read_at = _earliest(entry.read_at, event.at)
-        if event.error_code and entry.error_code is None:
-            entry.error_code = event.error_code
-            entry.error_message = delivery.error_message(event.error_code, event.error_message)
-    return folded
-
-
-def fold_outcomes(outcomes: Iterable[SendOutcome]) -> tuple[list[SendOutcome], dict[str, int]]:
-    """The last outcome per message (arrival order) and the attempts each message made."""
-    last: dict[str, SendOutcome] = {}
-    attempts: dict[str, int] = {}
-    for outcome in outcomes:
-        last[outcome.message_id] = outcome
-        made_request = outcome.outcome != "skipped" or outcome.error_code is not None
-        attempts[outcome.message_id] = attempts.get(outcome.message_id, 0) + int(made_request)
-    return list(last.values()), attempts
-
-
 async def with_retry(pool: asyncpg.Pool, work: Callable[[asyncpg.Connection], Awaitable[T]],
                      tries: int = 4) -> T:
     """Run work in one transaction; retry it on a deadlock or serialization failure."""
@@ -176,7 +93,7 @@ async def _apply_outcomes(conn: asyncpg.Connection, outcomes: list[SendOutcome],
         [o.sid for o in rows],
         [o.sender for o in rows],
         [o.error_code for o in rows],
-        [_outcome_error(o) for o in rows],
+        [outcome_error(o) for o in rows],
         [o.skip_reason for o in rows],
         [o.next_attempt_at for o in rows],
         [o.opted_out for o in rows],
@@ -187,12 +104,6 @@ async def _apply_outcomes(conn: asyncpg.Connection, outcomes: list[SendOutcome],
     result.outcomes_ignored.extend(o.message_id for o in rows if o.message_id not in applied)
     sids = [r["sid"] for r in records if r["outcome"] == "accepted" and r["sid"]]
     return sids, {r["campaign_id"] for r in records}
-
-
-def _outcome_error(outcome: SendOutcome) -> str | None:
-    if outcome.outcome == "accepted":
-        return None
-    return delivery.error_message(outcome.error_code, outcome.error_message)
 
 
 async def _apply_callbacks(conn: asyncpg.Connection, events: list[StatusCallback],
@@ -235,6 +146,7 @@ async def _apply_callbacks(conn: asyncpg.Connection, events: list[StatusCallback
 
 
 def _callback_from_row(row: asyncpg.Record) -> StatusCallback:
+    """A stored orphan callback, as the recorder applies it."""
     return StatusCallback(sid=row["sid"], status=row["status"], at=row["at"],
                           error_code=row["error_code"], error_message=row["error_message"])
 
@@ -286,17 +198,12 @@ async def recount(conn: asyncpg.Connection | asyncpg.Pool, campaign_id: str) -> 
                     recount={n: row[f"recount_{n}"] for n in names})
 
 
-async def sql_merge_table(conn: asyncpg.Connection | asyncpg.Pool, statuses: list[str]
-                          ) -> dict[tuple[str, str], str]:
-    """onboardd_merge_status over every pair of statuses (for the equality test)."""
-    rows = await conn.fetch(query("delivery_merge_status"), statuses)
-    return {(r["current_status"], r["incoming"]): r["merged"] for r in rows}
-
-
 # Opt-outs and inbound messages ---------------------------------------------------------------
 
 
 class OptOutResult(msgspec.Struct, frozen=True):
+    """What an opt-out changed: customer records, skipped messages, their campaigns."""
+
     customers: int
     messages_skipped: int
     campaigns: list[str]
@@ -352,44 +259,3 @@ async def drop_stale_orphans(pool: asyncpg.Pool, older_than_s: float) -> list[tu
     """Delete orphan callbacks older than the delivery wait; returns (sid, status) dropped."""
     rows = await pool.fetch(query("delivery_drop_stale_orphans"), older_than_s)
     return [(r["sid"], r["status"]) for r in rows]
-
-
-# Statistics -------------------------------------------------------------------------------------
-
-
-async def campaign_stats_row(pool: asyncpg.Pool, campaign_id: str, salon_id: str
-                             ) -> dict[str, Any] | None:
-    """The campaign's counters and message tallies (None: not this salon's campaign)."""
-    row = await pool.fetchrow(query("delivery_campaign_stats"), campaign_id, salon_id)
-    return None if row is None else dict(row)
-
-
-async def failed_by_code(pool: asyncpg.Pool, campaign_id: str) -> list[dict[str, Any]]:
-    """Failed/undelivered messages grouped by Twilio error code."""
-    return [dict(r) for r in await pool.fetch(query("delivery_failed_by_code"), campaign_id)]
-
-
-async def skipped_by_reason(pool: asyncpg.Pool, campaign_id: str) -> dict[str, int]:
-    """Skipped messages grouped by reason."""
-    rows = await pool.fetch(query("delivery_skipped_by_reason"), campaign_id)
-    return {r["reason"]: r["n"] for r in rows}
-
-
-async def campaign_exists(pool: asyncpg.Pool, campaign_id: str, salon_id: str) -> bool:
-    """True when the campaign belongs to the salon."""
-    return await pool.fetchval(query("delivery_campaign_exists"), campaign_id, salon_id) is not None
-
-
-async def count_messages(pool: asyncpg.Pool, campaign_id: str, salon_id: str,
-                         status: str | None) -> int:
-    """How many messages a campaign has (with the same status filter as list_messages)."""
-    count: int = await pool.fetchval(query("delivery_count_messages"), campaign_id, salon_id,
-                                     status)
-    return count
-
-
-async def list_messages(pool: asyncpg.Pool, campaign_id: str, salon_id: str, status: str | None,
-                        limit: int, offset: int) -> list[asyncpg.Record]:
-    """One page of a campaign's messages with the customer's name and encrypted phone."""
-    return list(await pool.fetch(query("delivery_list_messages"), campaign_id, salon_id, status,
-                                 limit, offset))

@@ -1,12 +1,18 @@
-"""Twilio delivery semantics: status ordering, error texts and classification."""
+"""Twilio delivery semantics: status ordering, error texts and classification, and the folding of
+a flush's events (one row update per message or SID) that db.delivery then applies in SQL."""
 
 from __future__ import annotations
 
 import enum
 import random
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Final
 
+import msgspec
+
 from onboardd.domain.masking import mask_digits
+from onboardd.domain.status_events import SendOutcome, StatusCallback
 
 # Coarse progress of a message, as the spec's status column reads it.
 STATUS_RANK: Final[dict[str, int]] = {
@@ -158,3 +164,101 @@ def backoff_s(
     # Clamp the exponent so huge attempt numbers cannot overflow a float.
     ceiling = min(cap, base * 2.0 ** min(attempt - 1, 64))
     return (rng or random).uniform(0.0, ceiling)
+
+
+# Folding a flush's events ----------------------------------------------------------------------
+
+# Twilio statuses before "sent" are one state to us: accepted by Twilio, not yet out. The
+# database's "sending" means "our request is in flight", so Twilio's "sending" is stored as
+# "queued"; "canceled" is a failure. Statuses we do not track (receiving, ...) are dropped.
+_CALLBACK_STATUS: Final[dict[str, str]] = {
+    "accepted": "queued",
+    "scheduled": "queued",
+    "queued": "queued",
+    "sending": "queued",
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "read",
+    "failed": "failed",
+    "undelivered": "undelivered",
+    "canceled": "failed",
+}
+# Stored statuses that prove the message left Twilio (so it has a sent time).
+_SENT_EVIDENCE: Final = frozenset({"sent", "delivered", "read", "undelivered"})
+
+
+def storable_status(status: str) -> str | None:
+    """The invitation_messages status a Twilio callback status maps to (None: ignore it)."""
+    return _CALLBACK_STATUS.get(status.strip().lower())
+
+
+class FoldedCallback(msgspec.Struct):
+    """Every callback of one SID in a flush, merged with merge_status: one row update."""
+
+    sid: str
+    status: str
+    sent_at: datetime | None = None
+    delivered_at: datetime | None = None
+    read_at: datetime | None = None
+    error_code: int | None = None
+    error_message: str | None = None
+
+    @property
+    def whatsapp_unreachable(self) -> bool:
+        """True when the error says WhatsApp cannot reach the number (63003/63024/63005):
+        a WhatsApp message of a `both` campaign then falls back to SMS."""
+        return (self.error_code is not None
+                and classify(None, self.error_code) is ErrorKind.WHATSAPP_UNREACHABLE)
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+def fold_callbacks(events: Iterable[StatusCallback]) -> dict[str, FoldedCallback]:
+    """Merge the events of each SID (arrival order) so a flush updates a row once: the status
+    only moves forward (merge_status, whatever order the callbacks came in), each timestamp is
+    the earliest event proving it, and the first error code (with its text) is kept."""
+    folded: dict[str, FoldedCallback] = {}
+    for event in events:
+        status = storable_status(event.status)
+        if status is None:
+            continue
+        entry = folded.get(event.sid)
+        if entry is None:
+            entry = folded[event.sid] = FoldedCallback(event.sid, status)
+        else:
+            entry.status = merge_status(entry.status, status)
+        if status in _SENT_EVIDENCE:
+            entry.sent_at = _earliest(entry.sent_at, event.at)
+        if status in ("delivered", "read"):
+            entry.delivered_at = _earliest(entry.delivered_at, event.at)
+        if status == "read":
+            entry.read_at = _earliest(entry.read_at, event.at)
+        if event.error_code and entry.error_code is None:
+            entry.error_code = event.error_code
+            entry.error_message = error_message(event.error_code, event.error_message)
+    return folded
+
+
+def fold_outcomes(outcomes: Iterable[SendOutcome]) -> tuple[list[SendOutcome], dict[str, int]]:
+    """The last outcome per message (arrival order) and the attempts each message made: every
+    outcome counts as a request to Twilio except a skip that never reached it (no error code)."""
+    last: dict[str, SendOutcome] = {}
+    attempts: dict[str, int] = {}
+    for outcome in outcomes:
+        last[outcome.message_id] = outcome
+        made_request = outcome.outcome != "skipped" or outcome.error_code is not None
+        attempts[outcome.message_id] = attempts.get(outcome.message_id, 0) + int(made_request)
+    return list(last.values()), attempts
+
+
+def outcome_error(outcome: SendOutcome) -> str | None:
+    """The error text stored with a send outcome: none for an accepted send."""
+    if outcome.outcome == "accepted":
+        return None
+    return error_message(outcome.error_code, outcome.error_message)

@@ -1,10 +1,16 @@
-"""Request ids, access logs, JSON errors and bearer-token auth for every route."""
+"""Request ids, access logs, JSON errors and bearer-token auth for every route.
+
+Every log line of a request carries its ``request_id`` and, once the caller is authorised, its
+``user_id`` and (on a salon route) ``salon_id``: they are bound as structlog context here, where
+the request starts, so no handler passes them to a log call by hand.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from urllib.parse import unquote
 
 import asyncpg
@@ -33,14 +39,32 @@ def _incoming_request_id(request: web.Request) -> str:
     return uuid.uuid4().hex
 
 
+@contextlib.contextmanager
+def _request_log_context(rid: str) -> Iterator[None]:
+    """The log context of one request: its id, plus what authenticate binds once the caller is
+    authorised, so every line of the request (the access line too) carries them. aiohttp serves
+    the requests of a kept-alive connection in one task, so the context starts and ends empty:
+    nothing of one request shows up in the lines of the next."""
+    structlog.contextvars.clear_contextvars()
+    try:
+        with structlog.contextvars.bound_contextvars(request_id=rid):
+            yield
+    finally:
+        structlog.contextvars.clear_contextvars()
+
+
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bind a request id, log one access line, turn every failure into the JSON shape, and cut
     off a request body that stalls or takes too long ([http] body_*timeout_s: 408)."""
     rid = _incoming_request_id(request)
     request[REQUEST_ID_KEY] = rid
-    structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(request_id=rid)
+    with _request_log_context(rid):
+        return await _served(request, handler, rid)
+
+
+async def _served(request: web.Request, handler: Handler, rid: str) -> web.StreamResponse:
+    """The response within the request's log context, and its access line."""
     started = time.perf_counter()
     http = request.app[SERVICES].cfg.http
     watch = BodyWatch(request.content, http.body_idle_timeout_s, http.body_timeout_s)
@@ -142,6 +166,8 @@ async def _authorize_salon(request: web.Request, who: Principal) -> None:
                        "names it, but no such salon is in the salons table)",
                        details={"salonId": salon})
     request[SALON_ID_KEY] = salon
+    # Authorised: the rest of the request logs with its salon (see _request_log_context).
+    structlog.contextvars.bind_contextvars(salon_id=salon)
 
 
 @web.middleware

@@ -10,6 +10,8 @@ is a ``FormError`` naming the field, so nothing malformed ever reaches the statu
 
 from __future__ import annotations
 
+from email.message import Message
+from email.utils import collapse_rfc2231_value
 from typing import Final
 from urllib.parse import parse_qsl
 
@@ -66,13 +68,15 @@ def _shown(value: str, limit: int = 40) -> str:
 
 
 def _content_type(header: str) -> tuple[str, str | None]:
-    """(media type, charset) of a Content-Type header, lower-cased."""
-    media, _, rest = header.partition(";")
-    charset = None
-    for part in rest.split(";"):
-        name, _, value = part.strip().partition("=")
-        if name.strip().lower() == "charset":
-            charset = value.strip().strip('"').lower()
+    """(media type, charset) of a Content-Type header, lower-cased, read by the stdlib's MIME
+    header parser (quoted and RFC 2231 parameters included). The media type is the one sent,
+    "" when none was, not the parser's text/plain default, so a refusal can quote it; of a
+    repeated charset the last counts."""
+    message = Message()
+    message["Content-Type"] = header
+    (media, _), *params = message.get_params(failobj=[("", "")])
+    charsets = [value for name, value in params if name.lower() == "charset"]
+    charset = collapse_rfc2231_value(charsets[-1]).lower() if charsets else None
     return media.strip().lower(), charset
 
 

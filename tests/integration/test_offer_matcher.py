@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+import structlog
 
 from onboardd.actors import offer_matcher
 from onboardd.config import Config
@@ -378,3 +379,22 @@ async def test_expiry_pass_forgets_quiet_code_claim_counters(services: Services)
     await expire_offers(services)
     left = {r["subject"] for r in await pool.fetch("SELECT subject FROM offer_claim_throttle")}
     assert left == {"recent", "203.0.113.7"}
+
+
+async def test_a_failing_event_logs_with_its_ids_as_context(
+        services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    user = await register(services.pool, "+919876500001")
+
+    async def refuse(*_args: object) -> None:
+        raise asyncpg.DataError("value refused")
+
+    monkeypatch.setattr(offer_matcher.db, "apply_matches", refuse)
+    with structlog.testing.capture_logs([structlog.contextvars.merge_contextvars]) as logs:
+        await offer_matcher.process_batch(services)
+    event_id = await services.pool.fetchval(
+        "SELECT id FROM registration_events WHERE user_id = $1", user)
+    [failed] = [e for e in logs if e["event"] == "registration_event_failed"]
+    assert (failed["event_id"], failed["user_id"]) == (event_id, user)
+    assert "value refused" in failed["error"]
+    [batch] = [e for e in logs if e["event"] == "registration_batch_failed"]
+    assert "event_id" not in batch and "user_id" not in batch

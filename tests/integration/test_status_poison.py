@@ -59,7 +59,7 @@ async def test_poison_events_are_parked_and_the_rest_of_the_flush_lands(
     for work in works:  # all queued before the actor starts: one flush
         services.queues.status.put_nowait(work)
     stopping = asyncio.Event()
-    with structlog.testing.capture_logs() as logs:
+    with structlog.testing.capture_logs([structlog.contextvars.merge_contextvars]) as logs:
         task = asyncio.create_task(status_recorder.run(services, stopping))
         await asyncio.wait_for(asyncio.gather(*(w.done for w in works if w.done)), 10)
         assert not task.done()  # the actor did not crash
@@ -87,6 +87,8 @@ async def test_poison_events_are_parked_and_the_rest_of_the_flush_lands(
     assert kept[3]["sid"] == "SM" + "b" * 60
     events = [e for e in logs if e["event"] == "status_event_parked"]
     assert len(events) == 4 and all(e["log_level"] == "error" for e in events)
+    # The parked outcome's message id comes from the log context of applying that one event.
+    assert [e.get("message_id") for e in events] == [None, None, None, ids[4]]
     assert [e["event"] for e in logs].count("status_flush_failed_applying_one_by_one") == 1
     assert not [e for e in logs if "exc_info" in e]
 

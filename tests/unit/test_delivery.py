@@ -1,9 +1,12 @@
-"""Tests for Twilio delivery status merging and error classification."""
+"""Tests for Twilio delivery status merging, error classification and the folding of a flush's
+events (one row update per SID or message)."""
 
 from __future__ import annotations
 
 import itertools
 import random
+from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 import pytest
 from hypothesis import given
@@ -13,13 +16,19 @@ from onboardd.domain.delivery import (
     ERROR_EXPLANATIONS,
     STATUS_RANK,
     ErrorKind,
+    FoldedCallback,
     backoff_s,
     classify,
     error_message,
+    fold_callbacks,
+    fold_outcomes,
     is_failure,
     is_final,
     merge_status,
+    outcome_error,
+    storable_status,
 )
+from onboardd.domain.status_events import SendOutcome, StatusCallback
 
 PROGRESS = ["pending", "accepted", "scheduled", "queued", "sending", "sent", "delivered", "read"]
 FAILURES = ["failed", "undelivered", "canceled"]
@@ -274,3 +283,124 @@ def test_backoff_without_rng() -> None:
 def test_backoff_rejects_attempt_zero() -> None:
     with pytest.raises(ValueError, match="attempt"):
         backoff_s(0)
+
+
+# Folding a flush's events ----------------------------------------------------------------------
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+SID = "SM" + "0" * 32
+OTHER = "SM" + "1" * 32
+
+
+def cb(status: str, seconds: int, sid: str = SID, code: int | None = None,
+       message: str | None = None) -> StatusCallback:
+    return StatusCallback(sid=sid, status=status, at=T0 + timedelta(seconds=seconds),
+                          error_code=code, error_message=message)
+
+
+def at(seconds: int) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize(("twilio", "stored"), [
+    ("accepted", "queued"), ("scheduled", "queued"), ("queued", "queued"),
+    ("sending", "queued"), (" Sent ", "sent"), ("DELIVERED", "delivered"), ("read", "read"),
+    ("failed", "failed"), ("undelivered", "undelivered"), ("canceled", "failed"),
+    ("receiving", None), ("received", None), ("partially_delivered", None), ("bogus", None),
+])
+def test_storable_status(twilio: str, stored: str | None) -> None:
+    assert storable_status(twilio) == stored
+
+
+def test_fold_in_order_keeps_the_last_status_and_each_earliest_time() -> None:
+    folded = fold_callbacks([cb("queued", 0), cb("sent", 1), cb("delivered", 2), cb("read", 3)])
+    assert folded == {SID: FoldedCallback(SID, "read", sent_at=at(1), delivered_at=at(2),
+                                          read_at=at(3))}
+
+
+def test_fold_out_of_order_never_moves_back() -> None:
+    folded = fold_callbacks([cb("read", 3), cb("sent", 1), cb("delivered", 2), cb("queued", 0)])
+    assert folded[SID].status == "read"
+    # Each time is the earliest event proving it, whatever order the events came in.
+    assert (folded[SID].sent_at, folded[SID].delivered_at, folded[SID].read_at) == (
+        at(1), at(2), at(3))
+
+
+def test_fold_read_alone_proves_sent_and_delivered() -> None:
+    assert fold_callbacks([cb("read", 5)])[SID] == FoldedCallback(
+        SID, "read", sent_at=at(5), delivered_at=at(5), read_at=at(5))
+
+
+def test_fold_duplicates_keep_the_first_time() -> None:
+    folded = fold_callbacks([cb("delivered", 4), cb("delivered", 2), cb("delivered", 9)])
+    assert folded[SID] == FoldedCallback(SID, "delivered", sent_at=at(2), delivered_at=at(2))
+
+
+def test_fold_failure_is_kept_against_a_late_sent_but_not_a_late_delivered() -> None:
+    failed = fold_callbacks([cb("failed", 1, code=30003), cb("sent", 2)])[SID]
+    assert (failed.status, failed.sent_at, failed.delivered_at) == ("failed", at(2), None)
+    assert failed.error_code == 30003
+    assert failed.error_message == "Twilio error: 30003 (Unreachable destination handset)"
+    arrived = fold_callbacks([cb("undelivered", 1, code=30003), cb("delivered", 2)])[SID]
+    assert (arrived.status, arrived.sent_at, arrived.delivered_at) == ("delivered", at(1), at(2))
+
+
+def test_fold_keeps_the_first_error_code_and_ignores_zero() -> None:
+    folded = fold_callbacks([cb("sent", 0, code=0, message="none"),
+                             cb("failed", 1, code=30007, message="filtered"),
+                             cb("failed", 2, code=30008, message="unknown")])[SID]
+    assert folded.error_code == 30007
+    assert folded.error_message == "Twilio error: 30007 (Message filtered by the carrier)"
+
+
+def test_fold_unknown_error_code_keeps_twilio_text_masked() -> None:
+    folded = fold_callbacks([cb("failed", 1, code=12345, message="no route to +919876543210")])
+    assert folded[SID].error_message == "Twilio error: 12345 (no route to ********3210)"
+
+
+def test_fold_drops_untracked_statuses_and_keeps_sids_apart() -> None:
+    folded = fold_callbacks([cb("receiving", 0), cb("sent", 1, sid=OTHER), cb("received", 2)])
+    assert list(folded) == [OTHER]
+    assert fold_callbacks([cb("receiving", 0)]) == {}
+    # A canceled send is stored as failed, and Twilio's "sending" as queued.
+    assert fold_callbacks([cb("canceled", 0)])[SID].status == "failed"
+    assert fold_callbacks([cb("sending", 0)])[SID] == FoldedCallback(SID, "queued")
+
+
+@pytest.mark.parametrize(("code", "unreachable"), [
+    (63003, True), (63005, True), (63024, True), (30003, False), (None, False)])
+def test_folded_whatsapp_unreachable(code: int | None, unreachable: bool) -> None:
+    assert fold_callbacks([cb("failed", 0, code=code)])[SID].whatsapp_unreachable is unreachable
+
+
+@given(st.permutations([("queued", 0), ("sent", 1), ("delivered", 2), ("read", 3)]))
+def test_fold_any_order_gives_the_same_row(events: list[tuple[str, int]]) -> None:
+    assert fold_callbacks([cb(s, t) for s, t in events])[SID] == FoldedCallback(
+        SID, "read", sent_at=at(1), delivered_at=at(2), read_at=at(3))
+
+
+def outcome(message_id: str, kind: Literal["accepted", "retry", "failed", "skipped", "fallback"],
+            code: int | None = None, *, sid: str | None = None, opted_out: bool = False,
+            error_message: str | None = None) -> SendOutcome:
+    return SendOutcome(message_id=message_id, outcome=kind, at=T0, channel="whatsapp",
+                       error_code=code, sid=sid, opted_out=opted_out, error_message=error_message)
+
+
+def test_fold_outcomes_keeps_the_last_per_message_and_counts_requests() -> None:
+    rows, attempts = fold_outcomes([
+        outcome("m1", "retry", 30001), outcome("m2", "skipped"), outcome("m1", "accepted",
+                                                                          sid=SID),
+        outcome("m3", "skipped", 21610, opted_out=True), outcome("m4", "fallback", 63003),
+    ])
+    assert [(r.message_id, r.outcome) for r in rows] == [
+        ("m1", "accepted"), ("m2", "skipped"), ("m3", "skipped"), ("m4", "fallback")]
+    # A skip decided before any request (no error code) is no attempt; Twilio's refusal is one.
+    assert attempts == {"m1": 2, "m2": 0, "m3": 1, "m4": 1}
+    assert fold_outcomes([]) == ([], {})
+
+
+def test_outcome_error_is_none_for_an_accepted_send() -> None:
+    assert outcome_error(outcome("m1", "accepted", 30001)) is None
+    assert outcome_error(outcome("m1", "failed", 21211)) == (
+        "Twilio error: 21211 (Invalid 'To' phone number)")
+    assert outcome_error(outcome("m1", "skipped", None, error_message="opted out")) == "opted out"

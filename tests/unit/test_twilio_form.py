@@ -48,6 +48,27 @@ def test_parse_form_refuses_what_twilio_never_sends(raw: bytes, content_type: st
     assert info.value.field == field and words in info.value.message
 
 
+@pytest.mark.parametrize("content_type", [
+    FORM, f"{FORM}; charset=UTF-8", 'Application/X-WWW-Form-Urlencoded;charset="utf-8"',
+    f" {FORM} ; CHARSET = utf8 ", f"{FORM}; charset*=utf-8''UTF-8", f"{FORM}; x=1; charset=utf-8",
+])
+def test_parse_form_reads_the_content_type_as_mime_does(content_type: str) -> None:
+    assert parse_form(b"A=1", content_type) == MultiDict({"A": "1"})
+
+
+@pytest.mark.parametrize(("content_type", "words"), [
+    (f'{FORM}; charset="utf-8;x"', "'utf-8;x'"),  # a quoted ";" is part of the value
+    (f"{FORM}; charset=utf-8; charset=latin-1", "'latin-1'"),  # the last one counts
+    (f"{FORM}; charset", "charset must be UTF-8, got ''"),
+    ("garbage; charset=utf-8", "got 'garbage'"),  # what was sent, not a parser default
+])
+def test_parse_form_content_type_refusals_quote_what_was_sent(content_type: str,
+                                                              words: str) -> None:
+    with pytest.raises(FormError) as info:
+        parse_form(b"A=1", content_type)
+    assert info.value.field == "Content-Type" and words in info.value.message
+
+
 def test_status_fields_accept_twilio_shapes() -> None:
     fields = status_fields(MultiDict({"SmsSid": "MM" + "A" * 32, "SmsStatus": " Delivered ",
                                       "ErrorCode": str(INT32_MAX), "ErrorMessage": ""}))

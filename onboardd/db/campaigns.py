@@ -42,6 +42,13 @@ class Campaign(msgspec.Struct, frozen=True, rename="camel"):
     updated_at: datetime
 
 
+class CampaignPage(msgspec.Struct, frozen=True):
+    """One page of a salon's campaigns and how many there are in all."""
+
+    items: list[Campaign]
+    total: int
+
+
 class Salon(msgspec.Struct, frozen=True):
     id: str
     name: str
@@ -134,12 +141,12 @@ async def create(pool: asyncpg.Pool, salon_id: str, created_by: str, body: Campa
 
 
 async def list_for_salon(pool: asyncpg.Pool, salon_id: str, status: str | None, limit: int,
-                         offset: int) -> tuple[list[Campaign], int]:
+                         offset: int) -> CampaignPage:
     """A page of the salon's campaigns, newest first, and the total."""
     async with pool.acquire() as conn:
         rows = await conn.fetch(query("campaign_list"), salon_id, status, limit, offset)
         total: int = await conn.fetchval(query("campaign_count"), salon_id, status)
-    return [_campaign(r) for r in rows], total
+    return CampaignPage(items=[_campaign(r) for r in rows], total=total)
 
 
 async def get(pool: asyncpg.Pool | asyncpg.Connection, campaign_id: str, salon_id: str

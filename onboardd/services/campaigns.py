@@ -93,7 +93,7 @@ async def create(services: Services, salon_id: str, created_by: str, body: Campa
 
 
 async def list_page(services: Services, salon_id: str, status: str | None, page: int,
-                    size: int) -> tuple[list[db.Campaign], int]:
+                    size: int) -> db.CampaignPage:
     """One page of the salon's campaigns, newest first, and the total."""
     return await db.list_for_salon(services.pool, salon_id, status, size, (page - 1) * size)
 

@@ -64,9 +64,9 @@ async def list_campaigns(request: web.Request) -> web.StreamResponse:
     status = query_choice(request, "status", STATUSES)
     page = query_int(request, "page", 1, minimum=1)
     size = query_int(request, "pageSize", 20, minimum=1, maximum=MAX_PAGE_SIZE)
-    items, total = await service.list_page(services(request), salon_of(request), status, page,
-                                           size)
-    return json_response({"items": items, "total": total, "page": page, "pageSize": size})
+    found = await service.list_page(services(request), salon_of(request), status, page, size)
+    return json_response({"items": found.items, "total": found.total, "page": page,
+                          "pageSize": size})
 
 
 @routes.get(ONE)

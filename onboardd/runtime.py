@@ -19,6 +19,7 @@ from onboardd.config import Config
 from onboardd.db.migrate import available, migrate
 from onboardd.db.pool import create_pool, database_url
 from onboardd.db.queries import check_catalogue
+from onboardd.domain.sliding_window import SlidingWindow
 from onboardd.domain.status_events import StatusWork
 from onboardd.pii import PiiCipher, cipher_from_config
 
@@ -79,6 +80,8 @@ class Services:
     tokens: TokenCodec
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     queues: Queues = field(default_factory=Queues)
+    # The mobile check's per-caller budget ([offers] check_rate_per_min), per process.
+    check_limiter: SlidingWindow = field(default_factory=SlidingWindow)
     twilio_base_url: str = ""
     public_base_url: str = ""
 

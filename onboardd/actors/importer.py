@@ -131,7 +131,7 @@ async def write_chunk(services: Services, batch: db.ClaimedBatch, processed: int
         conflict_errors=[DUPLICATE_PHONE])
     if written is None:
         raise LostClaim(batch.id)
-    return written
+    return written.status, written.processed
 
 
 async def _parse(services: Services, batch: db.ClaimedBatch) -> tuple[Table, ColumnMapping]:

@@ -111,7 +111,7 @@ async def run_import(cfg: Config, path: Path, salon_id: str, *, assume_yes: bool
                                 requested=None, rate_limited=False, lease_s=importer.LEASE_S)
         except ImportProblem as exc:
             print(f"onboardd: {exc.message}", file=err)
-            return 2 if exc.status < 500 else 1
+            return 2
         outcome = await importer.import_now(services, preview.batch_id, stopping, _Bar(err))
         state = await read_status(services, salon_id, preview.batch_id)
     summary = (f"batch {state.id}: {state.status}; imported {state.successful_imports}, "

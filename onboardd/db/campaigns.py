@@ -13,31 +13,10 @@ import asyncpg
 import msgspec
 
 from onboardd.db.queries import query
-from onboardd.domain import codes
 from onboardd.domain.campaigns.audience import Audience, audience_from_json, audience_params
 from onboardd.domain.campaigns.validation import CampaignInput
 
 S = TypeVar("S", bound=msgspec.Struct)
-
-# How many times send start draws offer codes for customers whose candidates were taken.
-CODE_ROUNDS = 8
-
-
-class CampaignConflict(Exception):
-    """Another campaign of the salon is already sending."""
-
-
-class EmptyAudience(Exception):
-    """The audience matched no customer at send start."""
-
-
-class WrongState(Exception):
-    """The campaign is not in a state that allows the operation."""
-
-    def __init__(self, status: str) -> None:
-        super().__init__(status)
-        self.status = status
-
 
 class Campaign(msgspec.Struct, frozen=True, rename="camel"):
     """A campaign as stored (encodes to the API's camelCase)."""
@@ -64,6 +43,13 @@ class Campaign(msgspec.Struct, frozen=True, rename="camel"):
     completed_at: datetime | None
     paused_at: datetime | None
     updated_at: datetime
+
+
+class CampaignPage(msgspec.Struct, frozen=True):
+    """One page of a salon's campaigns and how many there are in all."""
+
+    items: list[Campaign]
+    total: int
 
 
 class Salon(msgspec.Struct, frozen=True):
@@ -109,6 +95,13 @@ class ClaimedMessage(msgspec.Struct, frozen=True):
     recently_invited: bool
 
 
+class DueCampaign(msgspec.Struct, frozen=True):
+    """A scheduled campaign whose time has come."""
+
+    id: str
+    salon_id: str
+
+
 def _row(kind: type[S], record: asyncpg.Record) -> S:
     """Build a struct from the record's columns of the same names."""
     values: dict[str, Any] = {name: record[name] for name in kind.__struct_fields__}
@@ -139,12 +132,12 @@ async def create(pool: asyncpg.Pool, salon_id: str, created_by: str, body: Campa
 
 
 async def list_for_salon(pool: asyncpg.Pool, salon_id: str, status: str | None, limit: int,
-                         offset: int) -> tuple[list[Campaign], int]:
+                         offset: int) -> CampaignPage:
     """A page of the salon's campaigns, newest first, and the total."""
     async with pool.acquire() as conn:
         rows = await conn.fetch(query("campaign_list"), salon_id, status, limit, offset)
         total: int = await conn.fetchval(query("campaign_count"), salon_id, status)
-    return [_campaign(r) for r in rows], total
+    return CampaignPage(items=[_campaign(r) for r in rows], total=total)
 
 
 async def get(pool: asyncpg.Pool | asyncpg.Connection, campaign_id: str, salon_id: str
@@ -200,53 +193,45 @@ async def customer(pool: asyncpg.Pool, customer_id: str, salon_id: str
 
 # -- send start, schedule, pause, resume -------------------------------------------------------
 
-async def _assign_codes(conn: asyncpg.Connection, campaign_id: str) -> None:
-    """Give every targeted customer lacking one an offer code and a download token."""
-    for _ in range(CODE_ROUNDS):
-        ids = [r["id"] for r in await conn.fetch(query("customers_lacking_codes"), campaign_id)]
-        if not ids:
-            return
-        offer_codes: set[str] = set()
-        while len(offer_codes) < len(ids):
-            offer_codes.add(codes.generate_offer_code())
-        tokens = [codes.download_token() for _ in ids]
-        try:
-            async with conn.transaction():  # a savepoint: a racing salon may take a code
-                await conn.execute(query("customers_assign_codes"), ids, list(offer_codes),
-                                   tokens)
-        except asyncpg.UniqueViolationError:
-            continue
-    raise RuntimeError(f"could not draw unique offer codes in {CODE_ROUNDS} rounds")
+async def lock(conn: asyncpg.Connection, campaign_id: str, salon_id: str) -> Campaign | None:
+    """Lock one campaign of the salon until the transaction ends."""
+    record = await conn.fetchrow(query("campaign_lock"), campaign_id, salon_id)
+    return None if record is None else _campaign(record)
 
 
-async def start(pool: asyncpg.Pool, campaign_id: str, salon_id: str,
-                allowed: Sequence[str] = ("draft", "scheduled")) -> Campaign:
-    """In one transaction: status sending, audience frozen into messages, codes assigned.
+async def set_sending(conn: asyncpg.Connection, campaign_id: str, salon_id: str) -> None:
+    """Status sending; asyncpg.UniqueViolationError when another campaign of the salon sends
+    (run it in a savepoint)."""
+    await conn.execute(query("campaign_set_sending"), campaign_id, salon_id)
 
-    Raises LookupError (no such campaign), WrongState, CampaignConflict, EmptyAudience.
-    """
-    async with pool.acquire() as conn, conn.transaction():
-        record = await conn.fetchrow(query("campaign_lock"), campaign_id, salon_id)
-        if record is None:
-            raise LookupError(campaign_id)
-        current = _campaign(record)
-        if current.status not in allowed:
-            raise WrongState(current.status)
-        try:
-            async with conn.transaction():
-                await conn.execute(query("campaign_set_sending"), campaign_id, salon_id)
-        except asyncpg.UniqueViolationError:
-            raise CampaignConflict(salon_id) from None
-        first_channel = "sms" if current.channel == "sms" else "whatsapp"
-        count: int = await conn.fetchval(
-            query("audience_freeze"), salon_id, *_audience_args(current.audience),
-            campaign_id, first_channel)
-        if count == 0:
-            raise EmptyAudience(campaign_id)
-        await _assign_codes(conn, campaign_id)
-        total: int = await conn.fetchval(query("campaign_message_count"), campaign_id)
-        updated = await conn.fetchrow(query("campaign_set_target"), campaign_id, total)
-        return _campaign(updated)
+
+async def freeze_audience(conn: asyncpg.Connection, campaign: Campaign, first_channel: str
+                          ) -> int:
+    """One pending message per customer the audience targets now; returns how many."""
+    count: int = await conn.fetchval(
+        query("audience_freeze"), campaign.salon_id, *_audience_args(campaign.audience),
+        campaign.id, first_channel)
+    return count
+
+
+async def customers_lacking_codes(conn: asyncpg.Connection, campaign_id: str) -> list[str]:
+    """Ids of the campaign's customers without an offer code or download token."""
+    return [r["id"] for r in await conn.fetch(query("customers_lacking_codes"), campaign_id)]
+
+
+async def assign_codes(conn: asyncpg.Connection, ids: Sequence[str], offer_codes: Sequence[str],
+                       tokens: Sequence[str]) -> None:
+    """Give customers their codes and tokens; asyncpg.UniqueViolationError when a code is
+    taken (run it in a savepoint)."""
+    await conn.execute(query("customers_assign_codes"), list(ids), list(offer_codes),
+                       list(tokens))
+
+
+async def set_target(conn: asyncpg.Connection, campaign_id: str) -> Campaign:
+    """Record how many messages the campaign holds as its target."""
+    total: int = await conn.fetchval(query("campaign_message_count"), campaign_id)
+    record = await conn.fetchrow(query("campaign_set_target"), campaign_id, total)
+    return _campaign(record)
 
 
 async def schedule(pool: asyncpg.Pool, campaign_id: str, salon_id: str, when: datetime
@@ -263,17 +248,15 @@ async def pause(pool: asyncpg.Pool, campaign_id: str, salon_id: str) -> Campaign
 
 
 async def resume(pool: asyncpg.Pool, campaign_id: str, salon_id: str) -> Campaign | None:
-    """Paused -> sending; None when it was not paused; CampaignConflict if another sends."""
-    try:
-        record = await pool.fetchrow(query("campaign_resume"), campaign_id, salon_id)
-    except asyncpg.UniqueViolationError:
-        raise CampaignConflict(salon_id) from None
+    """Paused -> sending; None when it was not paused; asyncpg.UniqueViolationError when
+    another campaign of the salon sends."""
+    record = await pool.fetchrow(query("campaign_resume"), campaign_id, salon_id)
     return None if record is None else _campaign(record)
 
 
-async def due(pool: asyncpg.Pool, limit: int) -> list[tuple[str, str]]:
-    """(campaign id, salon id) of scheduled campaigns whose time has come."""
-    return [(r["id"], r["salon_id"]) for r in await pool.fetch(query("campaigns_due"), limit)]
+async def due(pool: asyncpg.Pool, limit: int) -> list[DueCampaign]:
+    """Scheduled campaigns whose time has come."""
+    return [_row(DueCampaign, r) for r in await pool.fetch(query("campaigns_due"), limit)]
 
 
 async def unschedule(pool: asyncpg.Pool, campaign_id: str) -> None:

@@ -101,6 +101,51 @@ class ErrorRow(msgspec.Struct, frozen=True):
     errors: list[str]
 
 
+class NewBatch(msgspec.Struct, frozen=True):
+    """A stored upload: its id and when it was created."""
+
+    id: str
+    created_at: dt.datetime
+
+
+class BatchForConfirm(msgspec.Struct, frozen=True):
+    """What a confirm needs of a batch: its status and stored mapping."""
+
+    status: str
+    mapping: StoredMapping
+
+
+class RecentEvents(msgspec.Struct, frozen=True):
+    """The database clock and a salon's events (uploads or confirms) in the rolling hour,
+    newest first; ``salon_exists`` is False for an unknown salon."""
+
+    now: dt.datetime
+    times: list[dt.datetime]
+    salon_exists: bool = True
+
+
+class BatchErrors(msgspec.Struct, frozen=True):
+    """Status, mapping and every error row of a batch, in row order."""
+
+    status: str
+    mapping: StoredMapping
+    errors: list[ErrorRow]
+
+
+class ChunkWritten(msgspec.Struct, frozen=True):
+    """The batch after a chunk was written: its status and rows processed so far."""
+
+    status: str
+    processed: int
+
+
+class CustomerPage(msgspec.Struct, frozen=True):
+    """One page of imported customers and how many match in all."""
+
+    items: list[CustomerRow]
+    total: int
+
+
 def _mapping(raw: Any) -> StoredMapping:
     return msgspec.convert(raw, StoredMapping)
 
@@ -113,13 +158,13 @@ async def salon_region(conn: Conn, salon_id: str) -> str | None:
 
 async def insert_batch(conn: Conn, *, salon_id: str, imported_by: str, file_name: str,
                        total_records: int, file_kind: str, file_data: bytes,
-                       mapping: StoredMapping, region: str) -> tuple[str, dt.datetime]:
+                       mapping: StoredMapping, region: str) -> NewBatch:
     """Store an uploaded file as a batch awaiting confirmation."""
     row = await conn.fetchrow(query("insert_import_batch"), salon_id, imported_by,
                               file_name[:255], total_records, file_kind, file_data,
                               msgspec.to_builtins(mapping), region)
     assert row is not None
-    return row["id"], row["created_at"]
+    return NewBatch(id=row["id"], created_at=row["created_at"])
 
 
 async def existing_hashes(conn: Conn, salon_id: str, hashes: list[bytes]) -> set[bytes]:
@@ -136,28 +181,28 @@ async def lock_salon_imports(conn: asyncpg.Connection, salon_id: str) -> None:
 
 
 async def batch_for_confirm(conn: asyncpg.Connection, batch_id: str, salon_id: str
-                            ) -> tuple[str, StoredMapping] | None:
+                            ) -> BatchForConfirm | None:
     """The batch's status and stored mapping, or None (absent or another salon's)."""
     row = await conn.fetchrow(query("import_batch_for_confirm"), batch_id, salon_id)
     if row is None:
         return None
-    return row["status"], _mapping(row["mapping"])
+    return BatchForConfirm(status=row["status"], mapping=_mapping(row["mapping"]))
 
 
-async def recent_confirms(conn: Conn, salon_id: str) -> tuple[dt.datetime, list[dt.datetime]]:
+async def recent_confirms(conn: Conn, salon_id: str) -> RecentEvents:
     """The database clock and the salon's confirm times in the last hour, newest first."""
     row = await conn.fetchrow(query("import_recent_confirms"), salon_id)
     assert row is not None
-    return row["now"], list(row["confirmed"])
+    return RecentEvents(now=row["now"], times=list(row["confirmed"]))
 
 
-async def recent_uploads(conn: Conn, salon_id: str
-                         ) -> tuple[dt.datetime, bool, list[dt.datetime]]:
+async def recent_uploads(conn: Conn, salon_id: str) -> RecentEvents:
     """The clock, whether the salon exists, and its upload times in the last hour, newest
     first."""
     row = await conn.fetchrow(query("import_recent_uploads"), salon_id)
     assert row is not None
-    return row["now"], row["salon_exists"], list(row["uploaded"])
+    return RecentEvents(now=row["now"], times=list(row["uploaded"]),
+                        salon_exists=row["salon_exists"])
 
 
 async def record_upload(conn: Conn, salon_id: str) -> None:
@@ -186,15 +231,15 @@ async def batch_status(conn: Conn, batch_id: str, salon_id: str) -> BatchStatus 
 
 
 async def batch_errors(conn: Conn, batch_id: str, salon_id: str
-                       ) -> tuple[str, StoredMapping, list[ErrorRow]] | None:
+                       ) -> BatchErrors | None:
     """Status, mapping and every error of a batch of this salon, in row order."""
     row = await conn.fetchrow(query("import_batch_header"), batch_id, salon_id)
     if row is None:
         return None
     errors = await conn.fetch(query("import_batch_errors"), batch_id)
-    return row["status"], _mapping(row["mapping"]), [
+    return BatchErrors(status=row["status"], mapping=_mapping(row["mapping"]), errors=[
         ErrorRow(row_number=e["row_number"], original_enc=e["original_enc"],
-                 errors=list(e["errors"])) for e in errors]
+                 errors=list(e["errors"])) for e in errors])
 
 
 def _claimed(row: asyncpg.Record | None) -> ClaimedBatch | None:
@@ -217,7 +262,7 @@ async def claimed_batch(conn: Conn, batch_id: str) -> ClaimedBatch | None:
 
 async def write_chunk(conn: Conn, batch_id: str, *, processed: int, size: int,
                       lease_s: float, total: int, failed: int, duplicates: int,
-                      rows: ChunkRows, conflict_errors: list[str]) -> tuple[str, int] | None:
+                      rows: ChunkRows, conflict_errors: list[str]) -> ChunkWritten | None:
     """Guard the claim, insert the chunk's valid rows, record its errors and advance the
     batch, in one statement; returns (status, processed), or None when the claim was lost.
     Valid rows the database already had count as duplicates (and become errors)."""
@@ -229,7 +274,7 @@ async def write_chunk(conn: Conn, batch_id: str, *, processed: int, size: int,
     assert row is not None
     if not row["guarded"]:
         return None
-    return row["status"], row["processed"]
+    return ChunkWritten(status=row["status"], processed=row["processed"])
 
 
 async def fail_batch(conn: Conn, batch_id: str, reason: str) -> None:
@@ -250,7 +295,7 @@ async def expire_previews(conn: Conn, older_than_s: float) -> int:
 
 async def list_customers(conn: Conn, salon_id: str, *, status: str | None,
                          name_pattern: str | None, phone_hash: bytes | None, limit: int,
-                         offset: int) -> tuple[list[CustomerRow], int]:
+                         offset: int) -> CustomerPage:
     """One page of the salon's imported customers and the total matching."""
     rows = await conn.fetch(query("list_imported_customers"), salon_id, status, name_pattern,
                             phone_hash, limit, offset)
@@ -260,7 +305,8 @@ async def list_customers(conn: Conn, salon_id: str, *, status: str | None,
         total = int(await conn.fetchval(query("count_imported_customers"), salon_id, status,
                                         name_pattern, phone_hash))
     fields = CustomerRow.__struct_fields__
-    return [CustomerRow(**{f: r[f] for f in fields}) for r in rows], total
+    return CustomerPage(items=[CustomerRow(**{f: r[f] for f in fields}) for r in rows],
+                        total=total)
 
 
 async def log_pii_access(conn: Conn, *, actor: str, salon_id: str, action: str,
@@ -272,6 +318,21 @@ async def log_pii_access(conn: Conn, *, actor: str, salon_id: str, action: str,
 
 # GDPR erase -------------------------------------------------------------------------------------
 
+class LockedCustomer(msgspec.Struct, frozen=True):
+    """A customer locked for erasure: the encrypted E.164 number and their message count."""
+
+    normalized_phone_enc: str
+    messages: int
+
+
+class Erased(msgspec.Struct, frozen=True):
+    """What an erase removed besides the customer: campaigns whose counters were adjusted and
+    error rows of the salon's batches."""
+
+    campaigns: int
+    error_rows: int
+
+
 class SalonErrorRow(msgspec.Struct, frozen=True):
     """A rejected or skipped row of one of the salon's batches, original cells encrypted."""
 
@@ -282,11 +343,12 @@ class SalonErrorRow(msgspec.Struct, frozen=True):
 
 
 async def lock_for_erase(conn: asyncpg.Connection, customer_id: str, salon_id: str
-                         ) -> tuple[str, int] | None:
-    """Lock a customer of this salon and its messages (inside a transaction): the encrypted
-    E.164 number and the message count, or None when the salon has no such customer."""
+                         ) -> LockedCustomer | None:
+    """Lock a customer of this salon and its messages (inside a transaction), or None when
+    the salon has no such customer."""
     row = await conn.fetchrow(query("import_erase_lock"), customer_id, salon_id)
-    return None if row is None else (row["normalized_phone_enc"], int(row["messages"]))
+    return None if row is None else LockedCustomer(
+        normalized_phone_enc=row["normalized_phone_enc"], messages=int(row["messages"]))
 
 
 async def salon_error_rows(conn: asyncpg.Connection, salon_id: str
@@ -298,7 +360,7 @@ async def salon_error_rows(conn: asyncpg.Connection, salon_id: str
 
 
 async def erase_customer(conn: asyncpg.Connection, customer_id: str, salon_id: str,
-                         error_rows: list[tuple[str, int]]) -> tuple[int, int]:
+                         error_rows: list[tuple[str, int]]) -> Erased:
     """Delete a locked customer (messages cascade, campaign counters follow) and the given
     error rows of the salon's batches; returns (campaigns adjusted, error rows removed)."""
     erased = await conn.fetchrow(query("import_erase_customer"), customer_id, salon_id)
@@ -311,4 +373,4 @@ async def erase_customer(conn: asyncpg.Connection, customer_id: str, salon_id: s
                                   salon_id)
         assert row is not None
         removed = int(row["removed"])
-    return int(erased["campaigns"]), removed
+    return Erased(campaigns=int(erased["campaigns"]), error_rows=removed)

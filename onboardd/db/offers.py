@@ -10,43 +10,11 @@ import asyncpg
 import msgspec
 
 from onboardd.db.queries import query
-from onboardd.domain.offers import Offer
+from onboardd.domain.offers import Offer, OfferInput
 
 T = TypeVar("T")
 
 Conn: TypeAlias = "asyncpg.Connection | asyncpg.Pool"
-
-
-class OfferFields(msgspec.Struct, frozen=True):
-    """The admin-editable fields of an offer, as stored."""
-
-    name: str
-    discount_type: str
-    discount_value: int
-    max_discount_in_paisa: int | None
-    minimum_purchase_in_paisa: int | None
-    validity_days: int
-    usage_limit: int
-    is_active: int
-
-
-class OfferRow(OfferFields, frozen=True):
-    """A welcome_offers row: the editable fields plus identity and bookkeeping."""
-
-    id: str
-    salon_id: str
-    total_redemptions: int
-    created_at: datetime
-    updated_at: datetime
-
-    def rules(self) -> Offer:
-        """The offer as the pure validation code takes it."""
-        return Offer(id=self.id, discount_type=self.discount_type,
-                     discount_value=self.discount_value,
-                     max_discount_in_paisa=self.max_discount_in_paisa,
-                     minimum_purchase_in_paisa=self.minimum_purchase_in_paisa,
-                     validity_days=self.validity_days, usage_limit=self.usage_limit,
-                     is_active=self.is_active == 1)
 
 
 class RedemptionRow(msgspec.Struct, frozen=True):
@@ -95,6 +63,19 @@ class ClaimTarget(msgspec.Struct, frozen=True):
     offer_id: str | None
 
 
+class Caller(msgspec.Struct, frozen=True):
+    """A user of the host app as the mobile API sees them: their phone as the app stored it."""
+
+    phone: str | None
+
+
+class RedemptionPage(msgspec.Struct, frozen=True):
+    """One page of an offer's redemptions and how many match in all."""
+
+    items: list[RedemptionRow]
+    total: int
+
+
 class MatchResult(msgspec.Struct, frozen=True):
     """What one matcher batch did."""
 
@@ -111,59 +92,73 @@ def _many(rows: Sequence[asyncpg.Record], kind: type[T]) -> list[T]:
     return [msgspec.convert(dict(row), kind) for row in rows]
 
 
-def _field_args(f: OfferFields) -> tuple[Any, ...]:
+def _offer(row: asyncpg.Record | None) -> Offer | None:
+    """The one place a welcome_offers row becomes an Offer: the integer column is_active
+    becomes a bool here."""
+    if row is None:
+        return None
+    values = {name: row[name] for name in Offer.__struct_fields__}
+    values["is_active"] = values["is_active"] == 1
+    return Offer(**values)
+
+
+def _offers(rows: Sequence[asyncpg.Record]) -> list[Offer]:
+    return [offer for offer in map(_offer, rows) if offer is not None]
+
+
+def _field_args(f: OfferInput) -> tuple[Any, ...]:
+    """The editable fields as the statements take them (is_active back to the integer)."""
     return (f.name, f.discount_type, f.discount_value, f.max_discount_in_paisa,
-            f.minimum_purchase_in_paisa, f.validity_days, f.usage_limit, f.is_active)
+            f.minimum_purchase_in_paisa, f.validity_days, f.usage_limit, 1 if f.is_active else 0)
 
 
 # Admin -----------------------------------------------------------------------------------------
 
-async def create_offer(conn: Conn, salon_id: str, fields: OfferFields) -> OfferRow:
+async def create_offer(conn: Conn, salon_id: str, fields: OfferInput) -> Offer:
     """Insert an offer for a salon."""
-    row = await conn.fetchrow(query("wo_offer_create"), salon_id, *_field_args(fields))
-    offer = _one(row, OfferRow)
+    offer = _offer(await conn.fetchrow(query("wo_offer_create"), salon_id, *_field_args(fields)))
     assert offer is not None
     return offer
 
 
-async def list_offers(conn: Conn, salon_id: str, active: bool | None) -> list[OfferRow]:
+async def list_offers(conn: Conn, salon_id: str, active: bool | None) -> list[Offer]:
     """A salon's offers, newest first, optionally only (in)active ones."""
-    return _many(await conn.fetch(query("wo_offer_list"), salon_id, active), OfferRow)
+    return _offers(await conn.fetch(query("wo_offer_list"), salon_id, active))
 
 
 async def get_offer(conn: Conn, salon_id: str, offer_id: str, *, lock: bool = False
-                    ) -> OfferRow | None:
+                    ) -> Offer | None:
     """One offer of a salon (None for another salon's offer); lock=True takes its row lock
     until the caller's transaction ends (conn must then be a connection in a transaction)."""
     sql = query("wo_offer_get_for_update") if lock else query("wo_offer_get")
-    return _one(await conn.fetchrow(sql, offer_id, salon_id), OfferRow)
+    return _offer(await conn.fetchrow(sql, offer_id, salon_id))
 
 
-async def get_offer_any(conn: Conn, offer_id: str) -> OfferRow | None:
+async def get_offer_any(conn: Conn, offer_id: str) -> Offer | None:
     """One offer by id, whatever its salon (mobile paths check eligibility themselves)."""
-    return _one(await conn.fetchrow(query("wo_offer_get_any"), offer_id), OfferRow)
+    return _offer(await conn.fetchrow(query("wo_offer_get_any"), offer_id))
 
 
-async def get_offers(conn: Conn, offer_ids: Sequence[str]) -> dict[str, OfferRow]:
+async def get_offers(conn: Conn, offer_ids: Sequence[str]) -> dict[str, Offer]:
     """Offers by id."""
-    rows = _many(await conn.fetch(query("wo_offer_get_many"), list(offer_ids)), OfferRow)
-    return {row.id: row for row in rows}
+    return {offer.id: offer
+            for offer in _offers(await conn.fetch(query("wo_offer_get_many"), list(offer_ids)))}
 
 
-async def update_offer(conn: Conn, salon_id: str, offer_id: str, fields: OfferFields
-                       ) -> OfferRow | None:
+async def update_offer(conn: Conn, salon_id: str, offer_id: str, fields: OfferInput
+                       ) -> Offer | None:
     """Replace an offer's editable fields."""
-    row = await conn.fetchrow(query("wo_offer_update"), offer_id, salon_id, *_field_args(fields))
-    return _one(row, OfferRow)
+    return _offer(await conn.fetchrow(query("wo_offer_update"), offer_id, salon_id,
+                                      *_field_args(fields)))
 
 
-async def deactivate_offer(conn: Conn, salon_id: str, offer_id: str) -> OfferRow | None:
+async def deactivate_offer(conn: Conn, salon_id: str, offer_id: str) -> Offer | None:
     """Mark an offer inactive."""
-    return _one(await conn.fetchrow(query("wo_offer_deactivate"), offer_id, salon_id), OfferRow)
+    return _offer(await conn.fetchrow(query("wo_offer_deactivate"), offer_id, salon_id))
 
 
 async def redemptions_page(conn: Conn, offer_id: str, status: str | None, limit: int,
-                           offset: int) -> tuple[list[RedemptionRow], int]:
+                           offset: int) -> RedemptionPage:
     """One page of an offer's redemptions (effective status) and the total matching."""
     rows = await conn.fetch(query("wo_offer_redemptions_page"), offer_id, status, limit, offset)
     if rows:
@@ -172,7 +167,7 @@ async def redemptions_page(conn: Conn, offer_id: str, status: str | None, limit:
         total = int(await conn.fetchval(query("wo_offer_redemptions_count"), offer_id, status))
     items = [msgspec.convert({k: v for k, v in row.items() if k != "total"}, RedemptionRow)
              for row in rows]
-    return items, total
+    return RedemptionPage(items=items, total=total)
 
 
 # Registration matching -------------------------------------------------------------------------
@@ -201,10 +196,9 @@ async def defer_event(conn: Conn, event_id: int, error: str, base_s: float, max_
 
 # Mobile ----------------------------------------------------------------------------------------
 
-async def user_phone(conn: Conn, user_id: str) -> tuple[bool, str | None]:
-    """(user exists, their phone)."""
-    row = await conn.fetchrow(query("wo_mobile_user_phone"), user_id)
-    return (False, None) if row is None else (True, row["phone"])
+async def caller(conn: Conn, user_id: str) -> Caller | None:
+    """The host app's user (None when there is no such user)."""
+    return _one(await conn.fetchrow(query("wo_mobile_user_phone"), user_id), Caller)
 
 
 async def customers_by_hash(conn: Conn, phone_hash: bytes) -> list[CustomerMatch]:
@@ -250,7 +244,7 @@ async def held_offers(conn: Conn, user_id: str, salon_id: str) -> set[str]:
     return {row["welcome_offer_id"] for row in rows}
 
 
-async def insert_grant(conn: asyncpg.Connection, offer: OfferRow, user_id: str,
+async def insert_grant(conn: asyncpg.Connection, offer: Offer, user_id: str,
                        customer_id: str | None, registered_at: datetime) -> RedemptionRow | None:
     """Create the user's grant unless they already have a row for the offer."""
     row = await conn.fetchrow(query("wo_grant_insert"), offer.id, user_id, customer_id,

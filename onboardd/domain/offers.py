@@ -18,8 +18,13 @@ EXPIRED: Final = "Offer has expired"
 USED: Final = "Offer already used"
 
 
-class Offer(msgspec.Struct, frozen=True):
-    """A salon's welcome offer as stored."""
+class Offer(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """A salon's welcome offer: the one shape from the database row to the JSON boundary.
+
+    ``is_active`` is a bool here; the column is an integer, converted once where the row is
+    read (onboardd.db.offers). The bookkeeping fields have defaults so the pure rules can be
+    exercised on an offer that never was a row.
+    """
 
     id: str
     discount_type: str
@@ -29,6 +34,11 @@ class Offer(msgspec.Struct, frozen=True):
     validity_days: int
     usage_limit: int
     is_active: bool
+    name: str = ""
+    salon_id: str = ""
+    total_redemptions: int = 0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 class Validation(msgspec.Struct, frozen=True):
@@ -39,17 +49,43 @@ class Validation(msgspec.Struct, frozen=True):
     reason: str | None
 
 
-class OfferInput(msgspec.Struct):
-    """An offer as the admin API receives it (camelCase, like the API)."""
+class OfferInput(msgspec.Struct, kw_only=True, rename="camel"):
+    """The admin-editable fields of an offer, as the API receives them (camelCase on the
+    wire) and as they are written."""
 
     name: str
-    discountType: str
-    discountValue: int
-    maxDiscountInPaisa: int | None = None
-    minimumPurchaseInPaisa: int | None = None
-    validityDays: int = 30
-    usageLimit: int = 1
-    isActive: bool = True
+    discount_type: str
+    discount_value: int
+    max_discount_in_paisa: int | None = None
+    minimum_purchase_in_paisa: int | None = None
+    validity_days: int = 30
+    usage_limit: int = 1
+    is_active: bool = True
+
+
+class OfferPatch(msgspec.Struct, kw_only=True, rename="camel"):
+    """A change to an offer: absent fields keep their value, null clears an optional one."""
+
+    name: str | msgspec.UnsetType = msgspec.UNSET
+    discount_type: str | msgspec.UnsetType = msgspec.UNSET
+    discount_value: int | msgspec.UnsetType = msgspec.UNSET
+    max_discount_in_paisa: int | msgspec.UnsetType | None = msgspec.UNSET
+    minimum_purchase_in_paisa: int | msgspec.UnsetType | None = msgspec.UNSET
+    validity_days: int | msgspec.UnsetType = msgspec.UNSET
+    usage_limit: int | msgspec.UnsetType = msgspec.UNSET
+    is_active: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+def editable(offer: Offer) -> OfferInput:
+    """The editable fields of a stored offer (the base a patch is merged into)."""
+    return OfferInput(**{name: getattr(offer, name) for name in OfferInput.__struct_fields__})
+
+
+def patched(offer: Offer, patch: OfferPatch) -> OfferInput:
+    """The offer's editable fields with the patch's given fields applied."""
+    changes = {name: value for name, value in msgspec.structs.asdict(patch).items()
+               if value is not msgspec.UNSET}
+    return msgspec.structs.replace(editable(offer), **changes)
 
 
 class FieldError(msgspec.Struct):
@@ -123,11 +159,11 @@ def _check_name(name: str) -> list[FieldError]:
 
 def _check_value(data: OfferInput) -> list[FieldError]:
     """Check the discount value against the discount type."""
-    value = data.discountValue
-    if data.discountType == "percentage" and not 1 <= value <= 100:
+    value = data.discount_value
+    if data.discount_type == "percentage" and not 1 <= value <= 100:
         msg = f"discountValue must be between 1 and 100 for a percentage offer (got {value})"
         return [FieldError("discountValue", msg)]
-    if data.discountType == "fixed" and not 1 <= value <= INT32_MAX:
+    if data.discount_type == "fixed" and not 1 <= value <= INT32_MAX:
         msg = (
             "discountValue must be a positive amount in paisa for a fixed offer, "
             f"at most {INT32_MAX} (e.g. 10000 for ₹100; got {value})"
@@ -138,18 +174,18 @@ def _check_value(data: OfferInput) -> list[FieldError]:
 
 def _check_type(data: OfferInput) -> list[FieldError]:
     """Check the discount type, then the value that depends on it."""
-    if data.discountType not in DISCOUNT_TYPES:
-        msg = f"discountType must be 'percentage' or 'fixed' (got {data.discountType!r})"
+    if data.discount_type not in DISCOUNT_TYPES:
+        msg = f"discountType must be 'percentage' or 'fixed' (got {data.discount_type!r})"
         return [FieldError("discountType", msg)]
     return _check_value(data)
 
 
 def _check_cap(data: OfferInput) -> list[FieldError]:
     """Check the percentage cap."""
-    cap = data.maxDiscountInPaisa
+    cap = data.max_discount_in_paisa
     if cap is None:
         return []
-    if data.discountType == "fixed":
+    if data.discount_type == "fixed":
         msg = "maxDiscountInPaisa applies only to percentage offers: remove it for a fixed offer"
         return [FieldError("maxDiscountInPaisa", msg)]
     if not 1 <= cap <= INT32_MAX:
@@ -175,13 +211,13 @@ def _check_minimum(minimum: int | None) -> list[FieldError]:
 def _check_limits(data: OfferInput) -> list[FieldError]:
     """Check validity days and the per-customer usage limit."""
     errors: list[FieldError] = []
-    if not 1 <= data.validityDays <= 365:
-        msg = f"validityDays must be between 1 and 365 (got {data.validityDays})"
+    if not 1 <= data.validity_days <= 365:
+        msg = f"validityDays must be between 1 and 365 (got {data.validity_days})"
         errors.append(FieldError("validityDays", msg))
-    if not 1 <= data.usageLimit <= INT32_MAX:
+    if not 1 <= data.usage_limit <= INT32_MAX:
         msg = (
             f"usageLimit must be between 1 and {INT32_MAX} uses per customer "
-            f"(got {data.usageLimit})"
+            f"(got {data.usage_limit})"
         )
         errors.append(FieldError("usageLimit", msg))
     return errors
@@ -193,6 +229,6 @@ def validate_offer_input(data: OfferInput) -> list[FieldError]:
         *_check_name(data.name),
         *_check_type(data),
         *_check_cap(data),
-        *_check_minimum(data.minimumPurchaseInPaisa),
+        *_check_minimum(data.minimum_purchase_in_paisa),
         *_check_limits(data),
     ]

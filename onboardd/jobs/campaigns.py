@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from typing import Final
 
+import structlog
+
 from onboardd.db import campaigns as db
 from onboardd.logging import get_logger
 from onboardd.runtime import CampaignWake, Services, nudge
+from onboardd.services import campaigns as campaign_service
+from onboardd.services.errors import ServiceError
 from onboardd.twilio import reconcile
 
 log = get_logger("campaign_jobs")
@@ -18,22 +22,21 @@ SWEEP_PER_PASS: Final = 500
 
 async def start_due(services: Services) -> None:
     """Start every scheduled campaign whose time has come (also those missed while down)."""
-    for campaign_id, salon_id in await db.due(services.pool, DUE_PER_PASS):
-        try:
-            await db.start(services.pool, campaign_id, salon_id, allowed=("scheduled",))
-        except db.CampaignConflict:
-            log.info("scheduled_campaign_waits", campaign_id=campaign_id, salon_id=salon_id,
-                     reason="another campaign of the salon is sending")
-            continue
-        except db.EmptyAudience:
-            await db.unschedule(services.pool, campaign_id)
-            log.warning("scheduled_campaign_empty", campaign_id=campaign_id, salon_id=salon_id,
-                        action="returned to draft")
-            continue
-        except (LookupError, db.WrongState):
-            continue  # started, paused or deleted meanwhile
-        log.info("scheduled_campaign_started", campaign_id=campaign_id, salon_id=salon_id)
-        nudge(services.queues.campaigns, CampaignWake("campaign_changed", campaign_id))
+    for due in await db.due(services.pool, DUE_PER_PASS):
+        with structlog.contextvars.bound_contextvars(campaign_id=due.id, salon_id=due.salon_id):
+            try:
+                await campaign_service.start(services.pool, due.id, due.salon_id,
+                                             allowed=("scheduled",))
+            except ServiceError as exc:
+                if exc.code == "campaign_already_sending":
+                    log.info("scheduled_campaign_waits",
+                             reason="another campaign of the salon is sending")
+                elif exc.kind == "invalid":  # the audience matched nobody
+                    await db.unschedule(services.pool, due.id)
+                    log.warning("scheduled_campaign_empty", action="returned to draft")
+                continue  # else started, paused or deleted meanwhile
+            log.info("scheduled_campaign_started")
+        nudge(services.queues.campaigns, CampaignWake("campaign_changed", due.id))
 
 
 async def sweep_leases(services: Services) -> None:

@@ -16,9 +16,9 @@ import math
 from typing import Any, Final
 
 import msgspec
+import structlog
 
 from onboardd.db import imports as db
-from onboardd.domain.phones import PhoneError, normalize_phone
 from onboardd.importing.errors import FileRejected
 from onboardd.importing.mapping import (
     ColumnMapping,
@@ -33,6 +33,7 @@ from onboardd.importing.rows import DUPLICATE_PHONE, mark_in_file_duplicates, va
 from onboardd.importing.sandbox import Parsed, ParseRequest, parse_in_child
 from onboardd.logging import get_logger
 from onboardd.runtime import BatchConfirmed, Services, nudge
+from onboardd.services.errors import Kind, ServiceError
 
 log = get_logger("import")
 
@@ -42,37 +43,34 @@ ROLLING_WINDOW: Final = dt.timedelta(hours=1)
 # The AES-GCM purpose of the original cells of a rejected row kept for the error report.
 ROW_PURPOSE: Final = "import_row"
 _FORMULA_PREFIXES: Final = ("=", "+", "-", "@", "\t", "\r")
-# File problems and the HTTP status that fits each.
-_REJECTION_STATUS: Final = {
-    "unsupported_type": 415,
-    "content_mismatch": 415,
-    "too_large_uncompressed": 413,
+# File problems and the kind of error each is (anything else is invalid input).
+_REJECTION_KIND: Final[dict[str, Kind]] = {
+    "unsupported_type": "unsupported",
+    "content_mismatch": "unsupported",
+    "too_large_uncompressed": "too_large",
 }
 
 
-class ImportProblem(Exception):
+class ImportProblem(ServiceError):
     """A request the import cannot honour; rendered as an API error or a CLI message."""
 
-    def __init__(self, status: int, code: str, message: str,
+    def __init__(self, kind: Kind, code: str, message: str,
                  details: dict[str, Any] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details or {}
-        self.headers = headers or {}
+                 retry_after_s: int | None = None) -> None:
+        super().__init__(kind, message, code=code, details=details,
+                         retry_after_s=retry_after_s)
+        self.code: str = code
 
 
 def rejected(exc: FileRejected) -> ImportProblem:
-    """A file rejection as a problem with a fitting status."""
-    return ImportProblem(_REJECTION_STATUS.get(exc.code, 422), exc.code, exc.message,
+    """A file rejection as a problem of the fitting kind."""
+    return ImportProblem(_REJECTION_KIND.get(exc.code, "invalid"), exc.code, exc.message,
                          dict(exc.details))
 
 
 def mapping_problem(exc: MappingError, headers: list[str]) -> ImportProblem:
     """A mapping error naming the field and the headers found."""
-    return ImportProblem(422, "mapping_invalid", exc.message,
+    return ImportProblem("invalid", "mapping_invalid", exc.message,
                          {"field": f"mapping.{exc.field}", "columns": headers})
 
 
@@ -98,18 +96,19 @@ def choose_mapping(headers: list[str], requested: dict[str, str] | None) -> Colu
     return mapping
 
 
-def _rate_limited(now: dt.datetime, recent: list[dt.datetime], limit: int, what: str
-                  ) -> ImportProblem | None:
-    """429 with Retry-After once `limit` events (newest first) fall in the rolling hour."""
+def _rate_limited(events: db.RecentEvents, limit: int, what: str) -> ImportProblem | None:
+    """Rate limited, with the wait, once `limit` events (newest first) fall in the rolling
+    hour."""
+    recent = events.times
     if len(recent) < limit:
         return None
     frees_at = recent[limit - 1] + ROLLING_WINDOW
-    wait_s = max(1, math.ceil((frees_at - now).total_seconds()))
+    wait_s = max(1, math.ceil((frees_at - events.now).total_seconds()))
     return ImportProblem(
-        429, "rate_limited",
+        "rate_limited", "rate_limited",
         f"this salon has {what} {len(recent)} times in the last hour (limit {limit}); "
         f"try again in {wait_s} seconds",
-        {"limit": limit, "retryAfterSeconds": wait_s}, {"Retry-After": str(wait_s)})
+        {"limit": limit, "retryAfterSeconds": wait_s}, retry_after_s=wait_s)
 
 
 async def claim_upload(services: Services, salon_id: str) -> None:
@@ -119,10 +118,10 @@ async def claim_upload(services: Services, salon_id: str) -> None:
     limit = services.cfg.import_.uploads_per_hour
     async with services.pool.acquire() as conn, conn.transaction():
         await db.lock_salon_imports(conn, salon_id)
-        now, exists, recent = await db.recent_uploads(conn, salon_id)
-        if not exists:
-            raise ImportProblem(404, "not_found", f"salon {salon_id} does not exist")
-        problem = _rate_limited(now, recent, limit, "uploaded a customer file")
+        recent = await db.recent_uploads(conn, salon_id)
+        if not recent.salon_exists:
+            raise ImportProblem("not_found", "not_found", f"salon {salon_id} does not exist")
+        problem = _rate_limited(recent, limit, "uploaded a customer file")
         if problem is not None:
             problem.details["limitKey"] = "[import] uploads_per_hour"
             raise problem
@@ -135,9 +134,9 @@ async def create_batch(services: Services, *, salon_id: str, user: str, file_nam
     limits = services.cfg.import_
     region = await db.salon_region(services.pool, salon_id)
     if region is None:
-        raise ImportProblem(404, "not_found", f"salon {salon_id} does not exist")
+        raise ImportProblem("not_found", "not_found", f"salon {salon_id} does not exist")
     if not data:
-        raise ImportProblem(422, "empty_file", "file: the uploaded file is empty",
+        raise ImportProblem("invalid", "empty_file", "file: the uploaded file is empty",
                             {"field": "file"})
     try:
         parsed = await parse_in_child(ParseRequest(
@@ -149,17 +148,17 @@ async def create_batch(services: Services, *, salon_id: str, user: str, file_nam
     mapping = choose_mapping(parsed.headers, requested)
     preview, cut = await _preview_rows(services, salon_id, parsed, mapping, region)
     stored = stored_mapping(parsed.headers, mapping)
-    batch_id, created_at = await db.insert_batch(
+    batch = await db.insert_batch(
         services.pool, salon_id=salon_id, imported_by=user, file_name=file_name,
         total_records=parsed.total_rows, file_kind=parsed.kind, file_data=data, mapping=stored,
         region=region)
     used, unmapped = describe(mapping, parsed.headers)
-    log.info("import_uploaded", salon_id=salon_id, batch_id=batch_id, rows=parsed.total_rows,
-             kind=parsed.kind, bytes=len(data))
+    with structlog.contextvars.bound_contextvars(salon_id=salon_id, batch_id=batch.id):
+        log.info("import_uploaded", rows=parsed.total_rows, kind=parsed.kind, bytes=len(data))
     return capped(Preview(
-        batch_id=batch_id, status="preview", file_name=file_name, file_kind=parsed.kind,
+        batch_id=batch.id, status="preview", file_name=file_name, file_kind=parsed.kind,
         total_rows=parsed.total_rows, columns=parsed.headers, mapping=used,
-        unmapped_columns=unmapped, preview=preview, created_at=created_at,
+        unmapped_columns=unmapped, preview=preview, created_at=batch.created_at,
         preview_truncated=cut))
 
 
@@ -193,37 +192,40 @@ async def confirm_batch(services: Services, *, salon_id: str, batch_id: str,
                         lease_s: float = 0.0) -> tuple[db.BatchStatus, bool]:
     """Hand a previewed batch to the importer; returns its state and whether this call
     confirmed it (False: it was confirmed before, the current state is returned)."""
-    limit = services.cfg.import_.imports_per_hour
-    async with services.pool.acquire() as conn, conn.transaction():
-        await db.lock_salon_imports(conn, salon_id)
-        found = await db.batch_for_confirm(conn, batch_id, salon_id)
-        if found is None:
-            raise ImportProblem(404, "not_found", f"import batch {batch_id} not found")
-        status, stored = found
-        confirmed = False
-        if status == "preview":
-            if requested:
-                stored = stored_mapping(stored.headers, choose_mapping(stored.headers, requested))
-            if rate_limited:
-                now, recent = await db.recent_confirms(conn, salon_id)
-                problem = _rate_limited(now, recent, limit, "confirmed an import")
-                if problem is not None:
-                    raise problem
-            confirmed = await db.confirm(conn, batch_id, salon_id, stored, lease_s)
-        state = await db.batch_status(conn, batch_id, salon_id)
-    assert state is not None
-    if confirmed:
-        log.info("import_confirmed", salon_id=salon_id, batch_id=batch_id)
-        if lease_s <= 0:
-            nudge(services.queues.imports, BatchConfirmed(batch_id))
-    return state, confirmed
+    with structlog.contextvars.bound_contextvars(salon_id=salon_id, batch_id=batch_id):
+        limit = services.cfg.import_.imports_per_hour
+        async with services.pool.acquire() as conn, conn.transaction():
+            await db.lock_salon_imports(conn, salon_id)
+            found = await db.batch_for_confirm(conn, batch_id, salon_id)
+            if found is None:
+                raise ImportProblem("not_found", "not_found",
+                                    f"import batch {batch_id} not found")
+            stored = found.mapping
+            confirmed = False
+            if found.status == "preview":
+                if requested:
+                    stored = stored_mapping(stored.headers,
+                                            choose_mapping(stored.headers, requested))
+                if rate_limited:
+                    recent = await db.recent_confirms(conn, salon_id)
+                    problem = _rate_limited(recent, limit, "confirmed an import")
+                    if problem is not None:
+                        raise problem
+                confirmed = await db.confirm(conn, batch_id, salon_id, stored, lease_s)
+            state = await db.batch_status(conn, batch_id, salon_id)
+        assert state is not None
+        if confirmed:
+            log.info("import_confirmed")
+            if lease_s <= 0:
+                nudge(services.queues.imports, BatchConfirmed(batch_id))
+        return state, confirmed
 
 
 async def batch_status(services: Services, salon_id: str, batch_id: str) -> db.BatchStatus:
     """The batch's counters and first errors, or 404."""
     state = await db.batch_status(services.pool, batch_id, salon_id)
     if state is None:
-        raise ImportProblem(404, "not_found", f"import batch {batch_id} not found")
+        raise ImportProblem("not_found", "not_found", f"import batch {batch_id} not found")
     return state
 
 
@@ -278,10 +280,10 @@ async def error_report(services: Services, *, salon_id: str, batch_id: str, acto
     """errors.csv: row number, original cells, errors; returns the text and the row count."""
     found = await db.batch_errors(services.pool, batch_id, salon_id)
     if found is None:
-        raise ImportProblem(404, "not_found", f"import batch {batch_id} not found")
-    status, stored, entries = found
-    if status == "preview":
-        raise ImportProblem(409, "not_confirmed",
+        raise ImportProblem("not_found", "not_found", f"import batch {batch_id} not found")
+    stored, entries = found.mapping, found.errors
+    if found.status == "preview":
+        raise ImportProblem("conflict", "not_confirmed",
                             "the batch has not been confirmed yet: confirm it, then download "
                             "the error report once rows have been processed")
     decrypt = services.cipher.decrypt
@@ -301,59 +303,3 @@ async def error_report(services: Services, *, salon_id: str, batch_id: str, acto
                             action="import_error_report", record_count=len(entries),
                             details={"batchId": batch_id}, request_id=request_id)
     return out.getvalue(), len(entries)
-
-
-class CustomerOut(msgspec.Struct, frozen=True, rename="camel"):
-    """An imported customer with PII decrypted (only the list endpoint returns these)."""
-
-    id: str
-    customer_name: str
-    phone: str
-    normalized_phone: str
-    email: str | None
-    status: str
-    import_batch_id: str | None
-    invited_at: dt.datetime | None
-    registered_at: dt.datetime | None
-    linked_user_id: str | None
-    created_at: dt.datetime
-
-
-def _like_pattern(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-async def list_customers(services: Services, *, salon_id: str, status: str | None,
-                         search: str | None, page: int, limit: int, actor: str,
-                         request_id: str) -> dict[str, Any]:
-    """A page of imported customers; searching by name or by phone through its hash."""
-    name_pattern = phone_hash = None
-    search_kind = None
-    if search:
-        name_pattern = _like_pattern(search)
-        search_kind = "name"
-        region = await db.salon_region(services.pool, salon_id) or "IN"
-        try:
-            phone_hash = services.cipher.phone_hash(normalize_phone(search, region))
-            search_kind = "phone"
-        except PhoneError:
-            pass
-    rows, total = await db.list_customers(
-        services.pool, salon_id, status=status, name_pattern=name_pattern,
-        phone_hash=phone_hash, limit=limit, offset=(page - 1) * limit)
-    decrypt = services.cipher.decrypt
-    customers = [CustomerOut(
-        id=r.id, customer_name=r.customer_name, phone=decrypt(r.phone_enc, "phone"),
-        normalized_phone=decrypt(r.normalized_phone_enc, "phone"),
-        email=decrypt(r.email_enc, "email") if r.email_enc else None, status=r.status,
-        import_batch_id=r.import_batch_id, invited_at=r.invited_at,
-        registered_at=r.registered_at, linked_user_id=r.linked_user_id,
-        created_at=r.created_at) for r in rows]
-    await db.log_pii_access(services.pool, actor=actor, salon_id=salon_id,
-                            action="list_imported_customers", record_count=len(customers),
-                            details={"page": page, "limit": limit, "status": status,
-                                     "search": search_kind},
-                            request_id=request_id)
-    return {"customers": customers, "page": page, "limit": limit, "total": total,
-            "totalPages": math.ceil(total / limit) if total else 0}

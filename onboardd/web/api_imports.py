@@ -3,18 +3,15 @@ and erasing an imported customer on request (spec §9.1)."""
 
 from __future__ import annotations
 
-import re
 from typing import Any, Final
 
 import msgspec
 from aiohttp import BodyPartReader, web
 
-from onboardd.db import imports as db
-from onboardd.domain.phones import PhoneError, normalize_phone
+from onboardd.services import customers
 from onboardd.services import imports as service
-from onboardd.services.imports import ROW_PURPOSE, ImportProblem
 from onboardd.web.body import query_choice, query_int, read_json
-from onboardd.web.errors import ApiError, json_response
+from onboardd.web.errors import ApiError, answers_service_errors, json_response
 from onboardd.web.keys import principal, request_id, salon_of, services
 
 routes = web.RouteTableDef()
@@ -27,20 +24,12 @@ CUSTOMER_STATUSES: Final = ("pending", "invited", "registered", "expired", "opte
 MAX_SEARCH_CHARS: Final = 100
 
 _BASE = "/api/salons/{salonId}/customers/import"
-_NON_DIGITS = re.compile(r"\D")
-# Digits of the number a cell must contain before it is worth normalising.
-_TAIL_DIGITS: Final = 8
 
 
 class ConfirmBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Optional confirm body: a mapping overriding the one shown in the preview."""
 
     mapping: dict[str, str | None] | None = None
-
-
-def _api_error(exc: ImportProblem) -> ApiError:
-    return ApiError(exc.status, exc.message, code=exc.code, details=exc.details,
-                    headers=exc.headers)
 
 
 def _too_large(limit: int) -> ApiError:
@@ -116,21 +105,16 @@ def _status_url(request: web.Request, salon_id: str, batch_id: str) -> str:
 
 
 @routes.post(_BASE)
+@answers_service_errors
 async def upload(request: web.Request) -> web.Response:
     """Parse and map the file, store it awaiting confirmation, answer the preview. The upload
     counts against [import] uploads_per_hour before its body is read."""
     svc = services(request)
     salon_id = salon_of(request)
-    try:
-        await service.claim_upload(svc, salon_id)
-    except ImportProblem as exc:
-        raise _api_error(exc) from None
+    await service.claim_upload(svc, salon_id)
     file_name, data, mapping = await _read_upload(request, svc.cfg.import_.max_file_bytes)
-    try:
-        preview = await service.create_batch(svc, salon_id=salon_id, user=principal(request).sub,
-                                             file_name=file_name, data=data, requested=mapping)
-    except ImportProblem as exc:
-        raise _api_error(exc) from None
+    preview = await service.create_batch(svc, salon_id=salon_id, user=principal(request).sub,
+                                         file_name=file_name, data=data, requested=mapping)
     body: dict[str, Any] = msgspec.to_builtins(preview)
     body["confirmUrl"] = str(request.url.with_path(
         f"/api/salons/{salon_id}/customers/import/{preview.batch_id}/confirm").with_query(None))
@@ -138,6 +122,7 @@ async def upload(request: web.Request) -> web.Response:
 
 
 @routes.post(_BASE + "/{batchId}/confirm")
+@answers_service_errors
 async def confirm(request: web.Request) -> web.Response:
     """Hand the batch to the importer; answers at once with the counters so far."""
     svc = services(request)
@@ -145,38 +130,30 @@ async def confirm(request: web.Request) -> web.Response:
     body = ConfirmBody()
     if request.can_read_body and request.content_length != 0:
         body = await read_json(request, ConfirmBody)
-    try:
-        state, confirmed = await service.confirm_batch(
-            svc, salon_id=salon_id, batch_id=batch_id,
-            requested=_requested_mapping(body.mapping))
-    except ImportProblem as exc:
-        raise _api_error(exc) from None
+    state, confirmed = await service.confirm_batch(
+        svc, salon_id=salon_id, batch_id=batch_id, requested=_requested_mapping(body.mapping))
     url = _status_url(request, salon_id, batch_id)
     return json_response(service.status_body(state, url), status=202 if confirmed else 200,
                          headers={"Location": url})
 
 
 @routes.get(_BASE + "/{batchId}/status")
+@answers_service_errors
 async def status(request: web.Request) -> web.Response:
     """Progress, counters and the first 100 errors."""
     salon_id, batch_id = salon_of(request), request.match_info["batchId"]
-    try:
-        state = await service.batch_status(services(request), salon_id, batch_id)
-    except ImportProblem as exc:
-        raise _api_error(exc) from None
+    state = await service.batch_status(services(request), salon_id, batch_id)
     return json_response(service.status_body(state, _status_url(request, salon_id, batch_id)))
 
 
 @routes.get(_BASE + "/{batchId}/errors.csv")
+@answers_service_errors
 async def errors_csv(request: web.Request) -> web.Response:
     """Every rejected or skipped row: row number, original cells, errors."""
     salon_id, batch_id = salon_of(request), request.match_info["batchId"]
-    try:
-        text, _count = await service.error_report(
-            services(request), salon_id=salon_id, batch_id=batch_id,
-            actor=principal(request).sub, request_id=request_id(request))
-    except ImportProblem as exc:
-        raise _api_error(exc) from None
+    text, _count = await service.error_report(
+        services(request), salon_id=salon_id, batch_id=batch_id,
+        actor=principal(request).sub, request_id=request_id(request))
     # The BOM makes Excel read the report as UTF-8.
     return web.Response(body=("\ufeff" + text).encode(), content_type="text/csv",
                         charset="utf-8", headers={
@@ -196,51 +173,18 @@ async def imported(request: web.Request) -> web.Response:
     if search is not None and len(search) > MAX_SEARCH_CHARS:
         raise ApiError(422, f"search: at most {MAX_SEARCH_CHARS} characters",
                        details={"field": "search"})
-    body = await service.list_customers(
+    body = await customers.list_customers(
         services(request), salon_id=salon_id, status=status_filter, search=search, page=page,
         limit=limit, actor=principal(request).sub, request_id=request_id(request))
     return json_response(body, headers={"Cache-Control": "no-store"})
 
 
-def _holds_phone(original: dict[str, str], e164: str, region: str) -> bool:
-    """True when a cell of an import row is this E.164 number (read in the batch's region)."""
-    tail = e164[-_TAIL_DIGITS:]
-    for cell in original.values():
-        if tail in _NON_DIGITS.sub("", cell):
-            try:
-                if normalize_phone(cell, region) == e164:
-                    return True
-            except PhoneError:
-                continue
-    return False
-
-
 @routes.delete("/api/salons/{salonId}/customers/imported/{customerId}")
+@answers_service_errors
 async def erase(request: web.Request) -> web.Response:
-    """GDPR erase: the customer, their invitation messages and every import error row of the
-    salon's batches holding their number go, in one transaction; the erase is logged.
-
-    Kept: opt-outs and inbound STOP/START records (keyed by the phone's HMAC, a legal record of
-    the refusal, no PII in clear), campaign counters (minus the erased messages) and batch
-    counters (numbers only).
-    """
-    svc = services(request)
-    salon_id, customer_id = salon_of(request), request.match_info["customerId"]
-    async with svc.pool.acquire() as conn, conn.transaction():
-        locked = await db.lock_for_erase(conn, customer_id, salon_id)
-        if locked is None:
-            raise ApiError(404, f"no imported customer {customer_id!r} in this salon",
-                           code="customer_not_found")
-        phone_enc, messages = locked
-        e164 = svc.cipher.decrypt(phone_enc, "phone")
-        decode = msgspec.json.Decoder(dict[str, str]).decode
-        rows = [(r.batch_id, r.row_number) async for r in db.salon_error_rows(conn, salon_id)
-                if _holds_phone(decode(svc.cipher.decrypt(r.original_enc, ROW_PURPOSE)), e164,
-                                r.region)]
-        campaigns, removed = await db.erase_customer(conn, customer_id, salon_id, rows)
-        await db.log_pii_access(
-            conn, actor=principal(request).sub, salon_id=salon_id, action="erase",
-            record_count=1, details={"customerId": customer_id, "messages": messages,
-                                     "campaigns": campaigns, "importErrorRows": removed},
-            request_id=request_id(request))
+    """GDPR erase of one imported customer (onboardd.services.customers.erase says what goes
+    and what stays)."""
+    await customers.erase(services(request), salon_id=salon_of(request),
+                          customer_id=request.match_info["customerId"],
+                          actor=principal(request).sub, request_id=request_id(request))
     return web.Response(status=204)

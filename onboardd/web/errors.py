@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
 
 import msgspec
 from aiohttp import web
+
+from onboardd.services.errors import Kind, ServiceError
 
 _DEFAULT_CODES = {
     400: "bad_request",
@@ -37,6 +41,42 @@ class ApiError(Exception):
         self.message = message
         self.details = details or {}
         self.headers = headers or {}
+
+
+# The one table from a service error's kind to an HTTP status.
+STATUS_OF_KIND: Final[dict[Kind, int]] = {
+    "invalid": 422,
+    "not_found": 404,
+    "conflict": 409,
+    "rate_limited": 429,
+    "unsupported": 415,
+    "too_large": 413,
+}
+
+
+def api_error(exc: ServiceError) -> ApiError:
+    """A service's domain error as the API answers it; a wait becomes Retry-After."""
+    headers = ({"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None
+               else None)
+    return ApiError(STATUS_OF_KIND[exc.kind], exc.message, code=exc.code, details=exc.details,
+                    headers=headers)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def answers_service_errors(handler: Handler) -> Handler:
+    """Wrap a handler so a ServiceError from the service it calls becomes its ApiError (the
+    front's middleware, which renders ApiError, knows nothing of services)."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ServiceError as exc:
+            raise api_error(exc) from None
+
+    return wrapped
 
 
 def error_body(status: int, message: str, code: str | None = None,

@@ -4,34 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from onboardd.db.offers import OfferRow, RedemptionRow
+from onboardd.db.offers import RedemptionRow
+from onboardd.domain.offers import Offer
 from onboardd.domain.templates import offer_amount_text
 
 
-def offer_json(row: OfferRow, *, admin: bool) -> dict[str, Any]:
+def offer_json(offer: Offer, *, admin: bool) -> dict[str, Any]:
     """An offer in the API's camelCase shape.
 
     The app (admin=False) sees what a customer needs to use the offer; the admin API adds the
     salon, usage limit, state, counters and timestamps.
     """
     data: dict[str, Any] = {
-        "id": row.id,
-        "name": row.name,
-        "discountType": row.discount_type,
-        "discountValue": row.discount_value,
-        "maxDiscountInPaisa": row.max_discount_in_paisa,
-        "minimumPurchaseInPaisa": row.minimum_purchase_in_paisa,
-        "validityDays": row.validity_days,
-        "offerAmount": offer_amount_text(row.discount_type, row.discount_value),
+        "id": offer.id,
+        "name": offer.name,
+        "discountType": offer.discount_type,
+        "discountValue": offer.discount_value,
+        "maxDiscountInPaisa": offer.max_discount_in_paisa,
+        "minimumPurchaseInPaisa": offer.minimum_purchase_in_paisa,
+        "validityDays": offer.validity_days,
+        "offerAmount": offer_amount_text(offer.discount_type, offer.discount_value),
     }
     if admin:
         data.update({
-            "salonId": row.salon_id,
-            "usageLimit": row.usage_limit,
-            "isActive": row.is_active == 1,
-            "totalRedemptions": row.total_redemptions,
-            "createdAt": row.created_at,
-            "updatedAt": row.updated_at,
+            "salonId": offer.salon_id,
+            "usageLimit": offer.usage_limit,
+            "isActive": offer.is_active,
+            "totalRedemptions": offer.total_redemptions,
+            "createdAt": offer.created_at,
+            "updatedAt": offer.updated_at,
         })
     return data
 

@@ -24,6 +24,7 @@ from onboardd.domain.templates import DEFAULT_TEMPLATE
 from onboardd.jobs import campaigns as campaign_jobs
 from onboardd.pii import PiiCipher
 from onboardd.runtime import CampaignWake, Services, nudge
+from onboardd.services import campaigns as campaign_service
 from onboardd.simulator.state import SimState
 from onboardd.supervisor import Supervisor
 from onboardd.twilio import account as twilio_account
@@ -58,7 +59,7 @@ class Rig:
             "VALUES ($1, 'c', $2, $3, $4, $5, 'admin') RETURNING id",
             salon, channel, DEFAULT_TEMPLATE, offer, content_sid)
         if start:
-            await db.start(self.pool, campaign_id, salon)
+            await campaign_service.start(self.pool, campaign_id, salon)
             nudge(self.services.queues.campaigns, CampaignWake("campaign_changed", campaign_id))
         return campaign_id
 
@@ -372,7 +373,7 @@ async def test_expired_lease_is_reconciled_before_any_resend(
         make_rig: Callable[..., Any], salon: str) -> None:
     rig = await make_rig(campaigns_dispatch_poll_s="30")
     campaign = await rig.campaign(salon, [phone(1), phone(2)], start=False)
-    await db.start(rig.pool, campaign, salon)
+    await campaign_service.start(rig.pool, campaign, salon)
     # A crashed dispatcher left both 'sending'; Twilio had accepted the first one.
     await rig.pool.execute(
         "UPDATE invitation_messages SET status = 'sending', sender = 'whatsapp:+14155238886', "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -195,7 +196,7 @@ def offer_input(**changes: object) -> OfferInput:
         "discountValue": 15,
     }
     fields.update(changes)
-    return OfferInput(**fields)  # type: ignore[arg-type]
+    return msgspec.convert(fields, OfferInput)  # camelCase keys, as the API sends them
 
 
 def errors(**changes: object) -> list[tuple[str, str]]:
@@ -205,9 +206,9 @@ def errors(**changes: object) -> list[tuple[str, str]]:
 
 def test_defaults() -> None:
     data = offer_input()
-    assert (data.validityDays, data.usageLimit, data.isActive) == (30, 1, True)
-    assert data.maxDiscountInPaisa is None
-    assert data.minimumPurchaseInPaisa is None
+    assert (data.validity_days, data.usage_limit, data.is_active) == (30, 1, True)
+    assert data.max_discount_in_paisa is None
+    assert data.minimum_purchase_in_paisa is None
 
 
 @pytest.mark.parametrize(
@@ -318,12 +319,12 @@ def test_every_error_is_reported() -> None:
     result = validate_offer_input(
         OfferInput(
             name="",
-            discountType="percentage",
-            discountValue=0,
-            maxDiscountInPaisa=-1,
-            minimumPurchaseInPaisa=-1,
-            validityDays=0,
-            usageLimit=0,
+            discount_type="percentage",
+            discount_value=0,
+            max_discount_in_paisa=-1,
+            minimum_purchase_in_paisa=-1,
+            validity_days=0,
+            usage_limit=0,
         )
     )
     assert [e.field for e in result] == [

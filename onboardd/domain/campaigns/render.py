@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Protocol
 
 import msgspec
 
@@ -17,14 +17,25 @@ DEFAULT_SMS_NUMBER: Final = "+15005550006"
 WHATSAPP_PREFIX: Final = "whatsapp:"
 
 
+class OfferWording(Protocol):
+    """What an invitation says about an offer: a domain.offers.Offer, or the three columns a
+    claimed message carries (OfferTerms)."""
+
+    @property
+    def discount_type(self) -> str: ...
+    @property
+    def discount_value(self) -> int: ...
+    @property
+    def validity_days(self) -> int: ...
+
+
 class OfferTerms(msgspec.Struct, frozen=True):
-    """The parts of a salon's welcome offer a campaign needs: what an invitation mentions, and
-    whether the offer can still be chosen (validation.check_offer)."""
+    """The offer's wording as joined into a claimed message's row (not a second offer type:
+    only the columns the invitation mentions)."""
 
     discount_type: str
     discount_value: int
     validity_days: int
-    is_active: bool = True
 
 
 class Outgoing(msgspec.Struct, frozen=True):
@@ -53,7 +64,7 @@ def context(
     *,
     customer_name: str,
     salon_name: str,
-    offer: OfferTerms | None,
+    offer: OfferWording | None,
     offer_code: str,
     app_link: str | None,
     token: str,

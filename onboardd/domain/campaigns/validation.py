@@ -10,7 +10,7 @@ import msgspec
 
 from onboardd.domain import templates
 from onboardd.domain.campaigns.audience import Audience, AudienceError, check_audience
-from onboardd.domain.campaigns.render import OfferTerms
+from onboardd.domain.offers import Offer
 
 CHANNELS: Final = ("whatsapp", "sms", "both")
 MAX_NAME: Final = 255
@@ -63,7 +63,7 @@ def check_schedule(scheduled_for: datetime | None, now: datetime) -> datetime | 
     return scheduled_for
 
 
-def check_offer(offer_id: str | None, offer: OfferTerms | None, used: list[str]) -> None:
+def check_offer(offer_id: str | None, offer: Offer | None, used: list[str]) -> None:
     """The offer exists in this salon (offer is None when the salon has no such offer), is
     active, and is there when the template needs one."""
     if offer_id is None:
@@ -83,7 +83,7 @@ def check_offer(offer_id: str | None, offer: OfferTerms | None, used: list[str])
                               "another")
 
 
-def check_campaign(body: CampaignInput, *, offer: OfferTerms | None, now: datetime
+def check_campaign(body: CampaignInput, *, offer: Offer | None, now: datetime
                    ) -> CampaignInput:
     """Validate a campaign body; return it with defaults filled (template, audience)."""
     name = body.name.strip()

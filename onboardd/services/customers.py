@@ -1,0 +1,119 @@
+"""Imported customers: the searchable list (PII decrypted, every read logged) and the GDPR
+erase (spec §9.1)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from typing import Any, Final
+
+import msgspec
+
+from onboardd.db import imports as db
+from onboardd.domain.phones import PhoneError, normalize_phone
+from onboardd.runtime import Services
+from onboardd.services.errors import ServiceError
+from onboardd.services.imports import ROW_PURPOSE
+
+_NON_DIGITS = re.compile(r"\D")
+# Digits of the number a cell must contain before it is worth normalising.
+_TAIL_DIGITS: Final = 8
+
+
+class CustomerOut(msgspec.Struct, frozen=True, rename="camel"):
+    """An imported customer with PII decrypted (only the list endpoint returns these)."""
+
+    id: str
+    customer_name: str
+    phone: str
+    normalized_phone: str
+    email: str | None
+    status: str
+    import_batch_id: str | None
+    invited_at: dt.datetime | None
+    registered_at: dt.datetime | None
+    linked_user_id: str | None
+    created_at: dt.datetime
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def list_customers(services: Services, *, salon_id: str, status: str | None,
+                         search: str | None, page: int, limit: int, actor: str,
+                         request_id: str) -> dict[str, Any]:
+    """A page of imported customers; searching by name or by phone through its hash."""
+    name_pattern = phone_hash = None
+    search_kind = None
+    if search:
+        name_pattern = _like_pattern(search)
+        search_kind = "name"
+        region = await db.salon_region(services.pool, salon_id) or "IN"
+        try:
+            phone_hash = services.cipher.phone_hash(normalize_phone(search, region))
+            search_kind = "phone"
+        except PhoneError:
+            pass
+    found = await db.list_customers(
+        services.pool, salon_id, status=status, name_pattern=name_pattern,
+        phone_hash=phone_hash, limit=limit, offset=(page - 1) * limit)
+    decrypt = services.cipher.decrypt
+    customers = [CustomerOut(
+        id=r.id, customer_name=r.customer_name, phone=decrypt(r.phone_enc, "phone"),
+        normalized_phone=decrypt(r.normalized_phone_enc, "phone"),
+        email=decrypt(r.email_enc, "email") if r.email_enc else None, status=r.status,
+        import_batch_id=r.import_batch_id, invited_at=r.invited_at,
+        registered_at=r.registered_at, linked_user_id=r.linked_user_id,
+        created_at=r.created_at) for r in found.items]
+    await db.log_pii_access(services.pool, actor=actor, salon_id=salon_id,
+                            action="list_imported_customers", record_count=len(customers),
+                            details={"page": page, "limit": limit, "status": status,
+                                     "search": search_kind},
+                            request_id=request_id)
+    total = found.total
+    return {"customers": customers, "page": page, "limit": limit, "total": total,
+            "totalPages": math.ceil(total / limit) if total else 0}
+
+
+def holds_phone(original: dict[str, str], e164: str, region: str) -> bool:
+    """True when a cell of an import row is this E.164 number (read in the batch's region)."""
+    tail = e164[-_TAIL_DIGITS:]
+    for cell in original.values():
+        if tail in _NON_DIGITS.sub("", cell):
+            try:
+                if normalize_phone(cell, region) == e164:
+                    return True
+            except PhoneError:
+                continue
+    return False
+
+
+async def erase(services: Services, *, salon_id: str, customer_id: str, actor: str,
+                request_id: str) -> None:
+    """GDPR erase: the customer, their invitation messages and every import error row of the
+    salon's batches holding their number go, in one transaction; the erase is logged.
+
+    Kept: opt-outs and inbound STOP/START records (keyed by the phone's HMAC, a legal record of
+    the refusal, no PII in clear), campaign counters (minus the erased messages) and batch
+    counters (numbers only).
+    """
+    cipher = services.cipher
+    async with services.pool.acquire() as conn, conn.transaction():
+        locked = await db.lock_for_erase(conn, customer_id, salon_id)
+        if locked is None:
+            raise ServiceError("not_found", f"no imported customer {customer_id!r} in this salon",
+                               code="customer_not_found")
+        e164 = cipher.decrypt(locked.normalized_phone_enc, "phone")
+        decode = msgspec.json.Decoder(dict[str, str]).decode
+        rows = [(r.batch_id, r.row_number) async for r in db.salon_error_rows(conn, salon_id)
+                if holds_phone(decode(cipher.decrypt(r.original_enc, ROW_PURPOSE)), e164,
+                               r.region)]
+        erased = await db.erase_customer(conn, customer_id, salon_id, rows)
+        await db.log_pii_access(
+            conn, actor=actor, salon_id=salon_id, action="erase", record_count=1,
+            details={"customerId": customer_id, "messages": locked.messages,
+                     "campaigns": erased.campaigns, "importErrorRows": erased.error_rows},
+            request_id=request_id)

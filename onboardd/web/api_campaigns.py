@@ -26,7 +26,7 @@ from onboardd.domain.phones import mask_phone
 from onboardd.runtime import Services
 from onboardd.services import campaigns as service
 from onboardd.web.body import query_choice, query_int, read_json
-from onboardd.web.errors import answers_service_errors, json_response
+from onboardd.web.errors import json_response
 from onboardd.web.keys import principal, salon_of, services
 
 routes = web.RouteTableDef()
@@ -48,7 +48,6 @@ def _ids(request: web.Request) -> tuple[str, str]:
 
 
 @routes.post(BASE)
-@answers_service_errors
 async def create_campaign(request: web.Request) -> web.StreamResponse:
     """Create a draft campaign."""
     body = await read_json(request, CampaignInput)
@@ -58,7 +57,6 @@ async def create_campaign(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get(BASE)
-@answers_service_errors
 async def list_campaigns(request: web.Request) -> web.StreamResponse:
     """The salon's campaigns, newest first."""
     status = query_choice(request, "status", STATUSES)
@@ -70,7 +68,6 @@ async def list_campaigns(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get(ONE)
-@answers_service_errors
 async def get_campaign(request: web.Request) -> web.StreamResponse:
     """One campaign."""
     salon_id, campaign_id = _ids(request)
@@ -78,7 +75,6 @@ async def get_campaign(request: web.Request) -> web.StreamResponse:
 
 
 @routes.put(ONE)
-@answers_service_errors
 async def update_campaign(request: web.Request) -> web.StreamResponse:
     """Replace a draft or scheduled campaign (a scheduled one without scheduledFor -> draft)."""
     salon_id, campaign_id = _ids(request)
@@ -90,7 +86,6 @@ async def update_campaign(request: web.Request) -> web.StreamResponse:
 
 
 @routes.delete(ONE)
-@answers_service_errors
 async def delete_campaign(request: web.Request) -> web.StreamResponse:
     """Delete a draft."""
     salon_id, campaign_id = _ids(request)
@@ -99,7 +94,6 @@ async def delete_campaign(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get(ONE + "/audience")
-@answers_service_errors
 async def campaign_audience(request: web.Request) -> web.StreamResponse:
     """How many customers the campaign targets now, and the first few (phones masked)."""
     salon_id, campaign_id = _ids(request)
@@ -126,7 +120,6 @@ def _customer_json(svc: Services, customer: db.AudienceCustomer) -> dict[str, An
 
 
 @routes.post(ONE + "/send")
-@answers_service_errors
 async def send_campaign(request: web.Request) -> web.StreamResponse:
     """Start sending now, or schedule it when scheduledFor (body or campaign) is in the future."""
     salon_id, campaign_id = _ids(request)
@@ -141,7 +134,6 @@ async def send_campaign(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post(ONE + "/pause")
-@answers_service_errors
 async def pause_campaign(request: web.Request) -> web.StreamResponse:
     """Stop new sends at once; messages in flight finish, every message keeps its state."""
     salon_id, campaign_id = _ids(request)
@@ -149,7 +141,6 @@ async def pause_campaign(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post(ONE + "/resume")
-@answers_service_errors
 async def resume_campaign(request: web.Request) -> web.StreamResponse:
     """Continue a paused campaign with exactly the customers not yet sent."""
     salon_id, campaign_id = _ids(request)
@@ -157,7 +148,6 @@ async def resume_campaign(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post(BASE + "/preview")
-@answers_service_errors
 async def preview(request: web.Request) -> web.StreamResponse:
     """Render a template for a chosen or sample customer: text, SMS encoding, warnings."""
     svc = services(request)

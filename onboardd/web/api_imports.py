@@ -11,7 +11,7 @@ from aiohttp import BodyPartReader, web
 from onboardd.services import customers
 from onboardd.services import imports as service
 from onboardd.web.body import query_choice, query_int, read_json
-from onboardd.web.errors import ApiError, answers_service_errors, json_response
+from onboardd.web.errors import ApiError, json_response
 from onboardd.web.keys import principal, request_id, salon_of, services
 
 routes = web.RouteTableDef()
@@ -105,7 +105,6 @@ def _status_url(request: web.Request, salon_id: str, batch_id: str) -> str:
 
 
 @routes.post(_BASE)
-@answers_service_errors
 async def upload(request: web.Request) -> web.Response:
     """Parse and map the file, store it awaiting confirmation, answer the preview. The upload
     counts against [import] uploads_per_hour before its body is read."""
@@ -122,7 +121,6 @@ async def upload(request: web.Request) -> web.Response:
 
 
 @routes.post(_BASE + "/{batchId}/confirm")
-@answers_service_errors
 async def confirm(request: web.Request) -> web.Response:
     """Hand the batch to the importer; answers at once with the counters so far."""
     svc = services(request)
@@ -138,7 +136,6 @@ async def confirm(request: web.Request) -> web.Response:
 
 
 @routes.get(_BASE + "/{batchId}/status")
-@answers_service_errors
 async def status(request: web.Request) -> web.Response:
     """Progress, counters and the first 100 errors."""
     salon_id, batch_id = salon_of(request), request.match_info["batchId"]
@@ -147,7 +144,6 @@ async def status(request: web.Request) -> web.Response:
 
 
 @routes.get(_BASE + "/{batchId}/errors.csv")
-@answers_service_errors
 async def errors_csv(request: web.Request) -> web.Response:
     """Every rejected or skipped row: row number, original cells, errors."""
     salon_id, batch_id = salon_of(request), request.match_info["batchId"]
@@ -180,7 +176,6 @@ async def imported(request: web.Request) -> web.Response:
 
 
 @routes.delete("/api/salons/{salonId}/customers/imported/{customerId}")
-@answers_service_errors
 async def erase(request: web.Request) -> web.Response:
     """GDPR erase of one imported customer (onboardd.services.customers.erase says what goes
     and what stays)."""

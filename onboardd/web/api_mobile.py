@@ -18,7 +18,7 @@ from onboardd.domain.offers import INT32_MAX, Offer
 from onboardd.services import offer_claims
 from onboardd.services import offers as service
 from onboardd.web.body import read_json
-from onboardd.web.errors import ApiError, answers_service_errors, field_error, json_response
+from onboardd.web.errors import ApiError, field_error, json_response
 from onboardd.web.keys import principal, services
 from onboardd.web.shapes import offer_json, redemption_json
 
@@ -72,7 +72,6 @@ def _check_amount(amount: int) -> int:
 
 
 @routes.get("/api/mobile/check-imported-customer")
-@answers_service_errors
 async def check_imported_customer(request: web.Request) -> web.Response:
     """Is this phone a salon's imported customer? Spec fields only, rate-limited per caller."""
     result = await service.check_customer(services(request), principal(request).sub,
@@ -108,7 +107,6 @@ def client_address(request: web.Request) -> str:
 
 
 @routes.post("/api/mobile/claim-welcome-offer")
-@answers_service_errors
 async def claim_welcome_offer(request: web.Request) -> web.Response:
     """Create (idempotently) the caller's grant, by offer id or by the code they were sent."""
     body = await read_json(request, ClaimBody)
@@ -125,7 +123,6 @@ async def claim_welcome_offer(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/mobile/welcome-offers/validate")
-@answers_service_errors
 async def validate(request: web.Request) -> web.Response:
     """Spec §5.3: {valid, discount, reason} for the caller's grant and a booking amount."""
     body = await read_json(request, ValidateBody)
@@ -139,7 +136,6 @@ async def validate(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/mobile/welcome-offers/redeem")
-@answers_service_errors
 async def redeem(request: web.Request) -> web.Response:
     """Validate and record one use atomically; the same bookingId again returns the first result."""
     body = await read_json(request, RedeemBody)

@@ -7,7 +7,7 @@ from aiohttp import web
 from onboardd.domain.offers import OfferInput, OfferPatch
 from onboardd.services import offers as service
 from onboardd.web.body import query_choice, query_int, read_json
-from onboardd.web.errors import answers_service_errors, json_response
+from onboardd.web.errors import json_response
 from onboardd.web.keys import salon_of, services
 from onboardd.web.shapes import offer_json, redemption_json
 
@@ -27,7 +27,6 @@ class OfferPatchBody(OfferPatch, forbid_unknown_fields=True):
 
 
 @routes.post(BASE)
-@answers_service_errors
 async def create_offer(request: web.Request) -> web.Response:
     """Create a welcome offer."""
     data = await read_json(request, OfferBody)
@@ -36,7 +35,6 @@ async def create_offer(request: web.Request) -> web.Response:
 
 
 @routes.get(BASE)
-@answers_service_errors
 async def list_offers(request: web.Request) -> web.Response:
     """A salon's offers, newest first; ?active=true|false filters."""
     active = query_choice(request, "active", ("true", "false"))
@@ -46,7 +44,6 @@ async def list_offers(request: web.Request) -> web.Response:
 
 
 @routes.get(BASE + "/{offerId}")
-@answers_service_errors
 async def get_offer(request: web.Request) -> web.Response:
     """One offer."""
     offer = await service.get_offer(services(request), salon_of(request),
@@ -55,7 +52,6 @@ async def get_offer(request: web.Request) -> web.Response:
 
 
 @routes.put(BASE + "/{offerId}")
-@answers_service_errors
 async def update_offer(request: web.Request) -> web.Response:
     """Change an offer (merged and validated under its row lock, see the service)."""
     patch = await read_json(request, OfferPatchBody)
@@ -66,7 +62,6 @@ async def update_offer(request: web.Request) -> web.Response:
 
 @routes.post(BASE + "/{offerId}/deactivate")
 @routes.delete(BASE + "/{offerId}")
-@answers_service_errors
 async def deactivate_offer(request: web.Request) -> web.Response:
     """Deactivate an offer (rows stay for the redemption history); DELETE is an alias."""
     offer = await service.deactivate_offer(services(request), salon_of(request),
@@ -75,7 +70,6 @@ async def deactivate_offer(request: web.Request) -> web.Response:
 
 
 @routes.get(BASE + "/{offerId}/redemptions")
-@answers_service_errors
 async def list_redemptions(request: web.Request) -> web.Response:
     """An offer's grants and uses, newest first: ?status=active|redeemed|expired&page=&limit=."""
     status = query_choice(request, "status", REDEMPTION_STATUSES)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import msgspec
@@ -60,23 +58,6 @@ def api_error(exc: ServiceError) -> ApiError:
                else None)
     return ApiError(STATUS_OF_KIND[exc.kind], exc.message, code=exc.code, details=exc.details,
                     headers=headers)
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def answers_service_errors(handler: Handler) -> Handler:
-    """Wrap a handler so a ServiceError from the service it calls becomes its ApiError (the
-    front's middleware, which renders ApiError, knows nothing of services)."""
-
-    @functools.wraps(handler)
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except ServiceError as exc:
-            raise api_error(exc) from None
-
-    return wrapped
 
 
 def error_body(status: int, message: str, code: str | None = None,

@@ -21,7 +21,8 @@ from onboardd.auth import AuthError, Principal
 from onboardd.db.salons import salon_exists
 from onboardd.domain.salons import salon_id_problem
 from onboardd.logging import get_logger
-from onboardd.web.errors import ApiError, error_body, error_response
+from onboardd.services.errors import ServiceError
+from onboardd.web.errors import ApiError, api_error, error_body, error_response
 from onboardd.web.keys import PRINCIPAL_KEY, REQUEST_ID_KEY, SALON_ID_KEY, SERVICES
 from onboardd.web.slow_bodies import BodyTimeout, BodyWatch
 
@@ -102,6 +103,8 @@ async def _answer(request: web.Request, handler: Handler, rid: str) -> web.Strea
         return response
     except ApiError as err:
         return error_response(err, rid)
+    except ServiceError as exc:  # a service's domain error: its HTTP form is decided here only
+        return error_response(api_error(exc), rid)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -209,14 +209,18 @@ class OptOutResult(msgspec.Struct, frozen=True):
     campaigns: list[str]
 
 
-async def opt_out(pool: asyncpg.Pool, phone_hash: bytes, sender: str, source: str
-                  ) -> OptOutResult:
-    """Record an opt-out; mark the number's records opted out; skip their pending messages."""
+async def opt_out(pool: asyncpg.Pool, phone_hash: bytes, sender: str, source: str,
+                  delivery_wait_s: float) -> OptOutResult:
+    """Record an opt-out; mark the number's records opted out; skip their pending messages.
+    A campaign whose last unsent message that was completes in the same transaction."""
 
     async def work(conn: asyncpg.Connection) -> OptOutResult:
         row = await conn.fetchrow(query("delivery_opt_out"), phone_hash, sender, source)
         assert row is not None
-        return OptOutResult(row["customers"], row["messages"], list(row["campaigns"]))
+        campaigns = list(row["campaigns"])
+        if campaigns:
+            await complete_campaigns(conn, delivery_wait_s, campaigns)
+        return OptOutResult(row["customers"], row["messages"], campaigns)
 
     return await with_retry(pool, work)
 

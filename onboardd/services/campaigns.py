@@ -15,6 +15,7 @@ import asyncpg
 import msgspec
 
 from onboardd.db import campaigns as db
+from onboardd.db import delivery as delivery_db
 from onboardd.db import offers as db_offers
 from onboardd.domain import codes, templates
 from onboardd.domain.campaigns import render
@@ -230,6 +231,11 @@ async def resume(services: Services, salon_id: str, campaign_id: str) -> db.Camp
         raise _busy() from None
     if resumed is None:
         raise _wrong_state(current.status, "only a paused campaign can be resumed")
+    # Every message may have settled while it was paused: then it is complete now, not at the
+    # next reconciliation pass.
+    if await delivery_db.complete_campaigns(services.pool, services.cfg.campaigns.delivery_wait_s,
+                                            [campaign_id]):
+        return await campaign(services, salon_id, campaign_id)
     nudge(services.queues.campaigns, CampaignWake("campaign_changed", campaign_id))
     return resumed
 

@@ -179,7 +179,8 @@ async def inbound_message(request: web.Request) -> web.StreamResponse:
         # A redelivered webhook: acting again could undo a later START/STOP.
         return _twiml()
     if kind == "stop":
-        result = await db.opt_out(svc.pool, phone_hash, sender, "inbound_stop")
+        result = await db.opt_out(svc.pool, phone_hash, sender, "inbound_stop",
+                                 svc.cfg.campaigns.delivery_wait_s)
         log.info("opted_out", phone=mask_phone(phone), sender=sender,
                  customers=result.customers, messages_skipped=result.messages_skipped)
     elif kind == "start":

@@ -268,3 +268,36 @@ async def test_body_errors_name_missing_and_unknown_fields(
     err = await error(await client.post(f"{base(salon)}/preview", headers=admin_headers,
                                         json={"welcomeOfferId": foreign}), 422)
     assert err["details"]["field"] == "welcomeOfferId" and "no welcome offer" in err["message"]
+
+
+async def test_resuming_a_campaign_whose_messages_all_settled_completes_it(
+        client: Client, services: Services, cipher: PiiCipher, salon: str,
+        admin_headers: dict[str, str]) -> None:
+    offer = await add_offer(services.pool, salon)
+    await add_customers(services.pool, cipher, salon, [phone(i) for i in range(2)])
+    made = await create(client, salon, admin_headers, welcomeOfferId=offer)
+    assert (await client.post(f"{base(salon)}/{made['id']}/send",
+                              headers=admin_headers)).status == 202
+    await client.post(f"{base(salon)}/{made['id']}/pause", headers=admin_headers)
+    # While paused, every message reached a final status (here: skipped, as an opt-out does).
+    await services.pool.execute(
+        "UPDATE invitation_messages SET status = 'skipped', skip_reason = 'opted_out' "
+        "WHERE campaign_id = $1", made["id"])
+    resumed = await client.post(f"{base(salon)}/{made['id']}/resume", headers=admin_headers)
+    assert resumed.status == 200
+    body = decode(await resumed.read())
+    assert body["status"] == "completed" and body["completedAt"] is not None
+    assert await services.pool.fetchval(
+        "SELECT status FROM invitation_campaigns WHERE id = $1", made["id"]) == "completed"
+
+
+async def test_resuming_with_unsent_messages_keeps_sending(
+        client: Client, services: Services, cipher: PiiCipher, salon: str,
+        admin_headers: dict[str, str]) -> None:
+    offer = await add_offer(services.pool, salon)
+    await add_customers(services.pool, cipher, salon, [phone(i) for i in range(2)])
+    made = await create(client, salon, admin_headers, welcomeOfferId=offer)
+    await client.post(f"{base(salon)}/{made['id']}/send", headers=admin_headers)
+    await client.post(f"{base(salon)}/{made['id']}/pause", headers=admin_headers)
+    resumed = await client.post(f"{base(salon)}/{made['id']}/resume", headers=admin_headers)
+    assert decode(await resumed.read())["status"] == "sending"

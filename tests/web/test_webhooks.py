@@ -213,3 +213,28 @@ async def test_stop_mid_campaign_then_start(client: TestClient[Any, Any], servic
     # The skipped message stays skipped: the campaign does not resend after START.
     assert await services.pool.fetchval(
         "SELECT status FROM invitation_messages WHERE id = $1", ids[0]) == "skipped"
+
+
+async def test_stop_that_skips_a_campaigns_last_unsent_message_completes_it(
+        client: TestClient[Any, Any], services: Services, salon: str, recorder: None) -> None:
+    phone, other = "+919876543210", "+919876543211"
+    campaign, ids = await seed_campaign(services, salon, 2, phones=[phone, other])
+    await services.pool.execute(
+        "UPDATE invitation_messages SET status = 'delivered' WHERE id = $1", ids[1])
+    form = {"MessageSid": "SM" + "4" * 32, "From": "whatsapp:" + phone, "To": SENDER,
+            "Body": "STOP", "AccountSid": ACCOUNT_SID}
+    assert (await post_signed(client, services, INBOUND, form))[0] == 200
+    row = await services.pool.fetchrow(
+        "SELECT status, completed_at FROM invitation_campaigns WHERE id = $1", campaign)
+    assert row["status"] == "completed" and row["completed_at"] is not None
+
+
+async def test_stop_leaves_a_campaign_with_other_unsent_messages_sending(
+        client: TestClient[Any, Any], services: Services, salon: str, recorder: None) -> None:
+    phone, other = "+919876543210", "+919876543211"
+    campaign, _ids = await seed_campaign(services, salon, 2, phones=[phone, other])
+    form = {"MessageSid": "SM" + "5" * 32, "From": "whatsapp:" + phone, "To": SENDER,
+            "Body": "STOP", "AccountSid": ACCOUNT_SID}
+    assert (await post_signed(client, services, INBOUND, form))[0] == 200
+    assert await services.pool.fetchval(
+        "SELECT status FROM invitation_campaigns WHERE id = $1", campaign) == "sending"

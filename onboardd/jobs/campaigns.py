@@ -31,9 +31,13 @@ async def start_due(services: Services) -> None:
                 if exc.code == "campaign_already_sending":
                     log.info("scheduled_campaign_waits",
                              reason="another campaign of the salon is sending")
-                elif exc.kind == "invalid":  # the audience matched nobody
+                elif exc.kind == "invalid":  # it cannot be sent as it stands: back to draft
                     await db.unschedule(services.pool, due.id)
-                    log.warning("scheduled_campaign_empty", action="returned to draft")
+                    if exc.details.get("field") == "audience":
+                        log.warning("scheduled_campaign_empty", action="returned to draft")
+                    else:
+                        log.warning("scheduled_campaign_invalid", action="returned to draft",
+                                    reason=exc.message)
                 continue  # else started, paused or deleted meanwhile
             log.info("scheduled_campaign_started")
         nudge(services.queues.campaigns, CampaignWake("campaign_changed", due.id))

@@ -259,7 +259,14 @@ async def orphans_with_known_sid(pool: asyncpg.Pool) -> list[StatusCallback]:
     return [_callback_from_row(r) for r in rows]
 
 
-async def drop_stale_orphans(pool: asyncpg.Pool, older_than_s: float) -> list[tuple[str, str]]:
-    """Delete orphan callbacks older than the delivery wait; returns (sid, status) dropped."""
+class DroppedOrphan(msgspec.Struct, frozen=True):
+    """A status callback for a SID no invitation ever carried, dropped after the wait."""
+
+    sid: str
+    status: str
+
+
+async def drop_stale_orphans(pool: asyncpg.Pool, older_than_s: float) -> list[DroppedOrphan]:
+    """Delete orphan callbacks older than the delivery wait; returns what was dropped."""
     rows = await pool.fetch(query("delivery_drop_stale_orphans"), older_than_s)
-    return [(r["sid"], r["status"]) for r in rows]
+    return [DroppedOrphan(r["sid"], r["status"]) for r in rows]

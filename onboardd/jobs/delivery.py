@@ -19,8 +19,8 @@ async def reconcile_delivery(services: Services) -> None:
     """Periodic pass: late orphans, stale orphans, overdue statuses, campaign completion."""
     wait_s = services.cfg.campaigns.delivery_wait_s
     await reconcile.feed(services, await db.orphans_with_known_sid(services.pool))
-    for sid, status in await db.drop_stale_orphans(services.pool, wait_s):
-        log.warning("status_callback_unknown_sid", sid=sid, status=status,
+    for dropped in await db.drop_stale_orphans(services.pool, wait_s):
+        log.warning("status_callback_unknown_sid", sid=dropped.sid, status=dropped.status,
                     hint="no invitation message carries this SID")
     if services.twilio_base_url:
         await reconcile.reconcile_messages(services, leases=False)

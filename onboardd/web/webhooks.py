@@ -25,12 +25,10 @@ from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDict
 from twilio.request_validator import RequestValidator
 
-from onboardd.db import delivery as db
-from onboardd.domain.keywords import classify_inbound
-from onboardd.domain.phones import mask_phone
 from onboardd.domain.status_events import StatusCallback, StatusWork
 from onboardd.logging import get_logger
 from onboardd.runtime import Services
+from onboardd.services import delivery
 from onboardd.twilio import account as twilio_account
 from onboardd.web import twilio_form
 from onboardd.web.errors import ApiError
@@ -170,22 +168,6 @@ async def inbound_message(request: web.Request) -> web.StreamResponse:
         fields = twilio_form.inbound_fields(form)
     except twilio_form.FormError as err:
         raise _refused(request, err) from None
-    sender, phone = fields.sender, fields.phone
-    svc = services_of(request)
-    kind = classify_inbound(fields.text)
-    phone_hash = svc.cipher.phone_hash(phone)
-    first = await db.record_inbound(svc.pool, fields.sid, phone_hash, sender, kind)
-    if not first:
-        # A redelivered webhook: acting again could undo a later START/STOP.
-        return _twiml()
-    if kind == "stop":
-        result = await db.opt_out(svc.pool, phone_hash, sender, "inbound_stop",
-                                 svc.cfg.campaigns.delivery_wait_s)
-        log.info("opted_out", phone=mask_phone(phone), sender=sender,
-                 customers=result.customers, messages_skipped=result.messages_skipped)
-    elif kind == "start":
-        restored = await db.opt_in(svc.pool, phone_hash, sender)
-        log.info("opted_in", phone=mask_phone(phone), sender=sender, customers=restored)
-    else:
-        log.info("inbound_message", phone=mask_phone(phone), sender=sender, kind=kind)
+    await delivery.inbound(services_of(request), fields.sid, fields.phone, fields.sender,
+                           fields.text)
     return _twiml()

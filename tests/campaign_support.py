@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 
@@ -62,12 +63,19 @@ async def simulator(**settings: object) -> AsyncIterator[tuple[str, SimState]]:
         yield url, app[STATE_KEY]
 
 
-async def wait_for(predicate: object, timeout_s: float = 15.0, every_s: float = 0.05) -> None:
-    """Poll an async predicate until true; fail after timeout_s (a bound, not a measurement)."""
+async def wait_for(predicate: Callable[[], bool | Awaitable[bool]], timeout_s: float = 15.0,
+                   every_s: float = 0.05) -> None:
+    """Poll a predicate (plain or async) until true; fail after timeout_s.
+
+    The timeout is a bound, not a measurement: tests synchronise on a condition instead of
+    sleeping a fixed time and hoping the system got there."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while True:
-        if await predicate():  # type: ignore[operator]
+        outcome = predicate()
+        if inspect.isawaitable(outcome):
+            outcome = await outcome
+        if outcome:
             return
         if loop.time() > deadline:
             raise AssertionError("condition not reached in time")

@@ -8,7 +8,8 @@ The daemon runs as a subprocess in real-Twilio mode pointed at a simulator in th
 the daemon is R. Figures come from the simulator's record of accepted messages:
 achieved_rate = (sent - 1) / (last - first accept); max_1s_window = the most create requests
 in any sliding one-second window as they reach the simulator (before its artificial latency;
-max_1s_window_at_accept counts accept times instead); duplicates = extra messages to a
+max_1s_window_at_accept counts accept times instead; the dispatcher tests used to assert
+it is at most R, they now check the limiter on a virtual clock); duplicates = extra messages to a
 number; lost = customers never messaged or not recorded as accepted in the database.
 Prints a JSON last line.
 Uses ONBOARDD_TEST_DATABASE_URL or an embedded PostgreSQL in a temporary directory.

@@ -6,12 +6,12 @@ import asyncio
 import base64
 import re
 import socket
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -19,7 +19,14 @@ import msgspec
 import pytest
 from twilio.request_validator import RequestValidator
 
-from onboardd.simulator import STATE_KEY, STORE_KEY, SimState, SimulatorSettings, create_app
+from onboardd.simulator import (
+    STATE_KEY,
+    STORE_KEY,
+    SimState,
+    SimulatorSettings,
+    create_app,
+    ratelimit,
+)
 from onboardd.simulator.app import serve_app
 from onboardd.simulator.segments import num_segments
 from onboardd.twilio.client import (
@@ -32,6 +39,7 @@ from onboardd.twilio.client import (
     make_client,
     send_message,
 )
+from tests.campaign_support import wait_for
 from tests.integration.conftest import Receiver
 
 FROM = "+15005550006"
@@ -80,11 +88,27 @@ async def started(timeout_s: float = 2.0, **overrides: Any) -> AsyncIterator[Sim
             await close_client(client)
 
 
-async def _until(check: Callable[[], bool], timeout: float = 3.0) -> None:
-    """Poll until ``check()`` holds."""
-    async with asyncio.timeout(timeout):
-        while not check():
-            await asyncio.sleep(0.01)
+async def _until(check: Callable[[], object], timeout: float = 3.0) -> None:
+    """Poll until ``check()`` (plain or async) holds; fail after ``timeout`` (a bound)."""
+    await wait_for(check, timeout_s=timeout, every_s=0.01)
+
+
+def _all_posted(sim: Sim, sid: str | None) -> Callable[[], bool]:
+    """True once the simulator posted a callback for every status it planned for the message
+    and has no callback left to post: the receiver then holds all it will ever get."""
+    record = sim.state.store.get(sid or "")
+    assert record is not None
+
+    def check() -> bool:
+        planned = {step.status for step in record.timeline}
+        return sim.state.dispatcher.pending == 0 and planned <= set(record.callbacks_posted)
+
+    return check
+
+
+async def _is_delivered(message: Awaitable[Any]) -> bool:
+    """Whether a fetched or listed message shows 'delivered'."""
+    return bool((await message).status == "delivered")
 
 
 def _free_port() -> int:
@@ -247,14 +271,15 @@ async def test_per_number_5xx(behaviour: str, status: int, code: int) -> None:
 
 
 async def test_hanging_twilio_raises_timeout_and_message_can_be_reconciled() -> None:
-    async with started(timeout_s=0.3, per_number={"+15551230013": "timeout"}) as sim:
-        started_at = time.monotonic()
-        with pytest.raises(TwilioTimeout):
-            await sim.send("+15551230013", "are you there")
-        elapsed = time.monotonic() - started_at
-        # It waited for the client's timeout, not for the simulator's 600 s hang (the upper
-        # bound is loose: a loaded CI machine must not make this flaky).
-        assert 0.25 <= elapsed < 30.0
+    per_number = {"+15551230013": "timeout", "+15551230017": "slow"}
+    async with started(timeout_s=1.0, slow_ms=400.0, per_number=per_number) as sim:
+        # The client waits for an answer that takes 40 % of its timeout ...
+        assert (await sim.send("+15551230017", "slow but there")).accepted
+        # ... and gives up on a hang at its own timeout, not after the simulator's 600 s
+        # (the outer timeout is a bound that a hang would hit, not a measurement).
+        async with asyncio.timeout(30):
+            with pytest.raises(TwilioTimeout):
+                await sim.send("+15551230013", "are you there")
         # timeout_accepts: Twilio created it, only the response was lost.
         found = await list_messages(
             sim.client,
@@ -276,10 +301,13 @@ async def test_hang_without_accepting_leaves_nothing_to_reconcile() -> None:
 
 
 async def test_slow_response_is_answered_after_delay() -> None:
-    async with started(slow_ms=150.0, per_number={"+15551230015": "slow"}) as sim:
-        started_at = time.monotonic()
-        assert (await sim.send("+15551230015")).accepted
-        assert time.monotonic() - started_at >= 0.14
+    async with started(slow_ms=500.0, per_number={"+15551230015": "slow"}) as sim:
+        slow = asyncio.create_task(sim.send("+15551230015"))
+        await _until(lambda: sim.state.stats.requests == 1)  # the slow request has arrived
+        assert (await sim.send("+15551230018")).accepted
+        assert (await slow).accepted
+        # The simulator stored the slow message after one whose request arrived later.
+        assert [r.to for r in sim.state.store.all()] == ["+15551230018", "+15551230015"]
 
 
 async def test_unreachable_port_raises_unreachable() -> None:
@@ -299,17 +327,21 @@ async def test_unreachable_port_raises_unreachable() -> None:
         await close_client(client)
 
 
-async def test_rate_limit_rejects_beyond_budget() -> None:
+async def test_rate_limit_rejects_beyond_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The budget's clock is the test's to move: the figures are exact, however slow the run.
+    now = [1000.0]
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(monotonic=lambda: now[0]))
     async with started(rate_per_s=20.0) as sim:
-        started_at = time.monotonic()
         results = await asyncio.gather(*(sim.send(f"+1555124{n:04d}") for n in range(60)))
-        elapsed = time.monotonic() - started_at
         accepted = [r for r in results if r.accepted]
         limited = [r for r in results if r.error_code == 20429]
-        assert len(accepted) + len(limited) == 60
-        assert 20 <= len(accepted) <= 20 + int(20 * elapsed) + 1
+        assert (len(accepted), len(limited)) == (20, 40)  # one second of burst, no more
         assert all(r.http_status == 429 and r.retry_after_s == 1.0 for r in limited)
         assert sim.state.stats.rejected[20429] == len(limited)
+        now[0] += 0.5  # half a second refills half the budget
+        again = await asyncio.gather(*(sim.send(f"+1555126{n:04d}") for n in range(20)))
+        assert sum(r.accepted for r in again) == 10
+        assert len(sim.state.store) == 30
 
 
 async def test_random_error_profile_is_seeded() -> None:
@@ -353,19 +385,24 @@ async def test_list_filters_and_paging() -> None:
         )
         paged = await sim.client.messages.list_async(to="+15551230020", page_size=2)
         assert [m.body for m in paged] == ["a2", "a1", "a0"]
-        await asyncio.sleep(0.12)
-        settled = await list_messages(
-            sim.client, to="+15551230020", from_=None, date_sent_after=None, limit=1
-        )
-        assert settled[0].status == "delivered"
-        assert settled[0].date_sent is not None
+
+        async def newest() -> Any:
+            listed = await list_messages(
+                sim.client, to="+15551230020", from_=None, date_sent_after=None, limit=1
+            )
+            return listed[0]
+
+        await _until(lambda: _is_delivered(newest()))
+        settled = await newest()
+        assert settled.status == "delivered"
+        assert settled.date_sent is not None
 
 
 async def test_status_advances_without_any_callback() -> None:
     async with started(**FAST) as sim:
         result = await sim.send("+15551230022")
         assert result.status == "queued"
-        await asyncio.sleep(0.12)
+        await _until(lambda: _is_delivered(sim.client.messages(result.sid).fetch_async()))
         fetched = await sim.client.messages(result.sid).fetch_async()
         assert fetched.status == "delivered"
         assert fetched.date_sent is not None
@@ -385,7 +422,7 @@ async def test_sms_callbacks_are_signed_and_ordered(receiver: Receiver) -> None:
     async with started(**FAST) as sim:
         result = await sim.send("+15551230030", status_callback=receiver.url)
         await receiver.wait_for(2)
-        await asyncio.sleep(0.1)
+        await _until(_all_posted(sim, result.sid))  # nothing more (no "read" for an SMS)
         assert receiver.statuses() == ["sent", "delivered"]
         _assert_signed(receiver, sim.state.settings.auth_token)
         params = receiver.calls[-1][1]
@@ -426,7 +463,7 @@ async def test_whatsapp_63003_arrives_as_failed_callback(receiver: Receiver) -> 
         result = await sim.send("whatsapp:+15551230033", status_callback=receiver.url)
         assert result.accepted
         await receiver.wait_for(1)
-        await asyncio.sleep(0.1)
+        await _until(_all_posted(sim, result.sid))
         assert receiver.statuses() == ["failed"]
         params = receiver.calls[0][1]
         assert params["ErrorCode"] == "63003"
@@ -473,9 +510,9 @@ async def test_out_of_order_callbacks(receiver: Receiver) -> None:
 
 async def test_duplicate_callbacks(receiver: Receiver) -> None:
     async with started(callback_duplicate_rate=1.0, **FAST) as sim:
-        await sim.send("+15551230038", status_callback=receiver.url)
+        result = await sim.send("+15551230038", status_callback=receiver.url)
         await receiver.wait_for(3)
-        await asyncio.sleep(0.1)
+        await _until(_all_posted(sim, result.sid))
         statuses = receiver.statuses()
         assert len(statuses) == 3
         assert sorted(set(statuses)) == ["delivered", "sent"]
@@ -507,9 +544,9 @@ async def test_callbacks_paused_are_lost_but_status_advances(receiver: Receiver)
         assert status == 200
         assert settings["callbacks_paused"] is True
         result = await sim.send("+15551230041", status_callback=receiver.url)
-        await asyncio.sleep(0.25)
+        await _until(lambda: sim.state.stats.callbacks_lost_paused == 2)
+        assert sim.state.dispatcher.pending == 0  # both planned callbacks were due and lost
         assert receiver.calls == []
-        assert sim.state.stats.callbacks_lost_paused == 2
         fetched = await sim.client.messages(result.sid).fetch_async()
         assert fetched.status == "delivered"
         await sim.control("POST", "/_sim/config", {"callbacks_paused": False})
@@ -520,8 +557,10 @@ async def test_callbacks_paused_are_lost_but_status_advances(receiver: Receiver)
 
 async def test_callbacks_disabled_sends_nothing(receiver: Receiver) -> None:
     async with started(callbacks_enabled=False, **FAST) as sim:
-        await sim.send("+15551230043", status_callback=receiver.url)
-        await asyncio.sleep(0.2)
+        result = await sim.send("+15551230043", status_callback=receiver.url)
+        assert sim.state.dispatcher.pending == 0  # callbacks are planned at accept: none were
+        # Past the time the last callback would have been due, still nothing came.
+        await _until(lambda: _is_delivered(sim.client.messages(result.sid).fetch_async()))
         assert receiver.calls == []
         assert sim.state.dispatcher.pending == 0
 
@@ -603,12 +642,13 @@ def test_make_client_needs_a_running_loop() -> None:
 
 
 async def test_exit_stops_every_simulator_task() -> None:
-    async with started(per_number={"+15551230060": "timeout"}, timeout_s=5.0) as sim:
-        pending = asyncio.create_task(sim.send("+15551230060"))
-        await asyncio.sleep(0.1)
-        assert any(t.get_name().startswith("sim-callback") for t in asyncio.all_tasks())
-        started_at = time.monotonic()
-    assert time.monotonic() - started_at < 3.0
+    # The outer timeout is a bound, not a measurement: an exit that waited for the hanging
+    # request would take its 600 s (the exit time is measured by tests/bench/bench_simulator.py).
+    async with asyncio.timeout(30):
+        async with started(per_number={"+15551230060": "timeout"}, timeout_s=5.0) as sim:
+            pending = asyncio.create_task(sim.send("+15551230060"))
+            await _until(lambda: sim.state.stats.requests == 1)  # hanging in the simulator
+            assert any(t.get_name().startswith("sim-callback") for t in asyncio.all_tasks())
     assert not any(t.get_name().startswith("sim-callback") for t in asyncio.all_tasks())
     result = await asyncio.gather(pending, return_exceptions=True)
     assert isinstance(result[0], TwilioTimeout | SendResult)

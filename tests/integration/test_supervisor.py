@@ -9,6 +9,7 @@ from structlog.testing import capture_logs
 
 from onboardd.config import Supervisor as Settings
 from onboardd.supervisor import CrashLoop, Supervisor
+from tests.campaign_support import wait_for
 
 FAST = Settings(restart_max=3, restart_window_s=10.0, backoff_initial_s=0.01,
                 backoff_max_s=0.05, shutdown_grace_s=0.5)
@@ -28,8 +29,7 @@ async def test_crashing_actor_is_restarted_and_logged_once_per_crash() -> None:
     sup.add("flaky", flaky)
     with capture_logs() as logs:
         task = asyncio.create_task(sup.run())
-        while len(runs) < 3 or not sup.all_running():
-            await asyncio.sleep(0.01)
+        await wait_for(lambda: len(runs) == 3 and sup.all_running(), timeout_s=5, every_s=0.01)
         assert sup.states() == {"flaky": "running"}
         stopping.set()
         await asyncio.wait_for(task, 2)
@@ -49,7 +49,7 @@ async def test_crash_loop_stops_the_others_gracefully_then_escapes() -> None:
     async def healthy(stop: asyncio.Event) -> None:
         try:
             await stop.wait()
-            await asyncio.sleep(0.05)  # handing back claimed work
+            await asyncio.sleep(0.05)  # the behaviour: handing back claimed work takes a while
             events.append("healthy finished")
         except asyncio.CancelledError:
             events.append("healthy cancelled")
@@ -88,16 +88,18 @@ async def test_actor_returning_early_counts_as_a_crash() -> None:
 async def test_stop_lets_claimed_work_finish_within_grace() -> None:
     stopping = asyncio.Event()
     finished: list[str] = []
+    waiting = asyncio.Event()
 
     async def worker(stop: asyncio.Event) -> None:
+        waiting.set()
         await stop.wait()
-        await asyncio.sleep(0.1)  # finishing the claimed unit of work
+        await asyncio.sleep(0.1)  # the behaviour: finishing the claimed unit of work takes a while
         finished.append("unit")
 
     sup = Supervisor(FAST, stopping)
     sup.add("worker", worker)
     task = asyncio.create_task(sup.run())
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(waiting.wait(), 5)
     stopping.set()
     await asyncio.wait_for(task, 2)
     assert finished == ["unit"]
@@ -105,25 +107,39 @@ async def test_stop_lets_claimed_work_finish_within_grace() -> None:
 
 async def test_stuck_actor_is_cancelled_after_grace() -> None:
     stopping = asyncio.Event()
-    cancelled = asyncio.Event()
+    settings = Settings(restart_max=3, restart_window_s=10.0, backoff_initial_s=0.01,
+                        backoff_max_s=0.05, shutdown_grace_s=1.0)
+    started: list[str] = []
+    order: list[str] = []
 
     async def stuck(_stop: asyncio.Event) -> None:
+        started.append("stuck")
         try:
             await asyncio.sleep(3600)
         except asyncio.CancelledError:
-            cancelled.set()
+            order.append("stuck cancelled")
             raise
 
-    sup = Supervisor(FAST, stopping)
+    async def polite(stop: asyncio.Event) -> None:
+        started.append("polite")
+        await stop.wait()
+        # The behaviour: a last unit of work lasting half the grace. It is done before the
+        # straggler is cancelled only if the supervisor really gave the actors their grace.
+        await asyncio.sleep(settings.shutdown_grace_s / 2)
+        order.append("polite finished")
+
+    sup = Supervisor(settings, stopping)
     sup.add("stuck", stuck)
-    task = asyncio.create_task(sup.run())
-    await asyncio.sleep(0.05)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    stopping.set()
-    await asyncio.wait_for(task, 3)  # a cancelled straggler is not an error: exit stays clean
-    assert cancelled.is_set()
-    assert loop.time() - started >= FAST.shutdown_grace_s * 0.9
+    sup.add("polite", polite)
+    with capture_logs() as logs:
+        task = asyncio.create_task(sup.run())
+        await wait_for(lambda: len(started) == 2, timeout_s=5, every_s=0.01)
+        stopping.set()
+        # A bound, not a measurement: a stop that never cancelled would wait for an hour.
+        await asyncio.wait_for(task, 10)  # a cancelled straggler is not an error
+    assert order == ["polite finished", "stuck cancelled"]
+    assert [e["actor"] for e in logs if e["event"] == "actor_cancelled_after_grace"] == ["stuck"]
+    assert sup.states() == {"stuck": "stopped", "polite": "stopped"}
 
 
 async def test_backoff_is_interrupted_by_stop() -> None:
@@ -136,11 +152,15 @@ async def test_backoff_is_interrupted_by_stop() -> None:
 
     sup = Supervisor(slow, stopping)
     sup.add("crash", crash)
-    task = asyncio.create_task(sup.run())
-    await asyncio.sleep(0.05)
-    assert sup.states() == {"crash": "backing_off"}
-    stopping.set()
-    await asyncio.wait_for(task, 1)
+    with capture_logs() as logs:
+        task = asyncio.create_task(sup.run())
+        await wait_for(lambda: sup.states() == {"crash": "backing_off"}, timeout_s=5,
+                       every_s=0.01)
+        stopping.set()
+        # A bound, not a measurement: the backoff it interrupts lasts 24 s at the least.
+        await asyncio.wait_for(task, 10)
+    assert [e["event"] for e in logs if e.get("actor") == "crash"] == ["actor_crashed"]
+    assert sup.states() == {"crash": "stopped"}
 
 
 async def test_drain_last_actor_is_stopped_after_the_others_returned() -> None:
@@ -153,7 +173,7 @@ async def test_drain_last_actor_is_stopped_after_the_others_returned() -> None:
     async def producer(stop: asyncio.Event) -> None:
         await stop.wait()
         for i in range(5):  # late outcomes of work that was in flight
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.02)  # the behaviour: they keep coming after the stop
             queue.put_nowait(i)
         seen.append(("producer returns", recorder_stop[0].is_set()))
 
@@ -168,8 +188,8 @@ async def test_drain_last_actor_is_stopped_after_the_others_returned() -> None:
     sup.add("recorder", recorder, drain_last=True)
     sup.add("producer", producer)
     task = asyncio.create_task(sup.run())
-    while not sup.all_running():
-        await asyncio.sleep(0.01)
+    await wait_for(lambda: sup.all_running() and len(recorder_stop) == 1, timeout_s=5,
+                   every_s=0.01)
     stopping.set()
     await asyncio.wait_for(task, 2)
     assert seen == [("producer returns", False), ("recorder told to stop", True)]
@@ -179,8 +199,10 @@ async def test_drain_last_actor_is_stopped_after_the_others_returned() -> None:
 async def test_grace_bounds_producers_then_the_drain_last_actor_is_cancelled_last() -> None:
     stopping = asyncio.Event()
     order: list[str] = []
+    started: list[str] = []
 
     async def stuck(_stop: asyncio.Event) -> None:
+        started.append("stuck")
         try:
             await asyncio.sleep(3600)
         except asyncio.CancelledError:
@@ -188,6 +210,7 @@ async def test_grace_bounds_producers_then_the_drain_last_actor_is_cancelled_las
             raise
 
     async def slow_drain(stop: asyncio.Event) -> None:
+        started.append("recorder")
         await stop.wait()
         order.append("recorder told to stop")
         try:
@@ -200,7 +223,8 @@ async def test_grace_bounds_producers_then_the_drain_last_actor_is_cancelled_las
     sup.add("stuck", stuck)
     sup.add("recorder", slow_drain, drain_last=True)
     task = asyncio.create_task(sup.run())
-    await asyncio.sleep(0.05)
+    await wait_for(lambda: len(started) == 2, timeout_s=5, every_s=0.01)
     stopping.set()
-    await asyncio.wait_for(task, 3)  # the whole stop stays within the grace (plus slack)
+    # A bound, not a measurement: without the grace both would wait for an hour.
+    await asyncio.wait_for(task, 10)
     assert order == ["producer cancelled", "recorder told to stop", "recorder cancelled"]

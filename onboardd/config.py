@@ -300,7 +300,7 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(
             "[database] url: must start with postgresql:// (or be empty for embedded)")
     if cfg.pii.key:
-        _check_b64_key("pii", "key", cfg.pii.key)
+        decode_key("pii", "key", cfg.pii.key)
     _check_offers(cfg.offers)
     _check_twilio_pair(cfg.twilio)
     if cfg.simulator.auth_token == PUBLIC_SIMULATOR_TOKEN:
@@ -335,13 +335,15 @@ def _check_offers(offers: Offers) -> None:
                           "lockout would be forgotten as it ends")
 
 
-def _check_b64_key(section: str, key: str, value: str) -> None:
+def decode_key(section: str, key: str, value: str) -> bytes:
+    """A 32-byte key given as base64; a ConfigError naming the key otherwise."""
     try:
         raw = base64.b64decode(value, validate=True)
     except ValueError:
         raise ConfigError(f"[{section}] {key}: not valid base64") from None
     if len(raw) != 32:
         raise ConfigError(f"[{section}] {key}: must decode to 32 bytes, got {len(raw)}")
+    return raw
 
 
 def _describe_validation_error(exc: msgspec.ValidationError) -> str:

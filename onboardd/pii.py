@@ -19,7 +19,7 @@ import msgspec
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from onboardd.config import Config, ConfigError
+from onboardd.config import Config, ConfigError, decode_key
 from onboardd.logging import get_logger
 
 log = get_logger("pii")
@@ -84,16 +84,6 @@ class PiiCipher:
         return token.partition("$")[0] != self._key_id
 
 
-def _b64key(value: str, what: str) -> bytes:
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except ValueError:
-        raise ConfigError(f"[pii] {what}: not valid base64") from None
-    if len(raw) != 32:
-        raise ConfigError(f"[pii] {what}: must decode to 32 bytes, got {len(raw)}")
-    return raw
-
-
 def _parse_retired(text: str) -> dict[str, bytes]:
     """'old1:BASE64,old2:BASE64' -> {id: key}."""
     retired: dict[str, bytes] = {}
@@ -102,7 +92,7 @@ def _parse_retired(text: str) -> dict[str, bytes]:
         if not sep or not kid:
             raise ConfigError(
                 "[pii] retired_keys: expected 'id:base64key' items separated by commas")
-        retired[kid] = _b64key(value, f"retired_keys ({kid})")
+        retired[kid] = decode_key("pii", f"retired_keys ({kid})", value)
     return retired
 
 
@@ -133,8 +123,8 @@ def cipher_from_config(cfg: Config) -> PiiCipher:
     """Build the cipher from [pii]; in embedded mode a key is generated once if none is set."""
     retired = _parse_retired(cfg.pii.retired_keys)
     if cfg.pii.key:
-        key = _b64key(cfg.pii.key, "key")
-        hash_key = _b64key(cfg.pii.hash_key, "hash_key") if cfg.pii.hash_key else (
+        key = decode_key("pii", "key", cfg.pii.key)
+        hash_key = decode_key("pii", "hash_key", cfg.pii.hash_key) if cfg.pii.hash_key else (
             _derived_hash_key(key))
         return PiiCipher(cfg.pii.key_id, key, hash_key, retired)
     if not cfg.embedded_db:
@@ -143,5 +133,5 @@ def cipher_from_config(cfg: Config) -> PiiCipher:
             "(base64 of 32 random bytes, e.g. `openssl rand -base64 32`) or [pii] key_file"
         )
     keyfile = _embedded_keyfile(Path(cfg.paths.state_dir))
-    return PiiCipher(keyfile.key_id, _b64key(keyfile.key, "key"),
-                     _b64key(keyfile.hash_key, "hash_key"), retired)
+    return PiiCipher(keyfile.key_id, decode_key("pii", "key", keyfile.key),
+                     decode_key("pii", "hash_key", keyfile.hash_key), retired)

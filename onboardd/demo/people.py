@@ -230,11 +230,3 @@ def to_csv(rows: list[Row]) -> bytes:
     for row in rows:
         writer.writerow(row.cells())
     return out.getvalue().encode("utf-8-sig")
-
-
-def tally(rows: list[Row]) -> dict[str, int]:
-    """How many rows the importer should import, reject and skip as duplicates."""
-    duplicates = sum(1 for r in rows if r.kind == "duplicate")
-    imported = sum(1 for r in rows if r.kind == "ok")
-    return {"imported": imported, "failed": len(rows) - imported - duplicates,
-            "duplicates": duplicates}

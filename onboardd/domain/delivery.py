@@ -25,11 +25,6 @@ STATUS_RANK: Final[dict[str, int]] = {
     "delivered": 3,
     "read": 4,
 }
-# Unsuccessful end states: they carry no rank because a late delivered/read
-# callback proves the message arrived after all (see merge_status).
-FAILURES: Final = frozenset({"failed", "undelivered", "canceled"})
-FINALS: Final = FAILURES | {"delivered", "read"}
-
 # A total order for merging. Within coarse rank 1 Twilio moves
 # accepted -> scheduled -> queued -> sending, and a failure outranks everything
 # up to "sent" but not "delivered": a late "sent" never undoes a failure, a
@@ -57,18 +52,6 @@ def merge_status(current: str, incoming: str) -> str:
     if _ORDER[incoming] > _ORDER.get(current, -1):
         return incoming
     return current
-
-
-def is_final(status: str) -> bool:
-    """Tell whether the send is over: delivered, read, or failed for good."""
-    # A final status can still move forward (delivered -> read, failed ->
-    # delivered on a late callback), but no retry or reconciliation is needed.
-    return status in FINALS
-
-
-def is_failure(status: str) -> bool:
-    """Tell whether a status means the message did not arrive."""
-    return status in FAILURES
 
 
 ERROR_EXPLANATIONS: Final[dict[int, str]] = {

@@ -22,8 +22,6 @@ from onboardd.domain.delivery import (
     error_message,
     fold_callbacks,
     fold_outcomes,
-    is_failure,
-    is_final,
     merge_status,
     outcome_error,
     storable_status,
@@ -126,23 +124,6 @@ def test_any_arrival_order_converges_on_the_true_status(
     for event in events:
         status = merge_status(status, event)
     assert status == lifecycle[-1]
-
-
-@pytest.mark.parametrize("status", ["delivered", "read", "failed", "undelivered", "canceled"])
-def test_final(status: str) -> None:
-    assert is_final(status)
-
-
-@pytest.mark.parametrize(
-    "status", ["pending", "accepted", "scheduled", "queued", "sending", "sent"]
-)
-def test_not_final(status: str) -> None:
-    assert not is_final(status)
-    assert not is_failure(status)
-
-
-def test_failure() -> None:
-    assert [s for s in ALL if is_failure(s)] == FAILURES
 
 
 # --- errors -----------------------------------------------------------------------

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from onboardd.demo import people, story
-from onboardd.demo.people import generate_customers, tally, to_csv
+from onboardd.demo.people import Row, generate_customers, to_csv
 from onboardd.domain.phones import PhoneError, normalize_phone
 from onboardd.importing.files import read_table
 from onboardd.importing.mapping import guess_mapping
@@ -36,6 +36,15 @@ EXPECTED_ERRORS = {
     "bad_email": INVALID_EMAIL,
     "duplicate": DUPLICATE_PHONE,
 }
+
+
+def tally(rows: list[Row]) -> dict[str, int]:
+    """How many rows the importer should import, reject and skip as duplicates."""
+    duplicates = sum(1 for r in rows if r.kind == "duplicate")
+    imported = sum(1 for r in rows if r.kind == "ok")
+    return {"imported": imported, "failed": len(rows) - imported - duplicates,
+            "duplicates": duplicates}
+
 
 
 def test_same_seed_same_rows_other_seed_other_rows() -> None:

@@ -18,9 +18,8 @@ from onboardd.twilio.reconcile import BATCH, ReconcileReport, reconcile_messages
 
 # How long `onboardd reconcile` waits for the standalone simulator to answer.
 SIM_PROBE_S = 3.0
-# Passes of BATCH messages at most: messages Twilio still lists as queued/sent come back in
-# every pass, so "some progress" alone does not end the loop.
-MAX_PASSES = 100
+# The report's counters, summed over the passes and printed.
+COUNTS = ("examined", "statuses_found", "sends_found", "sends_not_found", "lookups_failed")
 
 
 async def _simulator_reachable(base_url: str) -> bool:
@@ -32,6 +31,11 @@ async def _simulator_reachable(base_url: str) -> bool:
             return resp.status == 200
     except (aiohttp.ClientError, TimeoutError):
         return False
+
+
+def _add(total: ReconcileReport, report: ReconcileReport) -> None:
+    for name in COUNTS:
+        setattr(total, name, getattr(total, name) + getattr(report, name))
 
 
 async def run_reconcile(cfg: Config, campaign_id: str | None, delivery_wait_s: float | None) -> int:
@@ -58,19 +62,26 @@ async def run_reconcile(cfg: Config, campaign_id: str | None, delivery_wait_s: f
                                        name="status_recorder")
         try:
             total = ReconcileReport()
-            for _ in range(MAX_PASSES):
-                report = await reconcile_messages(services, campaign_id=campaign_id,
-                                                  delivery_wait_s=delivery_wait_s)
-                for field in msgspec.structs.fields(ReconcileReport):
-                    setattr(total, field.name,
-                            getattr(total, field.name) + getattr(report, field.name))
-                progressed = report.statuses_found + report.sends_found + report.sends_not_found
-                if report.examined < BATCH or not progressed:
+            # Expired leases first: each pass re-leases what it looked at, so the next one
+            # sees only the rest. Then the overdue statuses, page by page through the cursor.
+            while True:
+                report = await reconcile_messages(services, statuses=False,
+                                                  campaign_id=campaign_id)
+                _add(total, report)
+                if report.examined < BATCH:
+                    break
+            after: str | None = None
+            while True:
+                report = await reconcile_messages(services, leases=False, campaign_id=campaign_id,
+                                                  delivery_wait_s=delivery_wait_s, after=after)
+                _add(total, report)
+                after = report.resume_after
+                if after is None:
                     break
             completed = await db.complete_campaigns(services.pool, cfg.campaigns.delivery_wait_s)
         finally:
             stopping.set()
             await recorder
-    print(msgspec.json.encode({**msgspec.structs.asdict(total),
-                               "campaigns_completed": completed}).decode())
+    counts = {name: getattr(total, name) for name in COUNTS}
+    print(msgspec.json.encode({**counts, "campaigns_completed": completed}).decode())
     return 1 if total.lookups_failed else 0

@@ -48,10 +48,11 @@ async def claim_expired(pool: asyncpg.Pool, *, limit: int, lease_s: float,
 
 async def awaiting(pool: asyncpg.Pool, *, delivery_wait_s: float, limit: int,
                    campaign_id: str | None = None,
-                   message_ids: Sequence[str] | None = None) -> list[AwaitingMessage]:
-    """Accepted messages still queued/sent after the delivery wait (of one campaign), or the
-    given ids that carry a SID."""
+                   message_ids: Sequence[str] | None = None,
+                   after: str | None = None) -> list[AwaitingMessage]:
+    """Accepted messages still queued/sent after the delivery wait (of one campaign), in id
+    order after ``after``; or the given ids that carry a SID."""
     ids = None if message_ids is None else list(message_ids)
     rows = await pool.fetch(query("reconcile_awaiting"), campaign_id, delivery_wait_s, limit,
-                            ids)
+                            ids, after)
     return [msgspec.convert(dict(r), AwaitingMessage) for r in rows]

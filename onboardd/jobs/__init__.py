@@ -26,7 +26,7 @@ def all_jobs(services: Services) -> list[Job]:
     return [
         Job("start_due_campaigns", cfg.due_poll_s, campaigns.start_due),
         Job("send_leases", cfg.sweep_interval_s, campaigns.sweep_leases),
-        Job("reconcile_delivery", cfg.reconcile_interval_s, delivery.reconcile_delivery),
+        Job("reconcile_delivery", cfg.reconcile_interval_s, delivery.DeliveryPass()),
         Job("offer_expiry", offers.EXPIRY_INTERVAL_S, offers.expire_offers),
         Job("import_preview_expiry", imports.INTERVAL_S, imports.expire_previews),
     ]

@@ -77,6 +77,9 @@ class ReconcileReport(msgspec.Struct):
     sends_found: int = 0
     sends_not_found: int = 0
     lookups_failed: int = 0
+    # The last status lookup's message id when the page was full (pass it as ``after`` to go
+    # on); None when the status lookups reached the end.
+    resume_after: str | None = None
 
 
 def candidates(listed: Iterable[ListedMessage], attempt: Attempt) -> list[ListedMessage]:
@@ -211,12 +214,14 @@ async def reconcile_messages(services: Services, *, leases: bool = True, statuse
                              campaign_id: str | None = None,
                              message_ids: Sequence[str] | None = None,
                              client: Client | None = None, limit: int = BATCH,
-                             delivery_wait_s: float | None = None) -> ReconcileReport:
+                             delivery_wait_s: float | None = None,
+                             after: str | None = None) -> ReconcileReport:
     """One pass over the messages of a campaign, or of all, or the given ones.
 
     ``leases``: sweep expired send leases (each leased to this pass, then looked up with
     ``find_send``). ``statuses``: look up accepted messages still queued/sent after the
-    delivery wait (any given message with a SID).
+    delivery wait, with ids after ``after`` (any given message with a SID); the report's
+    ``resume_after`` says where the next pass goes on.
     """
     cfg = services.cfg
     wait_s = cfg.campaigns.delivery_wait_s if delivery_wait_s is None else delivery_wait_s
@@ -225,8 +230,9 @@ async def reconcile_messages(services: Services, *, leases: bool = True, statuse
         message_ids=message_ids) if leases else []
     awaiting = await db.awaiting(
         services.pool, delivery_wait_s=wait_s, limit=limit, campaign_id=campaign_id,
-        message_ids=message_ids) if statuses else []
-    report = ReconcileReport(examined=len(expired) + len(awaiting))
+        message_ids=message_ids, after=after) if statuses else []
+    report = ReconcileReport(examined=len(expired) + len(awaiting),
+                             resume_after=awaiting[-1].id if len(awaiting) == limit else None)
     if not report.examined:
         return report
     own_client = client is None

@@ -32,7 +32,9 @@ ORDER BY l.id;
 
 -- name: reconcile_awaiting
 -- Accepted messages (they carry a SID) to look up by SID: queued/sent for longer than the
--- delivery wait ($2 s), of one campaign ($1) or every one, at most $3; or, given ids ($4),
+-- delivery wait ($2 s), of one campaign ($1) or every one, with ids after $5 (a cursor, so
+-- that passes go round all of them instead of asking about the same first ones: an SMS whose
+-- carrier never reports delivery stays 'sent' for good), at most $3; or, given ids ($4),
 -- those of them that carry a SID, whatever their status and age.
 SELECT m.id, m.campaign_id, m.channel, m.twilio_message_sid AS sid,
        c.normalized_phone_enc,
@@ -42,6 +44,7 @@ JOIN imported_customers c ON c.id = m.imported_customer_id
 WHERE m.twilio_message_sid IS NOT NULL
   AND CASE WHEN $4::text[] IS NULL
            THEN ($1::text IS NULL OR m.campaign_id = $1)
+                AND ($5::text IS NULL OR m.id > $5)
                 AND m.status IN ('queued', 'sent')
                 AND coalesce(m.queued_at, m.updated_at)
                     < now() - make_interval(secs => $2::double precision)

@@ -146,7 +146,7 @@ async def test_job_applies_late_orphans_drops_stale_and_completes(
     await services.pool.execute(
         "UPDATE status_callback_orphans SET received_at = now() - interval '1 hour'"
         " WHERE sid = $1", stray)
-    await delivery_jobs.reconcile_delivery(services)
+    await delivery_jobs.DeliveryPass()(services)
     row = await services.pool.fetchrow(
         "SELECT m.status, c.status AS campaign_status FROM invitation_messages m "
         "JOIN invitation_campaigns c ON c.id = m.campaign_id WHERE m.id = $1", ids[0])
@@ -161,7 +161,7 @@ async def test_cut_off_sends_belong_to_the_one_lease_sweep(
     services = dataclasses.replace(recording, cfg=make_config(campaigns_delivery_wait_s="0"))
     campaign, ids, sids = await _seed(services, salon)
     # The periodic delivery job looks up statuses only: the cut-off sends are not its business.
-    await delivery_jobs.reconcile_delivery(services)
+    await delivery_jobs.DeliveryPass()(services)
     status = "SELECT status FROM invitation_messages WHERE id = $1"
     assert [await services.pool.fetchval(status, i) for i in ids] == [
         "delivered", "delivered", "sending", "sending"]
@@ -235,3 +235,24 @@ async def test_feed_wait_is_bounded_when_no_recorder_runs(
     item = SendOutcome("no-such-message", "accepted", datetime.now(UTC), "sms", sid="SMx")
     assert await reconcile.feed(quick, [item]) is False
     assert quick.queues.status.qsize() == 1  # still queued for the recorder
+
+
+async def test_status_lookups_go_round_instead_of_asking_the_same_first_ones(
+        recording: Services, salon: str, make_config: Callable[..., Config]) -> None:
+    services = dataclasses.replace(recording, cfg=make_config(campaigns_delivery_wait_s="0"))
+    _campaign, ids, _sids = await _seed(services, salon)
+    # The first overdue message (in id order) is one Twilio has no news of: it stays 'queued'
+    # after every lookup, as an SMS whose carrier never reports delivery stays 'sent'.
+    stuck, other = sorted(ids[:2])
+    await services.pool.execute(
+        "UPDATE invitation_messages SET twilio_message_sid = $2 WHERE id = $1", stuck, new_sid())
+    job = delivery_jobs.DeliveryPass(limit=1)
+    status = "SELECT status FROM invitation_messages WHERE id = $1"
+    await job(services)
+    assert job.after == stuck
+    assert await services.pool.fetchval(status, other) == "queued"
+    await job(services)  # goes on after the stuck one
+    assert await services.pool.fetchval(status, other) == "delivered"
+    await job(services)  # nothing after it: the next pass starts again from the first
+    assert job.after is None
+    assert await services.pool.fetchval(status, stuck) == "queued"

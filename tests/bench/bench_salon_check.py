@@ -31,7 +31,6 @@ from typing import Any
 
 import aiohttp
 import msgspec
-from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -45,6 +44,7 @@ from onboardd.runtime import Services
 from onboardd.web import middleware
 from onboardd.web.app import create_app
 from tests.bench.support import bench_database
+from tests.serving import served
 
 SECRET = "bench-secret-" + "x" * 40
 
@@ -113,28 +113,23 @@ async def run(requests: int, concurrency: int) -> dict[str, Any]:
             await pool.execute("ANALYZE salons")
             headers = {"Authorization": "Bearer "
                        + tokens.encode("admin-1", "admin", [salon], 3600)}
-            runner = web.AppRunner(create_app(services), access_log=None)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            port = runner.addresses[0][1]
-            base = f"http://127.0.0.1:{port}"
             try:
-                query_alone = await _query_figures(pool, salon, requests)
-                checked = await _http_figures(base, salon, headers, requests, concurrency)
+                async with served(create_app(services)) as base:
+                    query_alone = await _query_figures(pool, salon, requests)
+                    checked = await _http_figures(base, salon, headers, requests, concurrency)
 
-                async def free(_conn: Any, _salon_id: str) -> bool:
-                    return True
+                    async def free(_conn: Any, _salon_id: str) -> bool:
+                        return True
 
-                # The floor: the middleware's lookup answered in-process, at no cost.
-                module: Any = middleware
-                module.salon_exists = free
-                try:
-                    floor = await _http_figures(base, salon, headers, requests, concurrency)
-                finally:
-                    module.salon_exists = salon_exists
+                    # The floor: the middleware's lookup answered in-process, at no cost.
+                    module: Any = middleware
+                    module.salon_exists = free
+                    try:
+                        floor = await _http_figures(base, salon, headers, requests,
+                                                    concurrency)
+                    finally:
+                        module.salon_exists = salon_exists
             finally:
-                await runner.cleanup()
                 await pool.close()
     return {
         "requests": requests, "concurrency": concurrency,

@@ -30,7 +30,6 @@ from urllib.parse import urlencode
 
 import aiohttp
 import msgspec
-from aiohttp import web
 from twilio.request_validator import RequestValidator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -48,6 +47,7 @@ from onboardd.runtime import Services
 from onboardd.web.app import create_app
 from onboardd.web.webhooks import twilio_auth_token
 from tests.bench.support import bench_database
+from tests.serving import served
 
 PATH = "/api/webhooks/twilio/status"
 TRUE_SEQUENCES = [
@@ -174,28 +174,22 @@ async def main(n: int, concurrency: int, seed_value: int) -> dict[str, object]:
             # Each message gets 2 callbacks on average, plus 10 % duplicates.
             campaign, sids = await seed(services, max(1, round(n / 2.2)))
             events, truth = plan_events(sids, random.Random(seed_value))
-            runner = web.AppRunner(create_app(services), access_log=None)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
-            await site.start()
-            port = runner.addresses[0][1]
-            base = f"http://127.0.0.1:{port}"
             services.public_base_url = "https://hooks.example.com"
             stopping = asyncio.Event()
             recorder = asyncio.create_task(status_recorder.run(services, stopping))
             try:
-                # The clients run in another process, as Twilio would, so they do not take
-                # the server's event loop.
-                loop = asyncio.get_running_loop()
-                with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")
-                                         ) as pool_exec:
-                    seconds, latencies, errors = await loop.run_in_executor(
-                        pool_exec, _post_all_sync, base, services.public_base_url,
-                        twilio_auth_token(services), events, concurrency)
+                async with served(create_app(services)) as base:
+                    # The clients run in another process, as Twilio would, so they do not
+                    # take the server's event loop.
+                    loop = asyncio.get_running_loop()
+                    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")
+                                             ) as pool_exec:
+                        seconds, latencies, errors = await loop.run_in_executor(
+                            pool_exec, _post_all_sync, base, services.public_base_url,
+                            twilio_auth_token(services), events, concurrency)
             finally:
                 stopping.set()
                 await recorder
-                await runner.cleanup()
             rows = await pool.fetch(
                 "SELECT twilio_message_sid, status FROM invitation_messages WHERE campaign_id = $1",
                 campaign)

@@ -15,6 +15,7 @@ import msgspec
 from aiohttp import web
 
 from tests.campaign_support import simulator
+from tests.serving import served
 
 ACCOUNT_SID = "AC" + "5e" * 16
 AUTH_TOKEN = "fake-twilio-token-" + "t" * 24
@@ -108,18 +109,9 @@ async def fake_twilio(**sim_settings: object) -> AsyncIterator[FakeTwilio]:
         fake = FakeTwilio(upstream=sim_url.rstrip("/"))
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", fake.handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        fake.url = f"http://{host}:{port}"
-        async with aiohttp.ClientSession() as session:
+        async with served(app) as fake.url, aiohttp.ClientSession() as session:
             fake.session = session
-            try:
-                yield fake
-            finally:
-                await runner.cleanup()
+            yield fake
 
 
 def twilio_env(fake: FakeTwilio) -> dict[str, str]:

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import web
 
+from tests.serving import served
+
 
 @dataclass
 class Receiver:
@@ -50,13 +52,6 @@ async def receiver() -> AsyncIterator[Receiver]:
     rec = Receiver()
     app = web.Application()
     app.router.add_post("/status", rec.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    rec.url = f"http://{host}:{port}/status"
-    try:
+    async with served(app) as base_url:
+        rec.url = base_url + "/status"
         yield rec
-    finally:
-        await runner.cleanup()

@@ -270,15 +270,22 @@ async def test_body_errors_name_missing_and_unknown_fields(
     assert err["details"]["field"] == "welcomeOfferId" and "no welcome offer" in err["message"]
 
 
+async def paused_campaign(client: Client, services: Services, cipher: PiiCipher, salon: str,
+                          headers: dict[str, str]) -> Any:
+    """A campaign to two customers, sent and then paused before anything was sent."""
+    offer = await add_offer(services.pool, salon)
+    await add_customers(services.pool, cipher, salon, [phone(i) for i in range(2)])
+    made = await create(client, salon, headers, welcomeOfferId=offer)
+    assert (await client.post(f"{base(salon)}/{made['id']}/send", headers=headers)).status == 202
+    paused = await client.post(f"{base(salon)}/{made['id']}/pause", headers=headers)
+    assert decode(await paused.read())["status"] == "paused"
+    return made
+
+
 async def test_resuming_a_campaign_whose_messages_all_settled_completes_it(
         client: Client, services: Services, cipher: PiiCipher, salon: str,
         admin_headers: dict[str, str]) -> None:
-    offer = await add_offer(services.pool, salon)
-    await add_customers(services.pool, cipher, salon, [phone(i) for i in range(2)])
-    made = await create(client, salon, admin_headers, welcomeOfferId=offer)
-    assert (await client.post(f"{base(salon)}/{made['id']}/send",
-                              headers=admin_headers)).status == 202
-    await client.post(f"{base(salon)}/{made['id']}/pause", headers=admin_headers)
+    made = await paused_campaign(client, services, cipher, salon, admin_headers)
     # While paused, every message reached a final status (here: skipped, as an opt-out does).
     await services.pool.execute(
         "UPDATE invitation_messages SET status = 'skipped', skip_reason = 'opted_out' "
@@ -294,10 +301,6 @@ async def test_resuming_a_campaign_whose_messages_all_settled_completes_it(
 async def test_resuming_with_unsent_messages_keeps_sending(
         client: Client, services: Services, cipher: PiiCipher, salon: str,
         admin_headers: dict[str, str]) -> None:
-    offer = await add_offer(services.pool, salon)
-    await add_customers(services.pool, cipher, salon, [phone(i) for i in range(2)])
-    made = await create(client, salon, admin_headers, welcomeOfferId=offer)
-    await client.post(f"{base(salon)}/{made['id']}/send", headers=admin_headers)
-    await client.post(f"{base(salon)}/{made['id']}/pause", headers=admin_headers)
+    made = await paused_campaign(client, services, cipher, salon, admin_headers)
     resumed = await client.post(f"{base(salon)}/{made['id']}/resume", headers=admin_headers)
     assert decode(await resumed.read())["status"] == "sending"

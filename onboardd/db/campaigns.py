@@ -114,9 +114,8 @@ def _campaign(record: asyncpg.Record) -> Campaign:
     return Campaign(**values)
 
 
-def _audience_args(audience: Audience) -> tuple[list[str], list[str] | None, datetime | None]:
-    params = audience_params(audience)
-    return params.statuses, params.batch_ids, params.imported_after
+def _audience_args(audience: Audience) -> tuple[object, ...]:
+    return audience_params(audience).args()
 
 
 # -- CRUD -------------------------------------------------------------------------------------

@@ -59,8 +59,8 @@ def _busy() -> ServiceError:
 
 def _empty() -> ServiceError:
     return ServiceError("invalid", "audience: no customer matches this campaign's audience; "
-                        "change audience.status / importBatchIds / importedAfter, or import "
-                        "customers first", details={"field": "audience"})
+                        "change audience.status / importBatchIds / importedAfter / "
+                        "funnelStage, or import customers first", details={"field": "audience"})
 
 
 async def campaign(services: Services, salon_id: str, campaign_id: str) -> db.Campaign:
@@ -80,10 +80,19 @@ async def _offer(services: Services, salon_id: str, offer_id: str | None) -> Off
 
 async def _checked(services: Services, salon_id: str, body: CampaignInput) -> CampaignInput:
     try:
-        return check_campaign(body, offer=await _offer(services, salon_id, body.welcome_offer_id),
-                              now=_now())
+        checked = check_campaign(
+            body, offer=await _offer(services, salon_id, body.welcome_offer_id), now=_now())
     except CampaignProblem as exc:
         raise _problem(exc) from None
+    await _check_audience_campaign(services, salon_id, checked.audience)
+    return checked
+
+
+async def _check_audience_campaign(services: Services, salon_id: str, chosen: Audience) -> None:
+    """An audience naming a campaign must name one of this salon's."""
+    other = chosen.campaign_id
+    if other is not None and await db.get(services.pool, other, salon_id) is None:
+        raise invalid_field("audience.campaignId", f"no campaign {other!r} in this salon")
 
 
 async def create(services: Services, salon_id: str, created_by: str, body: CampaignInput
@@ -320,5 +329,6 @@ async def _preview_customer(services: Services, salon_id: str, body: PreviewRequ
         chosen = check_audience(chosen)
     except AudienceError as exc:
         raise _problem(exc) from None
+    await _check_audience_campaign(services, salon_id, chosen)
     sample = await db.audience_sample(services.pool, salon_id, chosen, 1)
     return sample[0] if sample else None

@@ -83,23 +83,18 @@ SELECT id FROM invitation_campaigns WHERE status = 'sending';
 -- name: salon_get
 SELECT id, name, country, app_download_link FROM salons WHERE id = $1;
 
--- Audience: $1 salon, $2 statuses, $3 import batch ids (NULL: any), $4 imported after (NULL: any).
+-- Audience: $1 salon, $2 statuses, $3 import batch ids (NULL: any), $4 imported after (NULL: any),
+-- $5 campaign that targeted them, $6 funnel stage index, $7 min days since invite (NULL: any).
 
 -- name: audience_count
-SELECT count(*) FROM imported_customers c
-WHERE c.salon_id = $1 AND c.status = ANY($2::text[])
-  AND ($3::text[] IS NULL OR c.import_batch_id = ANY($3::text[]))
-  AND ($4::timestamptz IS NULL OR c.created_at >= $4);
+SELECT count(*) FROM onboardd_audience($1, $2, $3, $4, $5, $6, $7) c;
 
 -- name: audience_sample
 SELECT c.id, c.customer_name, c.normalized_phone_enc, c.status, c.import_batch_id,
        c.offer_code, c.download_token
-FROM imported_customers c
-WHERE c.salon_id = $1 AND c.status = ANY($2::text[])
-  AND ($3::text[] IS NULL OR c.import_batch_id = ANY($3::text[]))
-  AND ($4::timestamptz IS NULL OR c.created_at >= $4)
+FROM onboardd_audience($1, $2, $3, $4, $5, $6, $7) c
 ORDER BY c.created_at, c.id
-LIMIT $5;
+LIMIT $8;
 
 -- name: customer_for_preview
 SELECT c.id, c.customer_name, c.normalized_phone_enc, c.status, c.import_batch_id,
@@ -107,14 +102,11 @@ SELECT c.id, c.customer_name, c.normalized_phone_enc, c.status, c.import_batch_i
 FROM imported_customers c WHERE c.id = $1 AND c.salon_id = $2;
 
 -- name: audience_freeze
--- Send start: one message row per targeted customer ($5 campaign, $6 first channel).
+-- Send start: one message row per targeted customer ($8 campaign, $9 first channel).
 WITH frozen AS (
     INSERT INTO invitation_messages (campaign_id, imported_customer_id, channel, salon_id)
-    SELECT $5, c.id, $6, c.salon_id
-    FROM imported_customers c
-    WHERE c.salon_id = $1 AND c.status = ANY($2::text[])
-      AND ($3::text[] IS NULL OR c.import_batch_id = ANY($3::text[]))
-      AND ($4::timestamptz IS NULL OR c.created_at >= $4)
+    SELECT $8, c.id, $9, c.salon_id
+    FROM onboardd_audience($1, $2, $3, $4, $5, $6, $7) c
     ON CONFLICT (campaign_id, imported_customer_id) DO NOTHING
     RETURNING 1
 )

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from onboardd.runtime import Services
 from onboardd.web import (
+    api_analytics,
     api_campaigns,
     api_delivery,
     api_imports,
@@ -32,6 +33,7 @@ def _area_routes() -> Iterable[web.RouteTableDef]:
         api_offers.routes,
         api_mobile.routes,
         api_imports.routes,
+        api_analytics.routes,
     ]
     return tables
 

@@ -1,0 +1,163 @@
+"""Analytics reads (sql/queries/analytics.sql): counts over the funnel, the windowed events,
+the series, the campaign comparison, the conversion curve and who is at a stage."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TypeAlias
+
+import asyncpg
+import msgspec
+
+from onboardd.db.queries import query
+
+Conn: TypeAlias = "asyncpg.Connection | asyncpg.Pool"
+
+
+class Scope(msgspec.Struct, frozen=True):
+    """Whose numbers: a salon, optionally only one campaign's targets, over [start, end)."""
+
+    salon_id: str
+    campaign_id: str | None
+    start: datetime
+    end: datetime
+
+    def args(self) -> tuple[str, str | None, datetime, datetime]:
+        return self.salon_id, self.campaign_id, self.start, self.end
+
+
+class CustomerCounts(msgspec.Struct, frozen=True):
+    """Funnel stages reached (as of now) and the customer KPIs."""
+
+    imported: int
+    invited: int
+    delivered: int
+    registered: int
+    first_booking: int
+    imported_this_week: int
+    imported_this_month: int
+    imported_by_end: int
+    registered_in_window: int
+    redeemers_registered_in_window: int
+    avg_days_to_register: float | None
+    avg_days_to_first_booking: float | None
+
+
+class EventCounts(msgspec.Struct, frozen=True):
+    """Messages sent and delivered, redemptions and their discount, inside the window."""
+
+    sent: int
+    delivered: int
+    redeemed: int
+    discount: int
+
+
+class SeriesRow(msgspec.Struct, frozen=True):
+    """One bucket of the series."""
+
+    bucket: date
+    imported: int
+    invited: int
+    delivered: int
+    registered: int
+    first_bookings: int
+    redeemed: int
+    discount: int
+
+
+class CampaignRow(msgspec.Struct, frozen=True):
+    """One campaign of the comparison."""
+
+    id: str
+    name: str
+    channel: str
+    status: str
+    started_at: datetime
+    target: int
+    sent: int
+    delivered: int
+    read: int
+    failed: int
+    skipped: int
+    registered: int
+    first_bookings: int
+    redeemed: int
+    discount: int
+    booking_value: int
+
+
+class CurveRow(msgspec.Struct, frozen=True):
+    """Delivered customers of a campaign who registered on one day after their message (day
+    None: not registered, or registered before the message)."""
+
+    campaign_id: str
+    day: int | None
+    n: int
+
+
+class StageCustomer(msgspec.Struct, frozen=True):
+    """A customer at one funnel stage, phone still encrypted."""
+
+    id: str
+    customer_name: str
+    normalized_phone_enc: str
+    status: str
+    imported_at: datetime
+    invited_at: datetime | None
+    last_message_at: datetime | None
+    registered_at: datetime | None
+    first_booking_at: datetime | None
+
+
+class StagePage(msgspec.Struct, frozen=True):
+    items: list[StageCustomer]
+    total: int
+
+
+
+
+async def salon_timezone(conn: Conn, salon_id: str) -> str | None:
+    """The salon's timezone (None: no such salon)."""
+    zone: str | None = await conn.fetchval(query("analytics_salon_timezone"), salon_id)
+    return zone
+
+
+async def customer_counts(conn: Conn, scope: Scope, week_start: datetime,
+                          month_start: datetime) -> CustomerCounts:
+    record = await conn.fetchrow(query("analytics_customer_counts"), *scope.args(),
+                                 week_start, month_start)
+    return msgspec.convert(dict(record), CustomerCounts)
+
+
+async def event_counts(conn: Conn, scope: Scope) -> EventCounts:
+    record = await conn.fetchrow(query("analytics_event_counts"), *scope.args())
+    return msgspec.convert(dict(record), EventCounts)
+
+
+async def series(conn: Conn, scope: Scope, timezone: str, bucket: str, first: date,
+                 last: date) -> list[SeriesRow]:
+    rows = await conn.fetch(query("analytics_series"), *scope.args(), timezone, bucket,
+                            first, last)
+    return [msgspec.convert(dict(r), SeriesRow) for r in rows]
+
+
+async def campaigns(conn: Conn, scope: Scope) -> list[CampaignRow]:
+    rows = await conn.fetch(query("analytics_campaigns"), *scope.args())
+    return [msgspec.convert(dict(r), CampaignRow) for r in rows]
+
+
+async def curve(conn: Conn, scope: Scope) -> list[CurveRow]:
+    rows = await conn.fetch(query("analytics_curve"), *scope.args())
+    return [msgspec.convert(dict(r), CurveRow) for r in rows]
+
+
+async def stage_page(conn: Conn, salon_id: str, campaign_id: str | None, stage: int,
+                     limit: int, offset: int) -> StagePage:
+    """One page of the customers at a stage and how many there are in all."""
+    rows = await conn.fetch(query("analytics_stage_page"), salon_id, campaign_id, stage,
+                            limit, offset)
+    if rows:
+        total: int = rows[0]["total"]
+    else:
+        total = await conn.fetchval(query("analytics_stage_count"), salon_id, campaign_id, stage)
+    return StagePage([msgspec.convert(dict(r), StageCustomer) for r in rows], total)

@@ -1,0 +1,43 @@
+"""Analytics (spec §6, §8.3): the dashboard's numbers and who is at a funnel stage.
+
+GET /api/salons/{salonId}/analytics?from=&to=&campaignId=
+GET /api/salons/{salonId}/analytics/stages/{stage}?campaignId=&page=&limit=
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from onboardd.services import analytics as service
+from onboardd.web.body import query_int
+from onboardd.web.errors import json_response
+from onboardd.web.keys import principal, request_id, salon_of, services
+
+routes = web.RouteTableDef()
+
+_BASE = "/api/salons/{salonId}/analytics"
+
+
+def _text(request: web.Request, name: str) -> str | None:
+    """An optional text query parameter (empty counts as absent)."""
+    return request.query.get(name, "").strip() or None
+
+
+@routes.get(_BASE)
+async def analytics(request: web.Request) -> web.StreamResponse:
+    """KPIs, funnel, series, campaign comparison and conversion curve for the window."""
+    return json_response(await service.report(
+        services(request), salon_of(request), raw_from=_text(request, "from"),
+        raw_to=_text(request, "to"), campaign_id=_text(request, "campaignId")))
+
+
+@routes.get(_BASE + "/stages/{stage}")
+async def stage(request: web.Request) -> web.StreamResponse:
+    """Who is at one funnel stage and not at the next, masked, with a re-invite audience."""
+    page = query_int(request, "page", 1, minimum=1)
+    limit = query_int(request, "limit", 50, minimum=1, maximum=service.STAGE_PAGE_MAX)
+    view = await service.stage_customers(
+        services(request), salon_of(request), request.match_info["stage"],
+        campaign_id=_text(request, "campaignId"), page=page, limit=limit,
+        actor=principal(request).sub, request_id=request_id(request))
+    return json_response(view, headers={"Cache-Control": "no-store"})

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pytest
 from aiohttp import web
 
+from tests.integration.rig import make_rig  # noqa: F401  (a fixture of every integration test)
 from tests.serving import served
 
 

@@ -3,7 +3,7 @@ rates and averages as the API states them, the funnel and the conversion curve f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
@@ -132,11 +132,6 @@ def funnel(reached: Sequence[int]) -> list[FunnelStage]:
         previous = reached[i - 1] if i else count
         out.append(FunnelStage(stage, count, rate(count, previous), rate(count, imported)))
     return out
-
-
-def reached_from_stages(at_stage: Mapping[int, int]) -> list[int]:
-    """Customers that reached each stage, from how many stopped at each (stage index -> n)."""
-    return [sum(n for s, n in at_stage.items() if s >= i) for i in range(len(FUNNEL_STAGES))]
 
 
 class CurvePoint(msgspec.Struct, frozen=True, rename="camel"):

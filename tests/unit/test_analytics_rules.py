@@ -93,10 +93,6 @@ def test_funnel_rates_from_previous_and_from_imported() -> None:
         rules.funnel([1, 2])
 
 
-def test_reached_counts_from_stopped_at_counts() -> None:
-    assert rules.reached_from_stages({0: 4, 1: 2, 2: 2, 3: 1, 4: 2}) == [11, 7, 5, 3, 2]
-
-
 def test_conversion_curve_is_cumulative_and_ignores_late_registrations() -> None:
     curve = rules.conversion_curve(5, [(0, 1), (1, 1), (11, 1), (45, 1)])
     assert len(curve) == 31

@@ -27,6 +27,7 @@ class AnalyticsError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.message = message
 
 
 class Window(msgspec.Struct, frozen=True):

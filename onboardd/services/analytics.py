@@ -127,7 +127,7 @@ async def _window(services: Services, salon_id: str, raw_from: str | None, raw_t
     try:
         return rules.window(raw_from, raw_to, zone, _now())
     except AnalyticsError as exc:
-        raise invalid_field(exc.field, str(exc).split(": ", 1)[1]) from None
+        raise invalid_field(exc.field, exc.message) from None
 
 
 async def _check_campaign(services: Services, salon_id: str, campaign_id: str | None) -> None:

@@ -105,6 +105,9 @@ async def _story(client: TestClient[Any, Any], services: Services, salon: str,
                     error_message="invalid number"),
         SendOutcome(message[c[8]], "skipped", ist(1, 10), "whatsapp",
                     skip_reason="invalid_number"),
+        # c9 is accepted after the range: invited now, but not a windowed invite.
+        SendOutcome(message[c[9]], "accepted", ist(12, 10), "whatsapp", sid=new_sid(),
+                    sender="whatsapp:+14155238886"),
     ]
     await delivery_db.record_batch(services.pool, events, 3600.0)
     callbacks = [StatusCallback(sids[i], "delivered", ist(1, 10, 5)) for i in range(4)]
@@ -118,6 +121,8 @@ async def _story(client: TestClient[Any, Any], services: Services, salon: str,
     u1 = await _user(services, c[1], ist(3, 5), 1)  # 05:00 IST: still D0+2 in UTC
     await _user(services, c[2], ist(12, 10), 2)  # after the window
     u5 = await _user(services, c[5], ist(2, 10), 5)  # registered although undelivered
+    # c10 registers today, before its message went out: not registered "after the message".
+    await _user(services, c[10], datetime.now(UTC), 10)
     await _booking(services, salon, u0, ist(1, 11), 50_000)  # before registering: not counted
     await _booking(services, salon, u0, ist(2, 10), 80_000)
     await _booking(services, salon, u0, ist(4, 10), 30_000)
@@ -158,9 +163,9 @@ async def test_every_figure_of_the_scripted_salon(client: TestClient[Any, Any],
     }
     assert body["funnel"] == [
         {"stage": "imported", "count": 11, "rateFromPrevious": 1.0, "rateFromImported": 1.0},
-        {"stage": "invited", "count": 7, "rateFromPrevious": 0.6364,
-         "rateFromImported": 0.6364},
-        {"stage": "delivered", "count": 5, "rateFromPrevious": 0.7143,
+        {"stage": "invited", "count": 8, "rateFromPrevious": 0.7273,
+         "rateFromImported": 0.7273},
+        {"stage": "delivered", "count": 5, "rateFromPrevious": 0.625,
          "rateFromImported": 0.4545},
         {"stage": "registered", "count": 3, "rateFromPrevious": 0.6,
          "rateFromImported": 0.2727},
@@ -188,7 +193,7 @@ async def test_every_figure_of_the_scripted_salon(client: TestClient[Any, Any],
     assert row.pop("startedAt") == ist(1, 9).astimezone(UTC).isoformat().replace("+00:00", "Z")
     assert row == {
         "campaignId": story.campaign, "name": "Diwali", "channel": "whatsapp",
-        "status": "sending", "target": 11, "sent": 7, "delivered": 5, "deliveryRate": 0.7143,
+        "status": "sending", "target": 11, "sent": 8, "delivered": 5, "deliveryRate": 0.625,
         "read": 2, "failed": 2, "skipped": 1, "registered": 4, "conversionRate": 0.3636,
         "firstBookings": 3, "redeemed": 2, "discountGivenInPaisa": 15_000,
         "bookingValueInPaisa": 160_000,
@@ -209,7 +214,7 @@ async def test_a_campaign_restricts_to_its_customers(client: TestClient[Any, Any
     resp = await client.get(f"/api/salons/{salon}/analytics?{RANGE}&campaignId={story.campaign}",
                             headers=admin_headers)
     body = await resp.json()
-    assert [s["count"] for s in body["funnel"]] == [11, 7, 5, 3, 2]
+    assert [s["count"] for s in body["funnel"]] == [11, 8, 5, 3, 2]
     assert body["kpis"]["totalInvitesSent"] == 7
     # A draft targets nobody yet: its scope is empty.
     resp = await client.post(f"/api/salons/{salon}/invitation-campaigns", headers=admin_headers,
@@ -228,7 +233,13 @@ async def test_a_campaign_restricts_to_its_customers(client: TestClient[Any, Any
 async def test_a_long_range_is_reported_by_week(client: TestClient[Any, Any],
                                                 services: Services, salon: str,
                                                 admin_headers: dict[str, str]) -> None:
-    await _story(client, services, salon, admin_headers)
+    story = await _story(client, services, salon, admin_headers)
+    # A later campaign with no messages: the comparison lists it first.
+    later: str = await services.pool.fetchval(
+        """INSERT INTO invitation_campaigns (salon_id, name, channel, message_template, status,
+               created_by, started_at, completed_at)
+           VALUES ($1, 'Later', 'sms', 'Hi', 'completed', 'admin-1', $2, $2) RETURNING id""",
+        salon, ist(5, 9))
     start = D0 - timedelta(days=200)
     resp = await client.get(f"/api/salons/{salon}/analytics?from={start}&to={TODAY}",
                             headers=admin_headers)
@@ -242,10 +253,13 @@ async def test_a_long_range_is_reported_by_week(client: TestClient[Any, Any],
     assert dates[-1] <= TODAY < dates[-1] + timedelta(days=7)
     # Every event of the salon is inside this range: the week points add up to the totals.
     assert sum(p["imported"] for p in points) == 11
-    assert sum(p["invited"] for p in points) == 7
-    assert sum(p["registered"] for p in points) == 4
+    assert sum(p["invited"] for p in points) == 8
+    assert sum(p["registered"] for p in points) == 5
     assert sum(p["redeemed"] for p in points) == 2
     assert sum(p["discountGivenInPaisa"] for p in points) == 15_000
+    assert [r["campaignId"] for r in body["campaigns"]] == [later, story.campaign]
+    assert [r["campaignId"] for r in body["conversionCurve"]] == [later, story.campaign]
+    assert body["conversionCurve"][0]["delivered"] == 0
 
 
 async def test_who_is_at_each_stage(client: TestClient[Any, Any], services: Services,
@@ -253,7 +267,7 @@ async def test_who_is_at_each_stage(client: TestClient[Any, Any], services: Serv
     story = await _story(client, services, salon, admin_headers)
     c = story.c
     members = {
-        "imported": {c[7], c[8], c[9], c[10]}, "invited": {c[5], c[6]},
+        "imported": {c[7], c[8], c[10]}, "invited": {c[5], c[6], c[9]},
         "delivered": {c[3], c[4]}, "registered": {c[2]}, "firstBooking": {c[0], c[1]},
     }
     before = await services.pool.fetchval(
@@ -273,10 +287,22 @@ async def test_who_is_at_each_stage(client: TestClient[Any, Any], services: Serv
     assert await services.pool.fetchval(
         "SELECT count(*) FROM pii_access_log WHERE action = 'analytics_stage'") == before + 5
 
-    resp = await client.get(f"/api/salons/{salon}/analytics/stages/imported?limit=3&page=2",
+    resp = await client.get(f"/api/salons/{salon}/analytics/stages/imported?limit=2&page=2",
                             headers=admin_headers)
     body = await resp.json()
-    assert (len(body["customers"]), body["total"], body["totalPages"]) == (1, 4, 2)
+    assert (len(body["customers"]), body["total"], body["totalPages"]) == (1, 3, 2)
+    resp = await client.get(f"/api/salons/{salon}/analytics/stages/imported?limit=2&page=9",
+                            headers=admin_headers)
+    body = await resp.json()
+    assert (body["customers"], body["total"]) == ([], 3)
+
+    # The host app deletes c2's user: c2 is no longer a registered app user.
+    await services.pool.execute(
+        "DELETE FROM users WHERE id = (SELECT linked_user_id FROM imported_customers "
+        "WHERE id = $1)", c[2])
+    resp = await client.get(f"/api/salons/{salon}/analytics/stages/delivered",
+                            headers=admin_headers)
+    assert {x["id"] for x in (await resp.json())["customers"]} == {c[2], c[3], c[4]}
 
 
 async def test_the_stage_audience_invites_them_again(client: TestClient[Any, Any],

@@ -239,6 +239,16 @@ async def _drive_the_loop(base: str, pool: asyncpg.Pool, salon: str) -> None:
     assert dict(row) == {"status": "redeemed", "booking_id": booking,
                          "discount_applied_in_paisa": 20000}
 
+    # The dashboard's numbers, from the installed package's analytics SQL.
+    async with aiohttp.ClientSession(headers=admin) as http:
+        resp = await http.get(f"{api}/analytics")
+        report = await resp.json()
+        assert resp.status == 200, report
+    assert [s["count"] for s in report["funnel"]] == [2, 2, 2, 1, 1]
+    assert report["kpis"]["registeredFromImport"] == 1
+    assert (report["kpis"]["offersRedeemed"], report["kpis"]["totalDiscountGiven"]) == (1, 20000)
+    assert report["campaigns"][0]["bookingValueInPaisa"] == 120000
+
 
 @pytest.fixture
 def hidden(installed: Path) -> Iterator[Callable[[str], Path]]:

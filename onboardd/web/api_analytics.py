@@ -2,18 +2,24 @@
 
 GET /api/salons/{salonId}/analytics?from=&to=&campaignId=
 GET /api/salons/{salonId}/analytics/stages/{stage}?campaignId=&page=&limit=
+GET /api/salons/{salonId}/analytics/export.xlsx?from=&to=&pii=masked|full
 """
 
 from __future__ import annotations
 
+import contextlib
+
 from aiohttp import web
 
+from onboardd.logging import get_logger
 from onboardd.services import analytics as service
-from onboardd.web.body import query_int
+from onboardd.services import analytics_export as export_service
+from onboardd.web.body import query_choice, query_int
 from onboardd.web.errors import json_response
 from onboardd.web.keys import principal, request_id, salon_of, services
 
 routes = web.RouteTableDef()
+_log = get_logger("analytics")
 
 _BASE = "/api/salons/{salonId}/analytics"
 
@@ -41,3 +47,34 @@ async def stage(request: web.Request) -> web.StreamResponse:
         campaign_id=_text(request, "campaignId"), page=page, limit=limit,
         actor=principal(request).sub, request_id=request_id(request))
     return json_response(view, headers={"Cache-Control": "no-store"})
+
+
+# -- the Excel export ---------------------------------------------------------------------------
+
+@routes.get(_BASE + "/export.xlsx")
+async def export_xlsx(request: web.Request) -> web.StreamResponse:
+    """The analytics and every imported customer as an Excel workbook (same from/to as
+    /analytics; pii=masked by default, or full). Built off the event loop into a temporary
+    file, then streamed; the file is removed once sent, or when anything fails."""
+    pii: export_service.PiiMode = "full" if query_choice(
+        request, "pii", export_service.PII_MODES) == "full" else "masked"
+    async with export_service.export(
+            services(request), salon_of(request), raw_from=_text(request, "from"),
+            raw_to=_text(request, "to"), pii=pii, actor=principal(request).sub,
+            request_id=request_id(request)) as out:
+        response = web.StreamResponse(headers={
+            "Content-Type": export_service.XLSX_CONTENT_TYPE,
+            "Content-Disposition": f'attachment; filename="{out.filename}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        })
+        response.content_length = out.size
+        await response.prepare(request)
+        try:
+            async with contextlib.aclosing(export_service.chunks(out)) as chunks:
+                async for chunk in chunks:
+                    await response.write(chunk)
+            await response.write_eof()
+        except ConnectionError:
+            _log.info("analytics_export_aborted", reason="client disconnected")
+    return response

@@ -9,6 +9,7 @@ and delivered, a user registered by the host app, the offer redeemed at booking.
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
+from python_calamine import CalamineWorkbook
 
 from onboardd.auth import TokenCodec
 from tests.conftest import JWT_SECRET, daemon_env, fresh_database
@@ -248,6 +250,13 @@ async def _drive_the_loop(base: str, pool: asyncpg.Pool, salon: str) -> None:
     assert report["kpis"]["registeredFromImport"] == 1
     assert (report["kpis"]["offersRedeemed"], report["kpis"]["totalDiscountGiven"]) == (1, 20000)
     assert report["campaigns"][0]["bookingValueInPaisa"] == 120000
+    async with aiohttp.ClientSession(headers=admin) as http:
+        resp = await http.get(f"{api}/analytics/export.xlsx")
+        workbook = await resp.read()
+        assert resp.status == 200, workbook[:500]
+    sheets = CalamineWorkbook.from_filelike(io.BytesIO(workbook))
+    assert sheets.sheet_names == ["Summary", "Funnel", "Daily", "Campaigns", "Customers"]
+    assert len(sheets.get_sheet_by_name("Customers").to_python()) == 1 + 2
 
 
 @pytest.fixture

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 
 from onboardd.auth import TokenCodec
@@ -75,6 +77,29 @@ async def _check_history(conn: asyncpg.Connection, salon: str) -> None:
     assert await conn.fetchval(_DISORDER, salon) == 0
 
 
+async def _check_dashboard(base_url: str, token: str, salon: str,
+                           conn: asyncpg.Connection) -> None:
+    """The demo's month of history, as the dashboard reads it: consistent with itself."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (aiohttp.ClientSession(headers=headers) as http,
+                http.get(f"{base_url}/api/salons/{salon}/analytics") as resp):
+        assert resp.status == 200, await resp.text()
+        report = await resp.json()
+    kpis, points = report["kpis"], report["series"]["points"]
+    counts = [s["count"] for s in report["funnel"]]
+    assert counts[0] == kpis["totalImported"] == await conn.fetchval(
+        "SELECT count(*) FROM imported_customers WHERE salon_id = $1", salon)
+    assert all(a >= b for a, b in itertools.pairwise(counts)) and counts[-1] > 0, counts
+    for point_key, kpi in (("invited", "totalInvitesSent"), ("delivered", "invitesDelivered"),
+                           ("registered", "registeredFromImport"),
+                           ("redeemed", "offersRedeemed"),
+                           ("discountGivenInPaisa", "totalDiscountGiven")):
+        assert sum(p[point_key] for p in points) == kpis[kpi] > 0, point_key
+    assert sum(1 for p in points if p["registered"]) > 3  # spread over the month
+    started = [c["startedAt"] for c in report["campaigns"]]
+    assert len(started) >= 2 and started == sorted(started, reverse=True)
+
+
 _FUTURE = """
 SELECT (SELECT count(*) FROM imported_customers WHERE salon_id = $1
         AND greatest(created_at, invited_at, last_invited_at, registered_at) > $2)
@@ -132,6 +157,7 @@ async def test_demo_fills_a_salon_through_a_running_daemon(db_url: str, tmp_path
             assert "Traceback" not in done.stderr
             assert "Glamour Studio" in done.stdout and "registered" in done.stdout
             await _check_history(conn, salon)
+            await _check_dashboard(daemon.base_url, token, salon, conn)
 
             again = await _demo(env, *args)
             assert again.returncode == 2

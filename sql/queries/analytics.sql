@@ -123,7 +123,8 @@ FROM messages, redemptions;
 
 -- name: analytics_series_salon
 -- One row per bucket from $6 to $7 (dates), $5 'day' or 'week', bucketed in timezone $4.
--- Each kind of event is counted per bucket where it is read, then the kinds are put together.
+-- Each kind of event is counted per bucket where it is read, then the kinds are put together;
+-- f is expanded at each use, which reads only what that use needs.
 WITH f AS NOT MATERIALIZED (
     SELECT f.created_at, f.registered_at, f.linked_user_id, f.first_booking_at
     FROM onboardd_customer_funnel($1, NULL) f
@@ -186,7 +187,8 @@ ORDER BY 1;
 
 -- name: analytics_series_campaign
 -- As analytics_series_salon for campaign $2: bucket from $7 to $8, $6 'day' or 'week', zone $5.
-WITH f AS NOT MATERIALIZED (
+-- (Here every use of f needs the campaign's messages, so f is computed once.)
+WITH f AS MATERIALIZED (
     SELECT f.created_at, f.registered_at, f.linked_user_id, f.first_booking_at
     FROM onboardd_customer_funnel($1, $2::varchar) f
 ), events AS (

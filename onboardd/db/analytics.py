@@ -3,11 +3,14 @@ the series, the campaign comparison, the conversion curve and who is at a stage.
 
 Each read has a whole-salon and a one-campaign variant of the same definition (a generic plan
 cannot drop a `campaign IS NULL OR ...` test), and runs inside `reads()`: a transaction with
-nested loops off. The queries reach every table through an index keyed by salon (migration
-0010), so hash and merge joins between those salon-sized sets keep a report's cost in line with
-the salon's size; a nested loop chosen on a small estimate (a generic plan, a join estimate off
-by the correlation of salon, campaign, customer and user) can instead repeat a salon-wide
-aggregate once per row.
+nested loops off and generic plans. The queries reach every table through an index keyed by
+salon (migration 0010), so hash and merge joins between those salon-sized sets keep a report's
+cost in line with the salon's size, whatever the plan's estimates; a nested loop chosen on a
+small estimate (a join estimate off by the correlation of salon, campaign, customer and user)
+can instead repeat a salon-wide aggregate once per row. Generic plans from the first execution
+on: no planning per call, and no dependence on which salons a connection happened to serve
+first (PostgreSQL keeps re-planning a statement whose custom plans look cheaper, which on a
+large platform, where the biggest salons skew the statistics, it does for ordinary salons).
 """
 
 from __future__ import annotations

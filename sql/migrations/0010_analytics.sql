@@ -15,11 +15,14 @@ CREATE INDEX IF NOT EXISTS onboardd_bookings_salon_user_idx
 -- the index alone. The analytics queries run with nested loops off (onboardd.db.analytics):
 -- their joins are hash or merge joins between such salon-sized sets.
 
--- A salon's messages in customer order: the funnel's per-customer flags (merged with the
--- customers below without a sort), the campaign comparison and the conversion curve.
+-- A salon's messages in customer order, with every column the analytics reads use: the
+-- funnel's per-customer flags (merged with the customers below without a sort), the windowed
+-- sent and delivered counts, the campaign comparison and the conversion curve. (Status updates
+-- already change indexed columns, so covering them costs no HOT updates.)
 CREATE INDEX invitation_messages_salon_idx
     ON invitation_messages (salon_id, imported_customer_id)
-    INCLUDE (campaign_id, status, twilio_message_sid, queued_at);
+    INCLUDE (campaign_id, status, twilio_message_sid, queued_at, delivered_at, read_at,
+             updated_at);
 
 -- A salon's customers in id order, with what the funnel reads of them.
 CREATE INDEX imported_customers_salon_funnel_idx

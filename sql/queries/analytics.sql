@@ -387,8 +387,10 @@ LIMIT $4 OFFSET $5;
 SELECT count(*)::int FROM onboardd_customer_funnel($1, $2) f WHERE f.stage = $3;
 
 -- name: analytics_planning
--- Run first in each analytics read transaction (see onboardd.db.analytics.reads).
+-- Run first in each analytics read transaction (see onboardd.db.analytics.reads): hash and
+-- merge joins only, and each statement's generic plan from its first execution on.
 SET LOCAL enable_nestloop = off;
+SET LOCAL plan_cache_mode = force_generic_plan;
 
 -- name: analytics_salon_timezone
 SELECT timezone FROM salons WHERE id = $1;

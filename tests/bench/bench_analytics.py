@@ -15,8 +15,8 @@ before registering, most after). Then VACUUM (ANALYZE), the steady state autovac
 
 It serves the real app in a child process (the daemon's pool sizes, an admin token per salon)
 and times GET /api/salons/{id}/analytics with the default window (the last 90 days), after
-warm-up calls so that asyncpg's prepared statements are past PostgreSQL's switch to generic
-plans (5 executions):
+warm-up calls (connections, caches, and prepared statements past PostgreSQL's switch to
+generic plans after 5 executions, should the analytics reads ever stop forcing them):
 
 - ``ordinary``: CALLS distinct random ordinary salons, one call each;
 - ``big_salon``: BIG_CALLS calls for the big salon;
@@ -27,7 +27,10 @@ plans (5 executions):
 - ``http_floor``: GET /api/salons/{id}/welcome-offers (token check, salon check, one tiny
   query), what any request costs;
 - ``export``: GET /analytics/export.xlsx for the big salon (seconds to the last byte, and the
-  serving process's peak RSS) when the app has that route; null otherwise.
+  serving process's peak RSS) when the app has that route; null otherwise;
+- context: ``machine.pg_cpu_probe_ms`` (PostgreSQL counting a million generated rows, to
+  compare machines) and ``big_salon_scan_ms`` (one index-only pass over the big salon's
+  customers and messages, the least an exact report of it reads).
 
 Prints figures, then one JSON line with the figures, the targets and whether each is met.
 Uses ONBOARDD_TEST_DATABASE_URL's server if set, else an embedded PostgreSQL in a temporary

@@ -1,10 +1,24 @@
 """Analytics reads (sql/queries/analytics.sql): counts over the funnel, the windowed events,
-the series, the campaign comparison, the conversion curve and who is at a stage."""
+the series, the campaign comparison, the conversion curve and who is at a stage.
+
+Each read has a whole-salon and a one-campaign variant of the same definition (a generic plan
+cannot drop a `campaign IS NULL OR ...` test), and runs inside `reads()`: a transaction with
+nested loops off and generic plans. The queries reach every table through an index keyed by
+salon (migration 0010), so hash and merge joins between those salon-sized sets keep a report's
+cost in line with the salon's size, whatever the plan's estimates; a nested loop chosen on a
+small estimate (a join estimate off by the correlation of salon, campaign, customer and user)
+can instead repeat a salon-wide aggregate once per row. Generic plans from the first execution
+on: no planning per call, and no dependence on which salons a connection happened to serve
+first (PostgreSQL keeps re-planning a statement whose custom plans look cheaper, which on a
+large platform, where the biggest salons skew the statistics, it does for ordinary salons).
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import date, datetime
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import asyncpg
 import msgspec
@@ -12,6 +26,14 @@ import msgspec
 from onboardd.db.queries import query
 
 Conn: TypeAlias = "asyncpg.Connection | asyncpg.Pool"
+
+
+@contextlib.asynccontextmanager
+async def reads(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A connection in a read-only transaction planned for the analytics reads."""
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        await conn.execute(query("analytics_planning"))
+        yield conn
 
 
 class Scope(msgspec.Struct, frozen=True):
@@ -22,7 +44,10 @@ class Scope(msgspec.Struct, frozen=True):
     start: datetime
     end: datetime
 
-    def args(self) -> tuple[str, str | None, datetime, datetime]:
+    def args(self) -> tuple[Any, ...]:
+        """The leading parameters of the scope's variant: salon[, campaign], start, end."""
+        if self.campaign_id is None:
+            return self.salon_id, self.start, self.end
         return self.salon_id, self.campaign_id, self.start, self.end
 
 
@@ -114,8 +139,6 @@ class StagePage(msgspec.Struct, frozen=True):
     total: int
 
 
-
-
 async def salon_timezone(conn: Conn, salon_id: str) -> str | None:
     """The salon's timezone (None: no such salon)."""
     zone: str | None = await conn.fetchval(query("analytics_salon_timezone"), salon_id)
@@ -124,30 +147,38 @@ async def salon_timezone(conn: Conn, salon_id: str) -> str | None:
 
 async def customer_counts(conn: Conn, scope: Scope, week_start: datetime,
                           month_start: datetime) -> CustomerCounts:
-    record = await conn.fetchrow(query("analytics_customer_counts"), *scope.args(),
-                                 week_start, month_start)
+    sql = query("analytics_customer_counts_salon") if scope.campaign_id is None else query(
+        "analytics_customer_counts_campaign")
+    record = await conn.fetchrow(sql, *scope.args(), week_start, month_start)
     return msgspec.convert(dict(record), CustomerCounts)
 
 
 async def event_counts(conn: Conn, scope: Scope) -> EventCounts:
-    record = await conn.fetchrow(query("analytics_event_counts"), *scope.args())
+    sql = query("analytics_event_counts_salon") if scope.campaign_id is None else query(
+        "analytics_event_counts_campaign")
+    record = await conn.fetchrow(sql, *scope.args())
     return msgspec.convert(dict(record), EventCounts)
 
 
 async def series(conn: Conn, scope: Scope, timezone: str, bucket: str, first: date,
                  last: date) -> list[SeriesRow]:
-    rows = await conn.fetch(query("analytics_series"), *scope.args(), timezone, bucket,
-                            first, last)
+    sql = query("analytics_series_salon") if scope.campaign_id is None else query(
+        "analytics_series_campaign")
+    rows = await conn.fetch(sql, *scope.args(), timezone, bucket, first, last)
     return [msgspec.convert(dict(r), SeriesRow) for r in rows]
 
 
 async def campaigns(conn: Conn, scope: Scope) -> list[CampaignRow]:
-    rows = await conn.fetch(query("analytics_campaigns"), *scope.args())
+    sql = query("analytics_campaigns_salon") if scope.campaign_id is None else query(
+        "analytics_campaigns_campaign")
+    rows = await conn.fetch(sql, *scope.args())
     return [msgspec.convert(dict(r), CampaignRow) for r in rows]
 
 
 async def curve(conn: Conn, scope: Scope) -> list[CurveRow]:
-    rows = await conn.fetch(query("analytics_curve"), *scope.args())
+    sql = query("analytics_curve_salon") if scope.campaign_id is None else query(
+        "analytics_curve_campaign")
+    rows = await conn.fetch(sql, *scope.args())
     return [msgspec.convert(dict(r), CurveRow) for r in rows]
 
 

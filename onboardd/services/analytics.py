@@ -144,7 +144,7 @@ async def report(services: Services, salon_id: str, *, raw_from: str | None = No
     await _check_campaign(services, salon_id, campaign_id)
     scope = db.Scope(salon_id, campaign_id, win.start, win.end)
     now = _now()
-    async with services.pool.acquire() as conn:
+    async with db.reads(services.pool) as conn:
         people = await db.customer_counts(conn, scope, rules.week_start(now, win.timezone),
                                           rules.month_start(now, win.timezone))
         events = await db.event_counts(conn, scope)
@@ -253,8 +253,9 @@ async def stage_customers(services: Services, salon_id: str, stage: str, *,
                            f"{', '.join(FUNNEL_STAGES)}", code="stage_not_found",
                            details={"field": "stage", "allowed": list(FUNNEL_STAGES)})
     await _check_campaign(services, salon_id, campaign_id)
-    found = await db.stage_page(services.pool, salon_id, campaign_id, stage_index(stage), limit,
-                                (page - 1) * limit)
+    async with db.reads(services.pool) as conn:
+        found = await db.stage_page(conn, salon_id, campaign_id, stage_index(stage), limit,
+                                    (page - 1) * limit)
     decrypt = services.cipher.decrypt
     customers = [StageCustomerOut(
         id=r.id, customer_name=r.customer_name,

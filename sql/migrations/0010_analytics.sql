@@ -5,12 +5,40 @@
 -- registration). A host table created before onboardd may lack the column; existing rows then
 -- get the migration's time, which the README's "Host app tables" section states.
 ALTER TABLE bookings ADD COLUMN IF NOT EXISTS created_at timestamptz NOT NULL DEFAULT now();
+-- A salon's bookings by user: the first booking after registration and the booking value,
+-- read from the index alone.
 CREATE INDEX IF NOT EXISTS onboardd_bookings_salon_user_idx
-    ON bookings (salon_id, user_id, created_at);
+    ON bookings (salon_id, user_id, created_at) INCLUDE (amount_in_paisa);
 
--- A salon's messages (analytics reads them per salon, not per campaign).
+-- Analytics reads a salon's rows through indexes keyed by salon, so that the cost of a report
+-- follows the salon's size, not the platform's, and (covering the columns the reads use) from
+-- the index alone. The analytics queries run with nested loops off (onboardd.db.analytics):
+-- their joins are hash or merge joins between such salon-sized sets.
+
+-- A salon's messages in customer order, with every column the analytics reads use: the
+-- funnel's per-customer flags (merged with the customers below without a sort), the windowed
+-- sent and delivered counts, the campaign comparison and the conversion curve. (Status updates
+-- already change indexed columns, so covering them costs no HOT updates.)
 CREATE INDEX invitation_messages_salon_idx
-    ON invitation_messages (salon_id, imported_customer_id);
+    ON invitation_messages (salon_id, imported_customer_id)
+    INCLUDE (campaign_id, status, twilio_message_sid, queued_at, delivered_at, read_at,
+             updated_at);
+
+-- A salon's customers in id order, with what the funnel reads of them.
+CREATE INDEX imported_customers_salon_funnel_idx
+    ON imported_customers (salon_id, id)
+    INCLUDE (created_at, invited_at, registered_at, linked_user_id);
+
+-- A salon's registered customers by user: joined with the salon's bookings (first booking) and
+-- redemptions (who redeemed).
+CREATE INDEX imported_customers_salon_linked_idx
+    ON imported_customers (salon_id, linked_user_id, id) INCLUDE (registered_at)
+    WHERE linked_user_id IS NOT NULL;
+
+-- An offer's redemptions by time (the windowed redemption counts and discounts).
+CREATE INDEX welcome_offer_redemptions_redeemed_idx
+    ON welcome_offer_redemptions (welcome_offer_id, redeemed_at)
+    INCLUDE (user_id, discount_applied_in_paisa) WHERE status = 'redeemed';
 
 -- The funnel, one row per customer in scope: the salon's imported customers, or (with
 -- p_campaign_id) the customers that campaign targeted, judged by that campaign's messages.
@@ -42,11 +70,17 @@ LANGUAGE sql STABLE AS $$
           AND (p_campaign_id IS NULL OR m.campaign_id = p_campaign_id)
         GROUP BY m.imported_customer_id
     ) g ON g.imported_customer_id = c.id
-    LEFT JOIN LATERAL (
-        SELECT min(b.created_at) AS at FROM bookings b
-        WHERE c.linked_user_id IS NOT NULL AND b.salon_id = c.salon_id
-          AND b.user_id = c.linked_user_id AND b.created_at >= c.registered_at
-    ) fb ON true
+    LEFT JOIN (
+        -- Per registered customer of the salon (the same row as c), as a join rather than a
+        -- lookup per customer: a hash or merge join of the salon's registered customers with
+        -- its bookings.
+        SELECT r.id, min(b.created_at) AS at
+        FROM imported_customers r
+        JOIN bookings b ON b.salon_id = r.salon_id AND b.user_id = r.linked_user_id
+                       AND b.created_at >= r.registered_at
+        WHERE r.salon_id = p_salon_id AND r.linked_user_id IS NOT NULL
+        GROUP BY r.id
+    ) fb ON fb.id = c.id
     WHERE c.salon_id = p_salon_id
       AND (p_campaign_id IS NULL OR g.imported_customer_id IS NOT NULL)
 $$;

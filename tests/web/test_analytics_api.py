@@ -216,6 +216,12 @@ async def test_a_campaign_restricts_to_its_customers(client: TestClient[Any, Any
     body = await resp.json()
     assert [s["count"] for s in body["funnel"]] == [11, 8, 5, 3, 2]
     assert body["kpis"]["totalInvitesSent"] == 7
+    # The campaign targeted every customer and is the salon's only one: its report (the
+    # campaign variants of every read) equals the salon's, figure for figure.
+    resp = await client.get(f"/api/salons/{salon}/analytics?{RANGE}", headers=admin_headers)
+    whole = await resp.json()
+    assert body.pop("campaignId") == story.campaign and whole.pop("campaignId") is None
+    assert body == whole
     # A draft targets nobody yet: its scope is empty.
     resp = await client.post(f"/api/salons/{salon}/invitation-campaigns", headers=admin_headers,
                              json={"name": "Draft", "welcomeOfferId": story.offer})

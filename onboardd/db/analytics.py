@@ -1,4 +1,4 @@
-"""Analytics reads (sql/queries/analytics.sql): counts over the funnel, the windowed events,
+"""Analytics reads (sql/queries/analytics.sql): counts over the funnel, the series of windowed events,
 the series, the campaign comparison, the conversion curve and who is at a stage.
 
 Each read has a whole-salon and a one-campaign variant of the same definition (a generic plan
@@ -66,15 +66,6 @@ class CustomerCounts(msgspec.Struct, frozen=True):
     redeemers_registered_in_window: int
     avg_days_to_register: float | None
     avg_days_to_first_booking: float | None
-
-
-class EventCounts(msgspec.Struct, frozen=True):
-    """Messages sent and delivered, redemptions and their discount, inside the window."""
-
-    sent: int
-    delivered: int
-    redeemed: int
-    discount: int
 
 
 class SeriesRow(msgspec.Struct, frozen=True):
@@ -151,13 +142,6 @@ async def customer_counts(conn: Conn, scope: Scope, week_start: datetime,
         "analytics_customer_counts_campaign")
     record = await conn.fetchrow(sql, *scope.args(), week_start, month_start)
     return msgspec.convert(dict(record), CustomerCounts)
-
-
-async def event_counts(conn: Conn, scope: Scope) -> EventCounts:
-    sql = query("analytics_event_counts_salon") if scope.campaign_id is None else query(
-        "analytics_event_counts_campaign")
-    record = await conn.fetchrow(sql, *scope.args())
-    return msgspec.convert(dict(record), EventCounts)
 
 
 async def series(conn: Conn, scope: Scope, timezone: str, bucket: str, first: date,

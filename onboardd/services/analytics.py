@@ -22,6 +22,7 @@ from onboardd.domain import analytics as rules
 from onboardd.domain.analytics import AnalyticsError, CurvePoint, FunnelStage, Window
 from onboardd.domain.campaigns.audience import (
     FUNNEL_STAGES,
+    TARGETABLE,
     TARGETABLE_STAGES,
     Audience,
     stage_index,
@@ -31,8 +32,6 @@ from onboardd.runtime import Services
 from onboardd.services.errors import ServiceError, invalid_field
 
 STAGE_PAGE_MAX: Final = 100
-# Statuses a re-invitation may target (registered and opted-out customers are never invited).
-REINVITE_STATUSES: Final = ("pending", "invited", "expired")
 
 
 class Kpis(msgspec.Struct, frozen=True, rename="camel"):
@@ -147,7 +146,6 @@ async def report(services: Services, salon_id: str, *, raw_from: str | None = No
     async with db.reads(services.pool) as conn:
         people = await db.customer_counts(conn, scope, rules.week_start(now, win.timezone),
                                           rules.month_start(now, win.timezone))
-        events = await db.event_counts(conn, scope)
         rows = await db.series(conn, scope, win.timezone, win.bucket, win.first_bucket,
                                win.last_day)
         compared = await db.campaigns(conn, scope)
@@ -155,7 +153,7 @@ async def report(services: Services, salon_id: str, *, raw_from: str | None = No
     return Report(
         range=Range(win.first_day, win.last_day, win.timezone),
         campaign_id=campaign_id,
-        kpis=_kpis(people, events),
+        kpis=_kpis(people, rows),
         funnel=rules.funnel([people.imported, people.invited, people.delivered,
                              people.registered, people.first_booking]),
         series=Series(win.bucket, [_point(r) for r in rows]),
@@ -163,20 +161,24 @@ async def report(services: Services, salon_id: str, *, raw_from: str | None = No
         conversion_curve=_curves(compared, curve_rows))
 
 
-def _kpis(people: db.CustomerCounts, events: db.EventCounts) -> Kpis:
+def _kpis(people: db.CustomerCounts, series: list[db.SeriesRow]) -> Kpis:
+    """The KPIs: the customer counts, and the windowed message and redemption figures as the
+    sums of the series (whose buckets cover the window exactly, with the same definitions)."""
+    sent = sum(r.invited for r in series)
+    delivered = sum(r.delivered for r in series)
     registered = people.registered_in_window
     return Kpis(
         total_imported=people.imported,
         imported_this_week=people.imported_this_week,
         imported_this_month=people.imported_this_month,
-        total_invites_sent=events.sent,
-        invites_delivered=events.delivered,
-        delivery_rate=rules.rate(events.delivered, events.sent),
+        total_invites_sent=sent,
+        invites_delivered=delivered,
+        delivery_rate=rules.rate(delivered, sent),
         registered_from_import=registered,
         conversion_rate=rules.rate(registered, people.imported_by_end),
-        offers_redeemed=events.redeemed,
+        offers_redeemed=sum(r.redeemed for r in series),
         redemption_rate=rules.rate(people.redeemers_registered_in_window, registered),
-        total_discount_given=events.discount,
+        total_discount_given=sum(r.discount for r in series),
         avg_days_to_register=rules.days_1dp(people.avg_days_to_register),
         avg_days_to_first_booking=rules.days_1dp(people.avg_days_to_first_booking))
 
@@ -240,7 +242,7 @@ def stage_audience(stage: str, campaign_id: str | None) -> Audience | None:
     """The campaign audience of the customers at this stage (and not beyond)."""
     if stage not in TARGETABLE_STAGES:
         return None
-    return Audience(status=list(REINVITE_STATUSES), campaign_id=campaign_id, funnel_stage=stage)
+    return Audience(status=list(TARGETABLE), campaign_id=campaign_id, funnel_stage=stage)
 
 
 async def stage_customers(services: Services, salon_id: str, stage: str, *,

@@ -9,6 +9,7 @@ from typing import Any, Final
 from onboardd.db import delivery as db
 from onboardd.db import delivery_stats as stats_db
 from onboardd.db.delivery_stats import CampaignStats, FailedCode
+from onboardd.domain.analytics import rate as ratio
 from onboardd.domain.keywords import classify_inbound
 from onboardd.domain.phones import mask_phone
 from onboardd.logging import get_logger
@@ -24,10 +25,6 @@ RATE_WINDOW_S: Final = 10
 
 def _not_found(campaign_id: str) -> ServiceError:
     return ServiceError("not_found", f"campaign {campaign_id} not found in this salon")
-
-
-def _ratio(part: int, whole: int) -> float:
-    return round(part / whole, 4) if whole else 0.0
 
 
 def build_stats(row: CampaignStats, failed: list[FailedCode], skipped: dict[str, int],
@@ -67,10 +64,10 @@ def build_stats(row: CampaignStats, failed: list[FailedCode], skipped: dict[str,
         "pausedAt": row.paused_at if row.status == "paused" else None,
         "completedAt": row.completed_at,
         "estimatedCompletionAt": estimate,
-        "deliveryRate": _ratio(delivered, sent),
-        "readRate": _ratio(row.messages_read, delivered),
+        "deliveryRate": ratio(delivered, sent),
+        "readRate": ratio(row.messages_read, delivered),
         "registrationsAttributed": row.registrations,
-        "conversionRate": _ratio(row.registrations, sent),
+        "conversionRate": ratio(row.registrations, sent),
     }
 
 

@@ -1,5 +1,5 @@
-"""Analytics reads (sql/queries/analytics.sql): counts over the funnel, the series of windowed events,
-the series, the campaign comparison, the conversion curve and who is at a stage.
+"""Analytics reads (sql/queries/analytics.sql): counts over the funnel, the series of
+windowed events, the campaign comparison, the conversion curve and who is at a stage.
 
 Each read has a whole-salon and a one-campaign variant of the same definition (a generic plan
 cannot drop a `campaign IS NULL OR ...` test), and runs inside `reads()`: a transaction with
@@ -29,9 +29,11 @@ Conn: TypeAlias = "asyncpg.Connection | asyncpg.Pool"
 
 
 @contextlib.asynccontextmanager
-async def reads(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
-    """A connection in a read-only transaction planned for the analytics reads."""
-    async with pool.acquire() as conn, conn.transaction(readonly=True):
+async def reads(pool: asyncpg.Pool, isolation: str = "read_committed"
+                ) -> AsyncIterator[asyncpg.Connection]:
+    """A connection in a read-only transaction planned for the analytics reads (the export's
+    cursor asks for repeatable_read: one snapshot across its pages)."""
+    async with pool.acquire() as conn, conn.transaction(isolation=isolation, readonly=True):
         await conn.execute(query("analytics_planning"))
         yield conn
 

@@ -31,10 +31,9 @@ class ExportCustomer(msgspec.Struct, frozen=True):
 async def customer_pages(conn: asyncpg.Connection, salon_id: str, page_rows: int
                          ) -> AsyncGenerator[list[ExportCustomer], None]:
     """The salon's customers, oldest import first, page_rows at a time; conn must be inside a
-    transaction (the cursor lives in it) and is busy until the pages are exhausted. The
-    transaction is planned as the analytics reads are (no nested loops): a cursor's fast-start
-    plan would otherwise repeat the salon's funnel aggregate per customer on a large platform."""
-    await conn.execute(query("analytics_planning"))
+    transaction (the cursor lives in it; open it with db.analytics.reads, whose planning keeps
+    a cursor's fast-start plan from repeating the salon's funnel aggregate per customer on a
+    large platform) and is busy until the pages are exhausted."""
     cursor = await conn.cursor(query("analytics_export_customers"), salon_id)
     while rows := await cursor.fetch(page_rows):
         yield [ExportCustomer(**dict(r)) for r in rows]

@@ -23,6 +23,7 @@ from typing import Any, Final, Literal, ParamSpec, TypeVar
 
 import xlsxwriter
 
+from onboardd.db import analytics as analytics_db
 from onboardd.db import analytics_export as db
 from onboardd.db import imports as imports_db
 from onboardd.domain.phones import mask_phone
@@ -147,9 +148,8 @@ async def export(services: Services, salon_id: str, *, raw_from: str | None,
     try:
         path = folder / "export.xlsx"
         writer = await _off_loop(_Writer, path, folder, numbers, pii, services.cipher.decrypt)
-        async with services.pool.acquire() as conn, conn.transaction(
-                isolation="repeatable_read", readonly=True), contextlib.aclosing(
-                db.customer_pages(conn, salon_id, PAGE_ROWS)) as pages:
+        async with analytics_db.reads(services.pool, "repeatable_read") as conn, \
+                contextlib.aclosing(db.customer_pages(conn, salon_id, PAGE_ROWS)) as pages:
             async for page in pages:
                 await _off_loop(writer.customers, page)
         size = await _off_loop(writer.close)

@@ -13,6 +13,7 @@ import math
 from datetime import UTC, date, datetime
 from typing import Final
 
+import asyncpg
 import msgspec
 
 from onboardd.db import analytics as db
@@ -138,18 +139,26 @@ async def _check_campaign(services: Services, salon_id: str, campaign_id: str | 
 
 async def report(services: Services, salon_id: str, *, raw_from: str | None = None,
                  raw_to: str | None = None, campaign_id: str | None = None) -> Report:
-    """Everything the dashboard shows for the window, from one connection's reads."""
+    """Everything the dashboard shows for the window, read from one snapshot: the customer
+    side and the campaign side at once."""
     win = await _window(services, salon_id, raw_from, raw_to)
     await _check_campaign(services, salon_id, campaign_id)
     scope = db.Scope(salon_id, campaign_id, win.start, win.end)
     now = _now()
-    async with db.reads(services.pool) as conn:
+
+    async def customer_side(conn: asyncpg.Connection
+                            ) -> tuple[db.CustomerCounts, list[db.SeriesRow]]:
         people = await db.customer_counts(conn, scope, rules.week_start(now, win.timezone),
                                           rules.month_start(now, win.timezone))
-        rows = await db.series(conn, scope, win.timezone, win.bucket, win.first_bucket,
-                               win.last_day)
-        compared = await db.campaigns(conn, scope)
-        curve_rows = await db.curve(conn, scope)
+        return people, await db.series(conn, scope, win.timezone, win.bucket,
+                                       win.first_bucket, win.last_day)
+
+    async def campaign_side(conn: asyncpg.Connection
+                            ) -> tuple[list[db.CampaignRow], list[db.CurveRow]]:
+        return await db.campaigns(conn, scope), await db.curve(conn, scope)
+
+    (people, rows), (compared, curve_rows) = await db.read_pair(
+        services.pool, customer_side, campaign_side)
     return Report(
         range=Range(win.first_day, win.last_day, win.timezone),
         campaign_id=campaign_id,

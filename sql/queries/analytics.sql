@@ -2,14 +2,16 @@
 -- Each read has two variants with the same definition: `_salon` for the whole salon and
 -- `_campaign` for one campaign's targets. Common parameters: $1 salon, then in the campaign
 -- variants $2 campaign; then the window start and end (exclusive): $2 and $3 (salon), $3 and
--- $4 (campaign). The scope is onboardd_customer_funnel($1, NULL) or ($1, $2) (migration 0010):
--- the salon's customers, or the campaign's targets judged by the campaign's messages.
+-- $4 (campaign). The scope is onboardd_customer_funnel($1, NULL) or ($1, $2) (migrations 0010,
+-- 0011): the salon's customers with the funnel facts their rows carry (kept exact by triggers),
+-- or the campaign's targets judged by the campaign's messages.
 -- Redemptions count when they are of the salon's offers and by a user linked to a customer in
 -- scope; a message is sent when Twilio accepted it (queued_at), delivered when delivered or read.
 --
 -- Why two variants: a prepared statement switches to a generic plan after five executions, and
--- a generic plan cannot drop a `$2 IS NULL OR ...` test (nor the funnel's per-customer message
--- flags the salon's numbers do not need), so the salon's reads state the whole salon plainly.
+-- a generic plan cannot drop a `$2 IS NULL OR ...` test (nor the campaign's per-customer
+-- message flags the salon's numbers do not need), so the salon's reads state the whole salon
+-- plainly.
 -- The queries run with nested loops off (onboardd.db.analytics) and reach every table through
 -- an index keyed by salon (migration 0010), so a report costs what the salon holds, whatever
 -- the platform holds. A message, its campaign and its customer are in one salon
@@ -294,13 +296,15 @@ ORDER BY ca.started_at DESC, ca.id;
 -- name: analytics_curve_salon
 -- Per campaign started in the window: its delivered customers by the whole day (24 h periods)
 -- after their message on which they registered (NULL: not registered, or before the message).
+-- Only the registered customers are joined (a hash of the salon's registered customers).
 SELECT m.campaign_id,
-       CASE WHEN c.linked_user_id IS NOT NULL AND c.registered_at >= m.queued_at
+       CASE WHEN c.registered_at >= m.queued_at
             THEN floor(extract(epoch FROM c.registered_at - m.queued_at) / 86400)::int
        END AS day,
        count(*)::int AS n
 FROM invitation_messages m
-JOIN imported_customers c ON c.id = m.imported_customer_id AND c.salon_id = $1
+LEFT JOIN imported_customers c ON c.id = m.imported_customer_id AND c.salon_id = $1
+                              AND c.linked_user_id IS NOT NULL
 WHERE m.salon_id = $1
   AND m.campaign_id IN (SELECT w.id FROM invitation_campaigns w
                         WHERE w.salon_id = $1 AND w.started_at >= $2 AND w.started_at < $3)
@@ -310,12 +314,13 @@ GROUP BY 1, 2;
 -- name: analytics_curve_campaign
 -- As analytics_curve_salon, only campaign $2 (when it started in the window).
 SELECT m.campaign_id,
-       CASE WHEN c.linked_user_id IS NOT NULL AND c.registered_at >= m.queued_at
+       CASE WHEN c.registered_at >= m.queued_at
             THEN floor(extract(epoch FROM c.registered_at - m.queued_at) / 86400)::int
        END AS day,
        count(*)::int AS n
 FROM invitation_messages m
-JOIN imported_customers c ON c.id = m.imported_customer_id AND c.salon_id = $1
+LEFT JOIN imported_customers c ON c.id = m.imported_customer_id AND c.salon_id = $1
+                              AND c.linked_user_id IS NOT NULL
 WHERE m.salon_id = $1 AND m.campaign_id = $2::varchar
   AND m.campaign_id IN (SELECT w.id FROM invitation_campaigns w
                         WHERE w.salon_id = $1 AND w.started_at >= $3 AND w.started_at < $4)
@@ -339,9 +344,16 @@ SELECT count(*)::int FROM onboardd_customer_funnel($1, $2) f WHERE f.stage = $3;
 
 -- name: analytics_planning
 -- Run first in each analytics read transaction (see onboardd.db.analytics.reads): hash and
--- merge joins only, and each statement's generic plan from its first execution on.
+-- merge joins only, each statement's generic plan from its first execution on, and room to
+-- sort a large salon's rows in memory (a generic plan cannot know their number in advance).
 SET LOCAL enable_nestloop = off;
 SET LOCAL plan_cache_mode = force_generic_plan;
+SET LOCAL work_mem = '16MB';
+
+-- name: analytics_export_snapshot
+-- The snapshot of this repeatable-read transaction, for a second connection to read the same
+-- (onboardd.db.analytics.read_pair).
+SELECT pg_export_snapshot();
 
 -- name: analytics_salon_timezone
 SELECT timezone FROM salons WHERE id = $1;

@@ -69,10 +69,22 @@ async def read_pair(pool: asyncpg.Pool,
                 # Before any other statement of the transaction, as PostgreSQL requires.
                 await second.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
                 await second.execute(query("analytics_planning"))
-                async with asyncio.TaskGroup() as group:
-                    one = group.create_task(left(first))
-                    two = group.create_task(right(second))
-                return one.result(), two.result()
+                return await _both(left(first), right(second))
+
+
+async def _both(left: Coroutine[Any, Any, A], right: Coroutine[Any, Any, B]) -> tuple[A, B]:
+    """Both results, `left` in a task of its own; whichever fails first, its own exception is
+    raised (not a group), and never before the task is finished (cancelled if right failed or
+    the caller was cancelled)."""
+    task = asyncio.ensure_future(left)
+    try:
+        second = await right
+    except BaseException:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        raise
+    return await task, second
 
 
 class Scope(msgspec.Struct, frozen=True):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import asyncpg
+import pytest
 
 from onboardd.db.analytics import read_pair
 
@@ -56,5 +57,26 @@ async def test_without_an_idle_connection_both_halves_run_on_one(db_url: str) ->
         left_pid, right_pid = await asyncio.wait_for(read_pair(pool, pid, pid), 10)
         assert left_pid == right_pid
         assert await read_pair(pool, read_only, read_only) == ("on", "on")
+    finally:
+        await pool.close()
+
+
+async def test_a_failing_half_raises_its_own_error_and_frees_both_connections(
+        db_url: str) -> None:
+    pool = await _pool_with_idle(db_url, 2)
+    try:
+        async def slow(conn: asyncpg.Connection) -> int:
+            value: int = await conn.fetchval("SELECT 1 FROM pg_sleep(0.2)")
+            return value
+
+        async def broken(conn: asyncpg.Connection) -> int:
+            value: int = await conn.fetchval("SELECT 1 / 0")
+            return value
+
+        for left, right in ((slow, broken), (broken, slow)):
+            with pytest.raises(asyncpg.DivisionByZeroError):
+                await read_pair(pool, left, right)
+            assert pool.get_idle_size() == 2
+        assert await read_pair(pool, slow, slow) == (1, 1), "the pool still serves reports"
     finally:
         await pool.close()

@@ -51,7 +51,6 @@ import sys
 import tempfile
 import time
 import uuid
-import warnings
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -65,10 +64,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from onboardd.auth import TokenCodec
 from onboardd.config import load
-from onboardd.db.migrate import migrate
 from onboardd.logging import configure
 from onboardd.pii import cipher_from_config
-from tests.conftest import db_url_for
+from tests.bench.support import bench_server, migrated_database
 
 SECRET = "bench-secret-" + "x" * 40
 PII_KEY = base64.b64encode(b"a" * 32).decode()
@@ -345,57 +343,6 @@ async def build(url: str, salons: int, customers: int, big: int) -> dict[str, An
             "build_s": round(time.perf_counter() - started, 1)}
 
 
-# -- the server ---------------------------------------------------------------------------------
-
-@contextlib.asynccontextmanager
-async def database_server(keep: str | None) -> AsyncIterator[str]:
-    """ONBOARDD_TEST_DATABASE_URL's server, or an embedded one (its data in a temporary
-    directory, or kept in `keep`)."""
-    base = os.environ.get("ONBOARDD_TEST_DATABASE_URL", "")
-    if base:
-        yield base
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs, when XDG_RUNTIME_DIR is unset
-        import pgserver
-
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(keep) if keep else Path(tmp)
-        root.mkdir(parents=True, exist_ok=True)
-        root.chmod(0o755)
-        server = pgserver.get_server(root / "data", cleanup_mode="stop")  # type: ignore[attr-defined]
-        try:
-            yield server.get_uri()
-        finally:
-            server.cleanup()
-
-
-@contextlib.asynccontextmanager
-async def database(base: str, name: str, keep: bool) -> AsyncIterator[str]:
-    """A fresh migrated database on the server; dropped afterwards unless kept."""
-    admin = await asyncpg.connect(base)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.execute(f"CREATE DATABASE {name}")
-    finally:
-        await admin.close()
-    url = db_url_for(base, name)
-    conn = await asyncpg.connect(url)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
-    try:
-        yield url
-    finally:
-        if not keep:
-            admin = await asyncpg.connect(base)
-            try:
-                await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            finally:
-                await admin.close()
-
-
 def _env(url: str, state_dir: str) -> dict[str, str]:
     return {"ONBOARDD_DATABASE_URL": url, "ONBOARDD_PATHS_STATE_DIR": state_dir,
             "ONBOARDD_AUTH_JWT_SECRET": SECRET, "ONBOARDD_PII_KEY": PII_KEY}
@@ -652,13 +599,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "salons": args.salons, "customers": args.customers, "big": args.big,
         "small_salons": args.small_salons}}
 
-    async with database_server(args.keep) as base:
+    async with bench_server(args.keep) as base:
         admin = await asyncpg.connect(base)
         result["machine"]["postgres"] = await admin.fetchval("SHOW server_version")
         result["machine"]["pg_cpu_probe_ms"] = await cpu_probe(admin)
         await admin.close()
-        async with database(base, "bench_analytics_big", bool(args.keep)) as big_url, \
-                database(base, "bench_analytics_small", bool(args.keep)) as small_url:
+        async with migrated_database(base, "bench_analytics_big", bool(args.keep)) as big_url, \
+                migrated_database(base, "bench_analytics_small", bool(args.keep)) as small_url:
             print(f"building {args.salons} salons x {args.customers} customers "
                   f"+ 1 x {args.big} ...", flush=True)
             built = await build(big_url, args.salons, args.customers, args.big)

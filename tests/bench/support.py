@@ -1,4 +1,4 @@
-"""What the benchmark scripts share: a fresh, migrated database to measure against."""
+"""What the benchmark scripts share: a PostgreSQL server and fresh, migrated databases on it."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import contextlib
 import os
 import tempfile
 import uuid
+import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,32 +17,60 @@ from tests.conftest import db_url_for
 
 
 @contextlib.asynccontextmanager
-async def bench_database() -> AsyncIterator[str]:
-    """A fresh, migrated database on ONBOARDD_TEST_DATABASE_URL's server, or on a temporary
-    embedded PostgreSQL; dropped (and the server stopped) afterwards."""
-    with tempfile.TemporaryDirectory() as tmp:
-        server = None
-        base = os.environ.get("ONBOARDD_TEST_DATABASE_URL", "")
-        if not base:
-            import pgserver
+async def bench_server(keep: str | None = None) -> AsyncIterator[str]:
+    """ONBOARDD_TEST_DATABASE_URL's server, or an embedded one (its data in a temporary
+    directory, or kept in `keep`), stopped afterwards."""
+    base = os.environ.get("ONBOARDD_TEST_DATABASE_URL", "")
+    if base:
+        yield base
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs, when XDG_RUNTIME_DIR is unset
+        import pgserver
 
-            root = Path(tmp)
-            root.chmod(0o755)
-            server = pgserver.get_server(root / "data", cleanup_mode="stop")  # type: ignore[attr-defined]
-            base = server.get_uri()
-        name = "bench_" + uuid.uuid4().hex[:12]
-        admin = await asyncpg.connect(base)
-        await admin.execute(f"CREATE DATABASE {name}")
-        await admin.close()
-        url = db_url_for(base, name)
-        conn = await asyncpg.connect(url)
-        await migrate(conn)
-        await conn.close()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(keep) if keep else Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        root.chmod(0o755)
+        server = pgserver.get_server(root / "data", cleanup_mode="stop")  # type: ignore[attr-defined]
         try:
-            yield url
+            yield server.get_uri()
         finally:
+            server.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def migrated_database(base: str, name: str | None = None, keep: bool = False
+                            ) -> AsyncIterator[str]:
+    """A fresh migrated database on the server at `base` (replacing one of the same name);
+    dropped afterwards unless kept."""
+    name = name or "bench_" + uuid.uuid4().hex[:12]
+    admin = await asyncpg.connect(base)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {name}")
+    finally:
+        await admin.close()
+    url = db_url_for(base, name)
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    try:
+        yield url
+    finally:
+        if not keep:
             admin = await asyncpg.connect(base)
-            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            await admin.close()
-            if server is not None:
-                server.cleanup()
+            try:
+                await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            finally:
+                await admin.close()
+
+
+@contextlib.asynccontextmanager
+async def bench_database() -> AsyncIterator[str]:
+    """A fresh, migrated database on a benchmark server; dropped (and the server stopped)
+    afterwards."""
+    async with bench_server() as base, migrated_database(base) as url:
+        yield url

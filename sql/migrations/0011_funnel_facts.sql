@@ -63,11 +63,12 @@ CREATE FUNCTION onboardd_refresh_first_booking(p_salon_id varchar, p_user_id var
 RETURNS void
 LANGUAGE sql AS $$
     UPDATE imported_customers c
-    SET first_booking_at = onboardd_first_booking_at(c.salon_id, c.linked_user_id,
-                                                     c.registered_at)
-    WHERE c.salon_id = p_salon_id AND c.linked_user_id = p_user_id
-      AND c.first_booking_at IS DISTINCT FROM
-          onboardd_first_booking_at(c.salon_id, c.linked_user_id, c.registered_at)
+    SET first_booking_at = x.at
+    FROM (SELECT k.id, onboardd_first_booking_at(k.salon_id, k.linked_user_id,
+                                                 k.registered_at) AS at
+          FROM imported_customers k
+          WHERE k.salon_id = p_salon_id AND k.linked_user_id = p_user_id) x
+    WHERE c.id = x.id AND c.first_booking_at IS DISTINCT FROM x.at
 $$;
 
 -- Messages: a change that can move a customer's facts recounts that customer. Claims and

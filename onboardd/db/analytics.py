@@ -1,9 +1,9 @@
 """Analytics reads (sql/queries/analytics.sql): counts over the funnel, the series of
 windowed events, the campaign comparison, the conversion curve and who is at a stage.
 
-Each read has a whole-salon and a one-campaign variant of the same definition (a generic plan
-cannot drop a `campaign IS NULL OR ...` test), and runs inside `reads()`: a transaction with
-nested loops off and generic plans. The queries reach every table through an index keyed by
+Each read serves the whole salon and one campaign alike (the series has a form of each; the
+SQL file says why), and runs inside `reads()`: a transaction with nested loops off and generic
+plans. The queries reach every table through an index keyed by
 salon (migration 0010), so hash and merge joins between those salon-sized sets keep a report's
 cost in line with the salon's size, whatever the plan's estimates; a nested loop chosen on a
 small estimate (a join estimate off by the correlation of salon, campaign, customer and user)
@@ -96,9 +96,7 @@ class Scope(msgspec.Struct, frozen=True):
     end: datetime
 
     def args(self) -> tuple[Any, ...]:
-        """The leading parameters of the scope's variant: salon[, campaign], start, end."""
-        if self.campaign_id is None:
-            return self.salon_id, self.start, self.end
+        """The leading parameters of the reads: salon, campaign (or None), start, end."""
         return self.salon_id, self.campaign_id, self.start, self.end
 
 
@@ -189,31 +187,29 @@ async def salon_timezone(conn: Conn, salon_id: str) -> str | None:
 
 async def customer_counts(conn: Conn, scope: Scope, week_start: datetime,
                           month_start: datetime) -> CustomerCounts:
-    sql = query("analytics_customer_counts_salon") if scope.campaign_id is None else query(
-        "analytics_customer_counts_campaign")
-    record = await conn.fetchrow(sql, *scope.args(), week_start, month_start)
+    record = await conn.fetchrow(query("analytics_customer_counts"), *scope.args(), week_start,
+                                 month_start)
     return msgspec.convert(dict(record), CustomerCounts)
 
 
 async def series(conn: Conn, scope: Scope, timezone: str, bucket: str, first: date,
                  last: date) -> list[SeriesRow]:
-    sql = query("analytics_series_salon") if scope.campaign_id is None else query(
-        "analytics_series_campaign")
-    rows = await conn.fetch(sql, *scope.args(), timezone, bucket, first, last)
+    if scope.campaign_id is None:
+        rows = await conn.fetch(query("analytics_series_salon"), scope.salon_id, scope.start,
+                                scope.end, timezone, bucket, first, last)
+    else:
+        rows = await conn.fetch(query("analytics_series_campaign"), *scope.args(), timezone,
+                                bucket, first, last)
     return [msgspec.convert(dict(r), SeriesRow) for r in rows]
 
 
 async def campaigns(conn: Conn, scope: Scope) -> list[CampaignRow]:
-    sql = query("analytics_campaigns_salon") if scope.campaign_id is None else query(
-        "analytics_campaigns_campaign")
-    rows = await conn.fetch(sql, *scope.args())
+    rows = await conn.fetch(query("analytics_campaigns"), *scope.args())
     return [msgspec.convert(dict(r), CampaignRow) for r in rows]
 
 
 async def curve(conn: Conn, scope: Scope) -> list[CurveRow]:
-    sql = query("analytics_curve_salon") if scope.campaign_id is None else query(
-        "analytics_curve_campaign")
-    rows = await conn.fetch(sql, *scope.args())
+    rows = await conn.fetch(query("analytics_curve"), *scope.args())
     return [msgspec.convert(dict(r), CurveRow) for r in rows]
 
 

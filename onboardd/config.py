@@ -88,6 +88,9 @@ class Import(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_uncompressed_bytes: int = 100 * 1024 * 1024
     max_columns: int = 200
     uploads_per_hour: int = 30
+    # What a blank or missing consent means: "assume" (may invite) or "require" (never invite
+    # until the customer opts in).
+    default_consent: Literal["assume", "require"] = "assume"
 
 
 class Campaigns(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

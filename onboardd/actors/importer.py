@@ -25,6 +25,7 @@ from onboardd.actors.waiting import drain_nudges, first_of, run_to_end, settle
 from onboardd.db import imports as db
 from onboardd.db.pool import CONNECTION_ERRORS
 from onboardd.domain.masking import mask_digits
+from onboardd.importing.consent import as_default_consent
 from onboardd.importing.files import FileRejected, Table, read_table
 from onboardd.importing.mapping import ColumnMapping
 from onboardd.importing.rows import (
@@ -68,11 +69,11 @@ class ChunkPlan(msgspec.Struct):
 class _ChunkBuilder:
     """Accumulates the column arrays of one chunk, row by row."""
 
-    def __init__(self, services: Services, mapping: ColumnMapping) -> None:
+    def __init__(self, services: Services, headers: list[str]) -> None:
         self.services = services
         self.cipher: PiiCipher = services.cipher
-        self.phone_col = mapping.phone
-        self.rows = db.ChunkRows([], [], [], [], [], [], [], [], [], [])
+        self.headers = headers
+        self.rows = db.ChunkRows(*([] for _ in db.ChunkRows.__struct_fields__))
         self.failed = self.duplicates = 0
 
     def add(self, result: RowResult, cells: list[str]) -> None:
@@ -89,36 +90,44 @@ class _ChunkBuilder:
             return
         assert result.name is not None
         assert result.phone is not None
-        assert self.phone_col is not None
+        assert result.phone_value is not None
         rows.names.append(result.name)
-        rows.phone_enc.append(cipher.encrypt(cells[self.phone_col].strip(), "phone"))
+        # The number as the file wrote it (one of a multi-number cell).
+        rows.phone_enc.append(cipher.encrypt(result.phone_value, "phone"))
         rows.e164_enc.append(cipher.encrypt(result.phone, "phone"))
         rows.email_enc.append(cipher.encrypt(result.email, "email") if result.email else None)
         rows.phone_hash.append(cipher.phone_hash(result.phone))
         rows.source_row.append(result.row_number)
         # Kept only if the database already has the phone (the row becomes a duplicate).
         rows.original_enc.append(original)
+        rows.status.append(result.status)
+        rows.consent.append(result.consent)
+        column = result.consent_column
+        rows.consent_source.append(None if column is None else self.headers[column][:255])
+        rows.opt_out_reason.append(result.opt_out_reason)
+        rows.name_from_organisation.append(result.name_from_organisation)
 
 
-def _prepare(services: Services, table: Table, mapping: ColumnMapping, region: str,
+def _prepare(services: Services, table: Table, mapping: ColumnMapping, batch: db.ClaimedBatch,
              start: int, end: int) -> ChunkPlan:
     """Validate rows [start, end) and build the write's arrays (CPU only, no I/O)."""
-    headers = table.headers
+    headers, region = table.headers, batch.region
+    consent = as_default_consent(batch.default_consent)
     marked = mark_in_file_duplicates([
-        validate_row(cells, number, headers, mapping, region)
+        validate_row(cells, number, headers, mapping, region, consent)
         for cells, number in zip(table.rows[start:end], table.row_numbers[start:end],
                                  strict=True)])
-    builder = _ChunkBuilder(services, mapping)
+    builder = _ChunkBuilder(services, headers)
     for result, cells in zip(marked, table.rows[start:end], strict=True):
         builder.add(result, cells)
     return ChunkPlan(size=end - start, rows=builder.rows, failed=builder.failed,
                      duplicates=builder.duplicates)
 
 
-async def prepare_chunk(services: Services, table: Table, mapping: ColumnMapping, region: str,
-                        start: int, end: int) -> ChunkPlan:
+async def prepare_chunk(services: Services, table: Table, mapping: ColumnMapping,
+                        batch: db.ClaimedBatch, start: int, end: int) -> ChunkPlan:
     """Validate and encrypt rows [start, end) in a worker thread, off the event loop."""
-    return await asyncio.to_thread(_prepare, services, table, mapping, region, start, end)
+    return await asyncio.to_thread(_prepare, services, table, mapping, batch, start, end)
 
 
 async def write_chunk(services: Services, batch: db.ClaimedBatch, processed: int,
@@ -144,7 +153,7 @@ async def _parse(services: Services, batch: db.ClaimedBatch) -> tuple[Table, Col
         batch.file_data, max_rows=max(limits.max_rows, batch.total_records),
         max_columns=limits.max_columns, max_uncompressed_bytes=limits.max_uncompressed_bytes)
     mapping = column_mapping(batch.mapping)
-    if mapping.phone is None or mapping.phone >= len(table.headers):
+    if not mapping.phones or any(s.column >= len(table.headers) for s in mapping.phones):
         raise ValueError("no phone column is mapped")
     return table, mapping
 
@@ -175,8 +184,7 @@ async def _import_rows(services: Services, batch: db.ClaimedBatch, table: Table,
     starts = list(range(processed, total, size)) or [processed]
 
     def prepare(begin: int) -> Awaitable[ChunkPlan]:
-        return prepare_chunk(services, table, mapping, batch.region, begin,
-                             min(begin + size, total))
+        return prepare_chunk(services, table, mapping, batch, begin, min(begin + size, total))
 
     status = "processing"
     try:

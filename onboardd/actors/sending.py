@@ -93,7 +93,8 @@ async def attempt(services: Services, client: Client, channel: Channel,
         customer_name=message.customer_name, salon_name=message.salon_name, offer=offer,
         offer_code=message.offer_code or "", app_link=message.app_download_link,
         token=message.download_token or "",
-        default_expiry_days=cfg.offers.invitation_expiry_days)
+        default_expiry_days=cfg.offers.invitation_expiry_days,
+        whole_name=message.name_from_organisation)
     out = render.outgoing(channel=channel.name, sender=channel.sender, phone=phone,
                           template=message.message_template,
                           content_sid=message.whatsapp_content_sid, ctx=ctx)
@@ -150,11 +151,14 @@ def refusal(services: Services, channel: Channel, message: db.ClaimedMessage,
 
 
 def pre_skip(message: db.ClaimedMessage) -> SendOutcome | None:
-    """Skip without sending: opted out of this sender, or invited by the salon recently."""
-    if message.opted_out:
+    """Skip without sending: opted out of this sender, opted out of the salon (STOP, or the
+    imported file said no), or invited by the salon recently."""
+    if message.opted_out or message.customer_opted_out:
+        # Only an opt-out of this sender is recorded as one (opt_outs); the customer's status
+        # already says the rest.
         return SendOutcome(message_id=message.id, outcome="skipped", at=utcnow(),
                            channel=message.channel, sender=message.sender,
-                           skip_reason="opted_out", opted_out=True)
+                           skip_reason="opted_out", opted_out=message.opted_out)
     if message.recently_invited:
         return SendOutcome(message_id=message.id, outcome="skipped", at=utcnow(),
                            channel=message.channel, sender=message.sender,

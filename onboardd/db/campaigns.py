@@ -93,6 +93,9 @@ class ClaimedMessage(msgspec.Struct, frozen=True):
     validity_days: int | None
     opted_out: bool
     recently_invited: bool
+    # The customer's status is opted_out (STOP to any sender, or the imported file said no).
+    customer_opted_out: bool = False
+    name_from_organisation: bool = False
 
 
 class DueCampaign(msgspec.Struct, frozen=True):

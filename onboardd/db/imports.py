@@ -10,19 +10,15 @@ import asyncpg
 import msgspec
 
 from onboardd.db.queries import query
+from onboardd.domain.columns import ColumnMapping
 
 Conn: TypeAlias = "asyncpg.Connection | asyncpg.Pool"
 
 
-class StoredMapping(msgspec.Struct, frozen=True):
-    """What the batch keeps about its columns: the file's headers and the mapping chosen."""
+class StoredMapping(ColumnMapping, frozen=True):
+    """What the batch keeps about its columns: the mapping chosen and the file's headers."""
 
-    headers: list[str]
-    name: int | None = None
-    first_name: int | None = None
-    last_name: int | None = None
-    phone: int | None = None
-    email: int | None = None
+    headers: list[str] = msgspec.field(default_factory=list)
 
 
 class ClaimedBatch(msgspec.Struct, frozen=True):
@@ -37,6 +33,7 @@ class ClaimedBatch(msgspec.Struct, frozen=True):
     region: str
     processed: int
     total_records: int
+    default_consent: str = "assume"
 
 
 class BatchStatus(msgspec.Struct, frozen=True):
@@ -57,6 +54,10 @@ class BatchStatus(msgspec.Struct, frozen=True):
     completed_at: dt.datetime | None
     error_count: int
     first_errors: list[dict[str, Any]]
+    default_consent: str = "assume"
+    imported_opted_out: int = 0
+    consent_unknown: int = 0
+    existing_opted_out: int = 0
 
 
 class CustomerRow(msgspec.Struct, frozen=True):
@@ -73,6 +74,10 @@ class CustomerRow(msgspec.Struct, frozen=True):
     registered_at: dt.datetime | None
     linked_user_id: str | None
     created_at: dt.datetime
+    consent: str | None = None
+    consent_source: str | None = None
+    opt_out_reason: str | None = None
+    name_from_organisation: bool = False
 
 
 class ChunkRows(msgspec.Struct, frozen=True):
@@ -87,6 +92,11 @@ class ChunkRows(msgspec.Struct, frozen=True):
     phone_hash: list[bytes]
     source_row: list[int]
     original_enc: list[str]
+    status: list[str]
+    consent: list[str]
+    consent_source: list[str | None]
+    opt_out_reason: list[str | None]
+    name_from_organisation: list[bool]
     error_rows: list[int]
     error_original_enc: list[str]
     # Each row's error messages as a JSON array.
@@ -147,6 +157,9 @@ class CustomerPage(msgspec.Struct, frozen=True):
 
 
 def _mapping(raw: Any) -> StoredMapping:
+    if isinstance(raw, dict) and "phones" not in raw and raw.get("phone") is not None:
+        # Stored before a mapping could name several phone columns.
+        raw = {**raw, "phones": [{"column": raw["phone"]}]}
     return msgspec.convert(raw, StoredMapping)
 
 
@@ -158,11 +171,11 @@ async def salon_region(conn: Conn, salon_id: str) -> str | None:
 
 async def insert_batch(conn: Conn, *, salon_id: str, imported_by: str, file_name: str,
                        total_records: int, file_kind: str, file_data: bytes,
-                       mapping: StoredMapping, region: str) -> NewBatch:
+                       mapping: StoredMapping, region: str, default_consent: str) -> NewBatch:
     """Store an uploaded file as a batch awaiting confirmation."""
     row = await conn.fetchrow(query("insert_import_batch"), salon_id, imported_by,
                               file_name[:255], total_records, file_kind, file_data,
-                              msgspec.to_builtins(mapping), region)
+                              msgspec.to_builtins(mapping), region, default_consent)
     assert row is not None
     return NewBatch(id=row["id"], created_at=row["created_at"])
 
@@ -270,7 +283,8 @@ async def write_chunk(conn: Conn, batch_id: str, *, processed: int, size: int,
         query("import_write_chunk"), batch_id, processed, size, lease_s, total, failed,
         duplicates, rows.names, rows.phone_enc, rows.e164_enc, rows.email_enc, rows.phone_hash,
         rows.source_row, rows.original_enc, rows.error_rows, rows.error_original_enc,
-        rows.error_json, conflict_errors)
+        rows.error_json, conflict_errors, rows.status, rows.consent, rows.consent_source,
+        rows.opt_out_reason, rows.name_from_organisation)
     assert row is not None
     if not row["guarded"]:
         return None

@@ -10,6 +10,7 @@ from typing import Final, Literal
 import msgspec
 
 from onboardd.domain.money import format_rupees
+from onboardd.domain.names import greeting_name
 
 # Spec §4.3, verbatim.
 DEFAULT_TEMPLATE: Final = (
@@ -65,6 +66,8 @@ class TemplateContext(msgspec.Struct, frozen=True):
     offer_code: str
     download_link: str
     expiry_days: int
+    # The name is an organisation's (no personal name existed): greet with all of it.
+    whole_name: bool = False
 
 
 class SmsInfo(msgspec.Struct, frozen=True):
@@ -128,9 +131,9 @@ def check_template(text: str) -> list[str]:
 
 
 def first_name(full_name: str) -> str:
-    """Return the first whitespace-separated token, keeping its casing; "there" if none."""
-    parts = full_name.split()
-    return parts[0] if parts else "there"
+    """Return the first name (the first word that is not an honorific such as "Dr."), keeping
+    its casing; "there" if none."""
+    return greeting_name(full_name)
 
 
 def expiry_text(days: int) -> str:
@@ -149,7 +152,7 @@ def _unit_word(days: int, written: str) -> str:
 def _values(ctx: TemplateContext) -> dict[str, str]:
     """Map every variable to its rendered text."""
     return {
-        "customer_name": first_name(ctx.customer_name),
+        "customer_name": ctx.customer_name if ctx.whole_name else first_name(ctx.customer_name),
         "salon_name": ctx.salon_name,
         "offer_amount": ctx.offer_amount,
         "offer_code": ctx.offer_code,

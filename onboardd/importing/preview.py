@@ -8,6 +8,8 @@ from typing import Final
 
 import msgspec
 
+from onboardd.importing.rows import RowResult
+
 # The whole preview answer stays under this many bytes of JSON.
 PREVIEW_MAX_BYTES: Final = 512 * 1024
 # What the service may use of it; the web layer adds the confirm URL.
@@ -20,7 +22,10 @@ _ELLIPSIS: Final = "\u2026"
 
 
 class PreviewRow(msgspec.Struct, frozen=True, rename="camel"):
-    """One of the first rows as it will be imported."""
+    """One of the first rows as it will be imported: the number chosen and where it came from
+    (phone_column, phone_value), the status it will get (opted_out when its consent columns
+    say no, or say nothing while consent is required) and why, and whether the name is the
+    contact's organisation."""
 
     row_number: int
     name: str | None
@@ -29,23 +34,59 @@ class PreviewRow(msgspec.Struct, frozen=True, rename="camel"):
     valid: bool
     errors: list[str]
     original_data: dict[str, str]
+    phone_column: str | None = None
+    phone_value: str | None = None
+    name_from_organisation: bool = False
+    consent: str = "unknown"
+    consent_column: str | None = None
+    status: str = "pending"
+    opt_out_reason: str | None = None
+
+
+class ConsentSummary(msgspec.Struct, frozen=True, rename="camel"):
+    """The columns read for marketing consent, and what a blank one means for this file
+    ([import] default_consent: "assume" imports it pending, "require" opted out)."""
+
+    columns: list[str]
+    default_consent: str
 
 
 class Preview(msgspec.Struct, frozen=True, rename="camel"):
     """The upload's answer: what was found and how the first rows will be imported.
+    detected_source names a recognised export (e.g. google-contacts), None for any other file.
     preview_truncated: some originalData was cut to keep the answer small."""
 
     batch_id: str
     status: str
     file_name: str
     file_kind: str
+    detected_source: str | None
+    detected_source_label: str | None
     total_rows: int
     columns: list[str]
     mapping: dict[str, str | list[str]]
     unmapped_columns: list[str]
+    consent: ConsentSummary
     preview: list[PreviewRow]
     created_at: dt.datetime
     preview_truncated: bool = False
+
+
+def preview_row(result: RowResult, errors: list[str], original: dict[str, str],
+                headers: list[str]) -> PreviewRow:
+    """A validated row as the preview shows it (errors may add a duplicate found in the
+    database)."""
+
+    def header(index: int | None) -> str | None:
+        return None if index is None or index >= len(headers) else headers[index]
+
+    return PreviewRow(
+        row_number=result.row_number, name=result.name, phone=result.phone,
+        email=result.email, valid=not errors, errors=errors, original_data=original,
+        phone_column=header(result.phone_column), phone_value=result.phone_value,
+        name_from_organisation=result.name_from_organisation, consent=result.consent,
+        consent_column=header(result.consent_column), status=result.status,
+        opt_out_reason=result.opt_out_reason)
 
 
 def _json_len(text: str) -> int:

@@ -35,6 +35,12 @@ class CustomerOut(msgspec.Struct, frozen=True, rename="camel"):
     registered_at: dt.datetime | None
     linked_user_id: str | None
     created_at: dt.datetime
+    # yes, no or unknown as the imported file said (a START sets yes); None before it was read.
+    consent: str | None = None
+    consent_source: str | None = None
+    # Why the status is opted_out: refused, blocked, unsubscribed, consent_required or stop.
+    opt_out_reason: str | None = None
+    name_from_organisation: bool = False
 
 
 def _like_pattern(text: str) -> str:
@@ -67,7 +73,9 @@ async def list_customers(services: Services, *, salon_id: str, status: str | Non
         email=decrypt(r.email_enc, "email") if r.email_enc else None, status=r.status,
         import_batch_id=r.import_batch_id, invited_at=r.invited_at,
         registered_at=r.registered_at, linked_user_id=r.linked_user_id,
-        created_at=r.created_at) for r in found.items]
+        created_at=r.created_at, consent=r.consent, consent_source=r.consent_source,
+        opt_out_reason=r.opt_out_reason, name_from_organisation=r.name_from_organisation)
+        for r in found.items]
     await db.log_pii_access(services.pool, actor=actor, salon_id=salon_id,
                             action="list_imported_customers", record_count=len(customers),
                             details={"page": page, "limit": limit, "status": status,

@@ -19,18 +19,28 @@ import msgspec
 import structlog
 
 from onboardd.db import imports as db
+from onboardd.importing.consent import as_default_consent
 from onboardd.importing.errors import FileRejected
 from onboardd.importing.mapping import (
     ColumnMapping,
     MappingError,
+    Requested,
     describe,
-    guess_mapping,
+    guess,
     mapping_from_request,
     require_phone,
 )
-from onboardd.importing.preview import Preview, PreviewRow, capped, shape_original
+from onboardd.importing.preview import (
+    ConsentSummary,
+    Preview,
+    PreviewRow,
+    capped,
+    preview_row,
+    shape_original,
+)
 from onboardd.importing.rows import DUPLICATE_PHONE, mark_in_file_duplicates, validate_row
 from onboardd.importing.sandbox import Parsed, ParseRequest, parse_in_child
+from onboardd.importing.shapes import Shape
 from onboardd.logging import get_logger
 from onboardd.runtime import BatchConfirmed, Services, nudge
 from onboardd.services.errors import Kind, ServiceError
@@ -81,19 +91,22 @@ def stored_mapping(headers: list[str], mapping: ColumnMapping) -> db.StoredMappi
 
 def column_mapping(stored: db.StoredMapping) -> ColumnMapping:
     """The ColumnMapping of a stored mapping."""
-    return ColumnMapping(name=stored.name, first_name=stored.first_name,
-                         last_name=stored.last_name, phone=stored.phone, email=stored.email)
+    return ColumnMapping(**{field: getattr(stored, field)
+                            for field in ColumnMapping.__struct_fields__})
 
 
-def choose_mapping(headers: list[str], requested: dict[str, str] | None) -> ColumnMapping:
-    """The client's mapping over the guessed one; a phone column is required."""
+def choose_mapping(headers: list[str], requested: Requested | None
+                   ) -> tuple[ColumnMapping, Shape | None]:
+    """The client's mapping over the guessed one, and the export shape recognised; a phone
+    column is required."""
     try:
-        mapping = (mapping_from_request(headers, requested) if requested
-                   else guess_mapping(headers))
+        mapping, shape = guess(headers)
+        if requested:
+            mapping = mapping_from_request(headers, requested)
         require_phone(mapping, headers)
     except MappingError as exc:
         raise mapping_problem(exc, headers) from None
-    return mapping
+    return mapping, shape
 
 
 def _rate_limited(events: db.RecentEvents, limit: int, what: str) -> ImportProblem | None:
@@ -129,7 +142,7 @@ async def claim_upload(services: Services, salon_id: str) -> None:
 
 
 async def create_batch(services: Services, *, salon_id: str, user: str, file_name: str,
-                       data: bytes, requested: dict[str, str] | None) -> Preview:
+                       data: bytes, requested: Requested | None) -> Preview:
     """Parse and map an uploaded file, store it awaiting confirmation, answer the preview."""
     limits = services.cfg.import_
     region = await db.salon_region(services.pool, salon_id)
@@ -145,29 +158,38 @@ async def create_batch(services: Services, *, salon_id: str, user: str, file_nam
             head_rows=PREVIEW_ROWS))
     except FileRejected as exc:
         raise rejected(exc) from None
-    mapping = choose_mapping(parsed.headers, requested)
-    preview, cut = await _preview_rows(services, salon_id, parsed, mapping, region)
+    mapping, shape = choose_mapping(parsed.headers, requested)
+    default_consent = limits.default_consent
+    preview, cut = await _preview_rows(services, salon_id, parsed, mapping, region,
+                                       default_consent)
     stored = stored_mapping(parsed.headers, mapping)
     batch = await db.insert_batch(
         services.pool, salon_id=salon_id, imported_by=user, file_name=file_name,
         total_records=parsed.total_rows, file_kind=parsed.kind, file_data=data, mapping=stored,
-        region=region)
+        region=region, default_consent=default_consent)
     used, unmapped = describe(mapping, parsed.headers)
     with structlog.contextvars.bound_contextvars(salon_id=salon_id, batch_id=batch.id):
-        log.info("import_uploaded", rows=parsed.total_rows, kind=parsed.kind, bytes=len(data))
+        log.info("import_uploaded", rows=parsed.total_rows, kind=parsed.kind, bytes=len(data),
+                 detected_source=shape.slug if shape else None)
+    consent_columns = [parsed.headers[source.column] for source in mapping.consent]
     return capped(Preview(
         batch_id=batch.id, status="preview", file_name=file_name, file_kind=parsed.kind,
+        detected_source=shape.slug if shape else None,
+        detected_source_label=shape.label if shape else None,
         total_rows=parsed.total_rows, columns=parsed.headers, mapping=used,
-        unmapped_columns=unmapped, preview=preview, created_at=batch.created_at,
-        preview_truncated=cut))
+        unmapped_columns=unmapped,
+        consent=ConsentSummary(columns=consent_columns, default_consent=default_consent),
+        preview=preview, created_at=batch.created_at, preview_truncated=cut))
 
 
 async def _preview_rows(services: Services, salon_id: str, parsed: Parsed,
-                        mapping: ColumnMapping, region: str) -> tuple[list[PreviewRow], bool]:
+                        mapping: ColumnMapping, region: str, default_consent: str
+                        ) -> tuple[list[PreviewRow], bool]:
     """Validate the first rows, including duplicates against the salon's customers; True when
     an original cell was cut for the answer."""
+    consent = as_default_consent(default_consent)
     results = mark_in_file_duplicates([
-        validate_row(cells, number, parsed.headers, mapping, region)
+        validate_row(cells, number, parsed.headers, mapping, region, consent)
         for cells, number in zip(parsed.rows[:PREVIEW_ROWS], parsed.row_numbers[:PREVIEW_ROWS],
                                  strict=True)])
     hashes = {r.phone: services.cipher.phone_hash(r.phone)
@@ -181,14 +203,12 @@ async def _preview_rows(services: Services, salon_id: str, parsed: Parsed,
             errors = [DUPLICATE_PHONE]
         original, cut = shape_original(r.original)
         any_cut = any_cut or cut
-        rows.append(PreviewRow(row_number=r.row_number, name=r.name, phone=r.phone,
-                               email=r.email, valid=not errors, errors=errors,
-                               original_data=original))
+        rows.append(preview_row(r, errors, original, parsed.headers))
     return rows, any_cut
 
 
 async def confirm_batch(services: Services, *, salon_id: str, batch_id: str,
-                        requested: dict[str, str] | None, rate_limited: bool = True,
+                        requested: Requested | None, rate_limited: bool = True,
                         lease_s: float = 0.0) -> tuple[db.BatchStatus, bool]:
     """Hand a previewed batch to the importer; returns its state and whether this call
     confirmed it (False: it was confirmed before, the current state is returned)."""
@@ -205,7 +225,7 @@ async def confirm_batch(services: Services, *, salon_id: str, batch_id: str,
             if found.status == "preview":
                 if requested:
                     stored = stored_mapping(stored.headers,
-                                            choose_mapping(stored.headers, requested))
+                                            choose_mapping(stored.headers, requested)[0])
                 if rate_limited:
                     recent = await db.recent_confirms(conn, salon_id)
                     problem = _rate_limited(recent, limit, "confirmed an import")
@@ -252,6 +272,10 @@ def status_body(state: db.BatchStatus, status_url: str) -> dict[str, Any]:
         "imported": state.successful_imports,
         "failed": state.failed_imports,
         "duplicates": state.duplicate_skipped,
+        "importedOptedOut": state.imported_opted_out,
+        "consentUnknown": state.consent_unknown,
+        "existingOptedOut": state.existing_opted_out,
+        "defaultConsent": state.default_consent,
         "errors": [{"rowNumber": e.get("rowNumber"), "errors": e.get("errors", [])}
                    for e in state.first_errors],
         "errorCount": state.error_count,

@@ -8,6 +8,7 @@ from typing import Any, Final
 import msgspec
 from aiohttp import BodyPartReader, web
 
+from onboardd.importing.mapping import Requested
 from onboardd.services import customers
 from onboardd.services import imports as service
 from onboardd.web.body import query_choice, query_int, read_json
@@ -29,7 +30,7 @@ _BASE = "/api/salons/{salonId}/customers/import"
 class ConfirmBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Optional confirm body: a mapping overriding the one shown in the preview."""
 
-    mapping: dict[str, str | None] | None = None
+    mapping: dict[str, str | list[str] | None] | None = None
 
 
 def _too_large(limit: int) -> ApiError:
@@ -49,24 +50,26 @@ async def _read_file_part(part: BodyPartReader, limit: int) -> bytes:
     return bytes(buffer)
 
 
-def _requested_mapping(raw: dict[str, str | None] | None) -> dict[str, str] | None:
+def _requested_mapping(raw: dict[str, str | list[str] | None] | None) -> Requested | None:
     """None values unmap a field; mapping_from_request reads '' the same way."""
     if not raw:
         return None
-    return {key: value or "" for key, value in raw.items()}
+    return {key: "" if value is None else value for key, value in raw.items()}
 
 
-def _decode_mapping(raw: bytes) -> dict[str, str] | None:
+def _decode_mapping(raw: bytes) -> Requested | None:
     try:
-        decoded = msgspec.json.decode(raw, type=dict[str, str | None]) if raw.strip() else None
+        decoded = (msgspec.json.decode(raw, type=dict[str, str | list[str] | None])
+                   if raw.strip() else None)
     except msgspec.DecodeError:
         raise ApiError(422, 'mapping: must be a JSON object such as {"name": "Client", '
-                       '"phone": "Mobile No."}', details={"field": "mapping"}) from None
+                       '"phone": ["Mobile", "Home Phone"], "consent": "Accepts Marketing"}',
+                       details={"field": "mapping"}) from None
     return _requested_mapping(decoded)
 
 
 async def _read_upload(request: web.Request, limit: int
-                       ) -> tuple[str, bytes, dict[str, str] | None]:
+                       ) -> tuple[str, bytes, Requested | None]:
     """Stream the multipart body: the file (with its limit) and the optional mapping."""
     if request.content_length is not None and (
             request.content_length > limit + MULTIPART_OVERHEAD):
@@ -76,7 +79,7 @@ async def _read_upload(request: web.Request, limit: int
     reader = await request.multipart()
     file_name: str | None = None
     data: bytes | None = None
-    mapping: dict[str, str] | None = None
+    mapping: Requested | None = None
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader):
             raise ApiError(422, "nested multipart bodies are not supported")

@@ -185,7 +185,8 @@ SELECT cl.id, cl.campaign_id, cl.channel, cl.attempts, cl.sender, cl.attempt_sta
                  AND m2.twilio_message_sid IS NOT NULL
                  AND coalesce(m2.queued_at, m2.sent_at, m2.attempt_started_at)
                      > now() - make_interval(secs => $6::float8 * 3600))
-       ) AS recently_invited
+       ) AS recently_invited,
+       cu.status = 'opted_out' AS customer_opted_out, cu.name_from_organisation
 FROM claimed cl
 JOIN invitation_campaigns c ON c.id = cl.campaign_id
 JOIN imported_customers cu ON cu.id = cl.imported_customer_id

@@ -101,6 +101,8 @@ cust AS (
             ELSE c.status END,
         opted_out_at = CASE WHEN x.opted_out THEN coalesce(c.opted_out_at, now())
                             ELSE c.opted_out_at END,
+        opt_out_reason = CASE WHEN x.opted_out AND c.status <> 'registered' THEN 'stop'
+                              ELSE c.opt_out_reason END,
         invited_at = coalesce(c.invited_at, x.accepted_at),
         last_invited_at = CASE WHEN x.accepted_at IS NULL THEN c.last_invited_at
                                ELSE greatest(c.last_invited_at, x.accepted_at) END,
@@ -287,6 +289,7 @@ cust AS (
     UPDATE imported_customers c SET
         status = 'opted_out',
         opted_out_at = coalesce(c.opted_out_at, now()),
+        opt_out_reason = 'stop',
         updated_at = now()
     WHERE c.phone_hash = $1 AND c.status <> 'registered'
     RETURNING c.id
@@ -322,7 +325,9 @@ SELECT (SELECT count(*) FROM cust)::int AS customers,
 
 -- name: delivery_opt_in
 -- An inbound START: forget the opt-out for this sender; when no opt-out of the number remains,
--- its records go back to invited (if ever invited) or pending.
+-- its records go back to invited (if ever invited) or pending, with consent yes: the customer's
+-- own START wins over a no (or a blank) in an imported file. A customer the salon blocked stays
+-- opted out: that was the salon's decision, not the customer's.
 WITH gone AS (
     DELETE FROM opt_outs WHERE phone_hash = $1 AND (sender = $2 OR sender = '*')
     RETURNING phone_hash
@@ -331,9 +336,13 @@ cust AS (
     UPDATE imported_customers c SET
         status = CASE WHEN c.invited_at IS NOT NULL THEN 'invited' ELSE 'pending' END,
         opted_out_at = NULL,
+        opt_out_reason = NULL,
+        consent = 'yes',
+        consent_source = 'START',
         updated_at = now()
     WHERE c.phone_hash = $1
       AND c.status = 'opted_out'
+      AND c.opt_out_reason IS DISTINCT FROM 'blocked'
       AND NOT EXISTS (SELECT 1 FROM opt_outs o
                       WHERE o.phone_hash = $1 AND o.sender <> $2 AND o.sender <> '*')
     RETURNING c.id

@@ -5,8 +5,9 @@ SELECT country FROM salons WHERE id = $1;
 
 -- name: insert_import_batch
 INSERT INTO customer_import_batches
-    (salon_id, imported_by, file_name, total_records, status, file_kind, file_data, mapping, region)
-VALUES ($1, $2, $3, $4, 'preview', $5, $6, $7, $8)
+    (salon_id, imported_by, file_name, total_records, status, file_kind, file_data, mapping, region,
+     default_consent)
+VALUES ($1, $2, $3, $4, 'preview', $5, $6, $7, $8, $9)
 RETURNING id, created_at;
 
 -- name: import_existing_phone_hashes
@@ -40,7 +41,8 @@ RETURNING id;
 -- Errors are exactly the failed and the skipped rows, so their count needs no scan.
 SELECT id, salon_id, status, file_name, total_records, processed, successful_imports,
        failed_imports, duplicate_skipped, failure_reason, created_at, confirmed_at, completed_at,
-       failed_imports + duplicate_skipped AS error_count,
+       failed_imports + duplicate_skipped AS error_count, default_consent, imported_opted_out,
+       consent_unknown, existing_opted_out,
        coalesce((SELECT jsonb_agg(jsonb_build_object('rowNumber', e.row_number,
                                                      'errors', e.errors) ORDER BY e.row_number)
                  FROM (SELECT row_number, errors FROM import_errors
@@ -69,25 +71,27 @@ WHERE b.id = (
     FOR UPDATE SKIP LOCKED
     LIMIT 1)
 RETURNING b.id, b.salon_id, b.file_name, b.file_kind, b.file_data, b.mapping, b.region,
-          b.processed, b.total_records;
+          b.processed, b.total_records, b.default_consent;
 
 -- name: import_claimed_batch
 -- A batch the caller has just confirmed with a lease of its own (the CLI).
-SELECT id, salon_id, file_name, file_kind, file_data, mapping, region, processed, total_records
+SELECT id, salon_id, file_name, file_kind, file_data, mapping, region, processed, total_records,
+       default_consent
 FROM customer_import_batches
 WHERE id = $1 AND status = 'processing';
 
 -- name: import_write_chunk
 -- A whole chunk in one statement, one round trip, one (implicit) transaction: lock the batch
 -- and prove the claim still holds (nobody has committed a chunk since we read `processed`),
--- insert the valid rows (duplicates are the rows that did not insert), record every rejected
--- or skipped row in import_errors, and advance counters, progress and lease; the last chunk
--- ends the batch. error_log only takes errors while it holds fewer than 100.
+-- insert the valid rows (duplicates are the rows that did not insert), opt out the customers
+-- already there whose row in this file says no to marketing, record every rejected or skipped
+-- row in import_errors, and advance counters, progress and lease; the last chunk ends the
+-- batch. error_log only takes errors while it holds fewer than 100.
 -- The commit need not wait for the WAL flush: if the server crashes, the rows and the
 -- `processed` counter of the last chunks are lost together and the batch resumes before them.
 -- $1 batch, $2 processed so far, $3 chunk size, $4 lease s, $5 total rows, $6 failed rows,
--- $7 in-file duplicates; valid rows $8..$14; rejected rows $15..$17; $18 the errors of a
--- valid row whose phone the salon already has.
+-- $7 in-file duplicates; valid rows $8..$14 and $19..$23; rejected rows $15..$17; $18 the
+-- errors of a valid row whose phone the salon already has.
 WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true)),
 guard AS (
     SELECT id, salon_id FROM customer_import_batches
@@ -96,17 +100,32 @@ guard AS (
     FOR UPDATE),
 valid AS (
     SELECT * FROM unnest($8::text[], $9::text[], $10::text[], $11::text[], $12::bytea[],
-                         $13::int[], $14::text[])
-        AS r (name, phone_enc, e164_enc, email_enc, phone_hash, source_row, original_enc)),
+                         $13::int[], $14::text[], $19::text[], $20::text[], $21::text[],
+                         $22::text[], $23::bool[])
+        AS r (name, phone_enc, e164_enc, email_enc, phone_hash, source_row, original_enc,
+              status, consent, consent_source, opt_out_reason, name_from_organisation)),
 ins AS (
     INSERT INTO imported_customers
         (salon_id, import_batch_id, customer_name, phone_enc, normalized_phone_enc, email_enc,
-         phone_hash, source_row)
+         phone_hash, source_row, status, opted_out_at, consent, consent_source, opt_out_reason,
+         name_from_organisation)
     SELECT g.salon_id, g.id, v.name, v.phone_enc, v.e164_enc, v.email_enc, v.phone_hash,
-           v.source_row
+           v.source_row, v.status, CASE WHEN v.status = 'opted_out' THEN now() END, v.consent,
+           v.consent_source, v.opt_out_reason, v.name_from_organisation
     FROM guard AS g, valid AS v
     ON CONFLICT (salon_id, phone_hash) DO NOTHING
-    RETURNING source_row),
+    RETURNING source_row, status, consent),
+refused AS (
+    UPDATE imported_customers AS c
+    SET status = 'opted_out', opted_out_at = coalesce(c.opted_out_at, now()), consent = 'no',
+        consent_source = v.consent_source, opt_out_reason = v.opt_out_reason,
+        updated_at = now()
+    FROM guard AS g, valid AS v
+    WHERE v.consent = 'no'
+      AND v.source_row NOT IN (SELECT source_row FROM ins)
+      AND c.salon_id = g.salon_id AND c.phone_hash = v.phone_hash
+      AND c.status IN ('pending', 'invited', 'expired')
+    RETURNING c.id),
 errs AS (
     SELECT e.row_number, e.original_enc, e.errors::jsonb AS errors
     FROM unnest($15::int[], $16::text[], $17::text[]) AS e (row_number, original_enc, errors)
@@ -121,14 +140,21 @@ saved AS (
     ON CONFLICT (batch_id, row_number) DO NOTHING
     RETURNING row_number, original_enc, errors),
 counts AS (
-    SELECT (SELECT count(*) FROM ins) AS imported,
-           cardinality($13::int[]) - (SELECT count(*) FROM ins) AS conflicts),
+    SELECT count(*) AS imported,
+           cardinality($13::int[]) - count(*) AS conflicts,
+           count(*) FILTER (WHERE status = 'opted_out') AS opted_out,
+           count(*) FILTER (WHERE consent = 'unknown') AS unknown,
+           (SELECT count(*) FROM refused) AS refused
+    FROM ins),
 upd AS (
     UPDATE customer_import_batches AS b
     SET processed = b.processed + $3,
         successful_imports = b.successful_imports + c.imported,
         failed_imports = b.failed_imports + $6,
         duplicate_skipped = b.duplicate_skipped + $7 + c.conflicts,
+        imported_opted_out = b.imported_opted_out + c.opted_out,
+        consent_unknown = b.consent_unknown + c.unknown,
+        existing_opted_out = b.existing_opted_out + c.refused,
         error_log = CASE
             WHEN coalesce(jsonb_array_length(b.error_log), 0) >= 100
                  OR NOT EXISTS (SELECT 1 FROM saved) THEN b.error_log
@@ -171,7 +197,8 @@ WHERE status = 'preview' AND created_at < now() - make_interval(secs => $1);
 
 -- name: list_imported_customers
 SELECT id, import_batch_id, customer_name, phone_enc, normalized_phone_enc, email_enc, status,
-       invited_at, registered_at, linked_user_id, created_at,
+       invited_at, registered_at, linked_user_id, created_at, consent, consent_source,
+       opt_out_reason, name_from_organisation,
        count(*) OVER () AS total
 FROM imported_customers
 WHERE salon_id = $1

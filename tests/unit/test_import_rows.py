@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from onboardd.domain.columns import PhoneSource as P
 from onboardd.importing.files import Table, read_table
 from onboardd.importing.mapping import ColumnMapping, guess_mapping
 from onboardd.importing.rows import (
@@ -20,7 +21,7 @@ from onboardd.importing.rows import (
 )
 
 HEADERS = ["Name", "Phone", "Email"]
-MAPPING = ColumnMapping(name=0, phone=1, email=2)
+MAPPING = ColumnMapping(name=0, phones=(P(1),), email=2)
 
 
 def check(cells: list[str], mapping: ColumnMapping = MAPPING, region: str = "IN") -> RowResult:
@@ -49,6 +50,8 @@ def test_valid_row() -> None:
         phone="+919876543210",
         email="ravi@example.com",
         errors=[],
+        phone_column=1,
+        phone_value="98765 43210",
     )
     assert result.valid
 
@@ -59,7 +62,7 @@ def test_empty_email_is_none() -> None:
 
 
 def test_first_last_joined() -> None:
-    mapping = ColumnMapping(first_name=0, last_name=1, phone=2)
+    mapping = ColumnMapping(first_name=0, last_name=1, phones=(P(2),))
     assert check([" Ravi ", " Kumar ", "9876543210"], mapping).name == "Ravi Kumar"
     assert check(["Ravi", "", "9876543210"], mapping).name == "Ravi"
     assert check(["", "Kumar", "9876543210"], mapping).name == "Kumar"
@@ -74,7 +77,7 @@ def test_name_required(name: str) -> None:
 
 
 def test_name_unmapped_is_required() -> None:
-    result = validate_row(["9876543210"], 2, ["Phone"], ColumnMapping(phone=0), "IN")
+    result = validate_row(["9876543210"], 2, ["Phone"], ColumnMapping(phones=(P(0),)), "IN")
     assert result.errors == [NAME_REQUIRED]
 
 
@@ -132,10 +135,10 @@ def test_several_errors() -> None:
 
 
 def test_row_too_long() -> None:
-    result = check(["Ravi", "9876543210", "", "n" * 1001], ColumnMapping(name=0, phone=1))
+    result = check(["Ravi", "9876543210", "", "n" * 1001], ColumnMapping(name=0, phones=(P(1),)))
     assert result.errors == [ROW_TOO_LONG]
     wide = ["Ravi", "9876543210"] + ["n" * 900] * 5
-    assert check(wide, ColumnMapping(name=0, phone=1)).errors == [ROW_TOO_LONG]
+    assert check(wide, ColumnMapping(name=0, phones=(P(1),))).errors == [ROW_TOO_LONG]
 
 
 def test_row_too_long_reported_once() -> None:

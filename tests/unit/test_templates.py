@@ -168,7 +168,11 @@ def test_render_rejects_a_bad_template() -> None:
         ("PRIYA SHARMA", "PRIYA"),
         ("  Priya\tSharma ", "Priya"),
         ("Priya", "Priya"),
-        ("Dr. Priya", "Dr."),
+        # Honorifics are kept in the stored name, and skipped in a greeting.
+        ("Dr. Priya", "Priya"),
+        ("Smt. Kavita Rao", "Kavita"),
+        ("DR PRIYA", "PRIYA"),
+        ("Dr.", "Dr."),
         ("", "there"),
         ("   ", "there"),
         ("प्रिया शर्मा", "प्रिया"),
@@ -176,6 +180,12 @@ def test_render_rejects_a_bad_template() -> None:
 )
 def test_customer_name_renders_the_first_name(name: str, expected: str) -> None:
     assert render("Hi {{customer_name}}!", ctx(customer_name=name)) == f"Hi {expected}!"
+
+
+def test_an_organisation_is_greeted_by_its_whole_name() -> None:
+    # The importer used the contact's organisation because no personal name existed.
+    assert render("Hi {{customer_name}}!", ctx(customer_name="Glow Studio", whole_name=True)
+                  ) == "Hi Glow Studio!"
 
 
 @pytest.mark.parametrize(

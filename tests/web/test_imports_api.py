@@ -106,7 +106,12 @@ async def test_upload_answers_preview_and_imports_nothing(
     assert first == {"rowNumber": 2, "name": "Priya Sharma", "phone": "+919876543210",
                      "email": "priya@example.com", "valid": True, "errors": [],
                      "originalData": {"Name": "Priya Sharma", "Phone": "9876543210",
-                                      "Email": "priya@example.com", "Notes": "regular"}}
+                                      "Email": "priya@example.com", "Notes": "regular"},
+                     "phoneColumn": "Phone", "phoneValue": "9876543210",
+                     "nameFromOrganisation": False, "consent": "unknown",
+                     "consentColumn": None, "status": "pending", "optOutReason": None}
+    assert (body["detectedSource"], body["detectedSourceLabel"]) == (None, None)
+    assert body["consent"] == {"columns": [], "defaultConsent": "assume"}
     assert [r["phone"] for r in body["preview"]] == [
         "+919876543210", "+919876543211", "+919876543212"]
     row = await services.pool.fetchrow(
@@ -418,7 +423,8 @@ async def test_messy_csv_end_to_end(client: Client, salon: str, admin_headers: d
     preview = await upload(client, salon, admin_headers, data)
     assert preview["mapping"] == {"name": "Customer Name", "phone": "Mobile No.",
                                   "email": "Mail"}
-    assert [r["name"] for r in preview["preview"]] == ['Sharma; "Priya"', "Multi\nLine"]
+    # Inner whitespace (here a line break inside a quoted cell) is collapsed.
+    assert [r["name"] for r in preview["preview"]] == ['Sharma; "Priya"', "Multi Line"]
     url = f"/api/salons/{salon}/customers/import/{preview['batchId']}/confirm"
     assert (await client.post(url, headers=admin_headers)).status == 202
     done = await wait_done(client, salon, preview["batchId"], admin_headers)

@@ -69,6 +69,7 @@ def context(
     app_link: str | None,
     token: str,
     default_expiry_days: int,
+    whole_name: bool = False,
 ) -> templates.TemplateContext:
     """The template values for one customer."""
     amount = (templates.offer_amount_text(offer.discount_type, offer.discount_value)
@@ -81,6 +82,7 @@ def context(
         offer_code=offer_code,
         download_link=download_link(app_link, token),
         expiry_days=days,
+        whole_name=whole_name,
     )
 
 

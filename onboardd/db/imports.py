@@ -284,7 +284,7 @@ async def write_chunk(conn: Conn, batch_id: str, *, processed: int, size: int,
         duplicates, rows.names, rows.phone_enc, rows.e164_enc, rows.email_enc, rows.phone_hash,
         rows.source_row, rows.original_enc, rows.error_rows, rows.error_original_enc,
         rows.error_json, conflict_errors, rows.status, rows.consent, rows.consent_source,
-        rows.opt_out_reason, rows.name_from_organisation)
+        rows.opt_out_reason, rows.name_from_organisation, "no" in rows.consent)
     assert row is not None
     if not row["guarded"]:
         return None

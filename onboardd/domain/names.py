@@ -11,14 +11,13 @@ HONORIFICS: Final = frozenset({
     "dr", "mr", "mrs", "ms", "miss", "mx", "smt", "shri", "shree", "sri", "shrimati", "km",
     "kumari", "prof", "er", "adv", "capt", "col", "lt", "sir", "md", "mohd", "sushri",
 })  # fmt: skip
-_SPACES = re.compile(r"\s+")
 # A letter at the start of a word or after a hyphen, apostrophe or dot: "a.r. o'brien-khan".
 _WORD_START = re.compile(r"(^|[\s\-'\u2019.])(\w)")
 
 
 def collapse_spaces(text: str) -> str:
     """Trim and turn every run of whitespace into one space."""
-    return _SPACES.sub(" ", text).strip()
+    return " ".join(text.split())
 
 
 def clean_name(text: str) -> str:

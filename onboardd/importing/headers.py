@@ -3,6 +3,7 @@ a marketing-consent column, and in which sense. Pure functions over header text.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Final
 
@@ -84,6 +85,7 @@ def phone_rank(header: str) -> int | None:
     return _kind_rank(found, text_key)
 
 
+@functools.lru_cache(maxsize=1024)
 def label_rank(label: str) -> int | None:
     """The kind a label cell gives its number ("Mobile", "* Home", "Work Fax"); None when the
     cell is blank, so the header decides."""

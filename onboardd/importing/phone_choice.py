@@ -26,7 +26,7 @@ MAX_PHONE_CHARS: Final = 20
 _MIN_PIECE_DIGITS: Final = 7
 _HARD_SEPARATORS = re.compile(r"\s*(?::::|;|\r\n|\n|\r)\s*")
 _SOFT_SEPARATORS = re.compile(r"\s*[/,]\s*")
-_SEPARATOR_CHARS: Final = frozenset(":;\n\r/,")
+_ANY_SEPARATOR = re.compile(r"[:;\n\r/,]")
 _DIGIT = re.compile(r"\d")
 
 
@@ -42,7 +42,7 @@ class PhoneChoice(msgspec.Struct, frozen=True):
 
 def split_numbers(cell: str) -> list[str]:
     """The numbers one cell holds."""
-    if not _SEPARATOR_CHARS.intersection(cell):
+    if _ANY_SEPARATOR.search(cell) is None:
         return [cell]
     pieces: list[str] = []
     for part in _HARD_SEPARATORS.split(cell):
@@ -101,7 +101,7 @@ def choose_phone(cells: list[str], mapping: ColumnMapping, headers: list[str],
         # The common file: one phone column, one number per cell.
         column = sources[0].column
         cell = cells[column].strip() if column < len(cells) else ""
-        if not _SEPARATOR_CHARS.intersection(cell):
+        if _ANY_SEPARATOR.search(cell) is None:
             e164, error = _try(cell, region)
             if e164 is None:
                 return PhoneChoice(None, error=error)

@@ -10,7 +10,13 @@ import msgspec
 from onboardd.domain.columns import ColumnMapping
 from onboardd.domain.names import clean_name, collapse_spaces
 from onboardd.domain.phones import INVALID_PHONE, NOT_MOBILE
-from onboardd.importing.consent import CONSENT_REQUIRED, Consent, DefaultConsent, verdict
+from onboardd.importing.consent import (
+    CONSENT_REQUIRED,
+    UNKNOWN,
+    Consent,
+    DefaultConsent,
+    verdict,
+)
 from onboardd.importing.files import Table
 from onboardd.importing.phone_choice import MAX_PHONE_CHARS, MIN_PHONE_CHARS, choose_phone
 
@@ -87,7 +93,7 @@ def validate_row(
     email = _email(_cell(cells, mapping.email), errors)
     if _too_long(cells) and ROW_TOO_LONG not in errors:
         errors.append(ROW_TOO_LONG)
-    said = verdict(cells, mapping.consent)
+    said = verdict(cells, mapping.consent) if mapping.consent else UNKNOWN
     status, reason = "pending", said.reason
     if said.consent == "no":
         status = "opted_out"
@@ -143,12 +149,8 @@ def _email(raw: str, errors: list[str]) -> str | None:
 
 def _too_long(cells: list[str]) -> bool:
     """True when a cell or the whole row is longer than a customer row can be."""
-    total = 0
-    for cell in cells:
-        if len(cell) > MAX_CELL_CHARS:
-            return True
-        total += len(cell)
-    return total > MAX_ROW_CHARS
+    lengths = list(map(len, cells))
+    return bool(lengths) and (sum(lengths) > MAX_ROW_CHARS or max(lengths) > MAX_CELL_CHARS)
 
 
 def _original(cells: list[str], headers: list[str]) -> dict[str, str]:

@@ -2,21 +2,18 @@
 
 An upload is the first contact with a file nobody has vetted. Its parse (type check, the grid
 checks, CSV decoding or the spreadsheet reader) runs in a fresh `python -m
-onboardd.importing.sandbox` process: off the event loop and out of its GIL, so one salon's
+onboardd.importing.sandbox_child` process: off the event loop and out of its GIL, so one salon's
 upload cannot stall the daemon for the others, and with an address-space and CPU limit, so a
 reader that still tries to allocate a giant grid ends only the child. The child answers with
 what the preview needs (kind, headers, row count, first rows), never the whole table; the
-importer later reads the stored file, which passed this check, in a worker thread.
-
-Protocol: one msgpack ParseRequest on stdin, one msgpack reply (Parsed or Refused) on stdout.
+importer later reads the stored file, which passed this check, in a worker thread. This module
+is the parent's side; the child's (and the protocol) is onboardd.importing.sandbox_child.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import resource
 import sys
 import weakref
 from typing import Final
@@ -25,68 +22,35 @@ import msgspec
 
 from onboardd.domain.masking import mask_digits
 from onboardd.importing.errors import FileRejected
-from onboardd.importing.files import Kind, detect_kind, read_table
+from onboardd.importing.sandbox_child import (
+    CHILD_CPU_S,
+    CHILD_MEMORY_BYTES,
+    Parsed,
+    ParseRequest,
+    Refused,
+    Reply,
+    parse,
+)
 from onboardd.logging import get_logger
+
+__all__ = [
+    "CHILD_CPU_S",
+    "CHILD_MEMORY_BYTES",
+    "ParseRequest",
+    "Parsed",
+    "Refused",
+    "parse",
+    "parse_in_child",
+]
 
 log = get_logger("import")
 
-# The child's address space and CPU time; a real 5 MB customer file needs a fraction of it.
-CHILD_MEMORY_BYTES: Final = 1024 * 1024 * 1024
-CHILD_CPU_S: Final = 60
 CHILD_WALL_S: Final = 90.0
-# Lower scheduling priority: with every core busy reading uploads, the daemon still answers.
-CHILD_NICENESS: Final = 10
 # Children parsing at once per process; further uploads wait for a slot.
 PARALLEL_PARSES: Final = 2
-SNIFF_BYTES: Final = 8192
 
-
-class ParseRequest(msgspec.Struct, frozen=True):
-    """What the child is asked to read."""
-
-    file_name: str
-    data: bytes
-    max_rows: int
-    max_columns: int
-    max_uncompressed_bytes: int
-    head_rows: int
-
-
-class Parsed(msgspec.Struct, frozen=True, tag="parsed"):
-    """The file's kind, header, row count and first rows."""
-
-    kind: Kind
-    headers: list[str]
-    total_rows: int
-    rows: list[list[str]]
-    row_numbers: list[int]
-
-
-class Refused(msgspec.Struct, frozen=True, tag="refused"):
-    """A FileRejected from the child."""
-
-    code: str
-    message: str
-    details: dict[str, object]
-
-
-Reply = Parsed | Refused
 _slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
     weakref.WeakKeyDictionary())
-
-
-def parse(request: ParseRequest) -> Reply:
-    """Check the type against the content and read the table (the child's work)."""
-    try:
-        kind = detect_kind(request.file_name, request.data[:SNIFF_BYTES])
-        table = read_table(kind, request.data, max_rows=request.max_rows,
-                           max_columns=request.max_columns,
-                           max_uncompressed_bytes=request.max_uncompressed_bytes)
-    except FileRejected as exc:
-        return Refused(exc.code, exc.message, exc.details)
-    head = request.head_rows
-    return Parsed(kind, table.headers, len(table.rows), table.rows[:head],
-                  table.row_numbers[:head])
 
 
 def _slot() -> asyncio.Semaphore:
@@ -113,7 +77,7 @@ async def parse_in_child(request: ParseRequest) -> Parsed:
     payload = msgspec.msgpack.encode(request)
     async with _slot():
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "onboardd.importing.sandbox",
+            sys.executable, "-m", "onboardd.importing.sandbox_child",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE)
         try:
@@ -142,26 +106,3 @@ async def parse_in_child(request: ParseRequest) -> Parsed:
                 stderr=mask_digits(lines[0][:300]) if lines else "")
     raise _too_costly("the reader ran out of memory or time" if proc.returncode != 0
                       else "the reader gave no answer")
-
-
-def _limit_self() -> None:
-    """Cap this process's address space and CPU time, and yield the CPU to the daemon."""
-    resource.setrlimit(resource.RLIMIT_AS, (CHILD_MEMORY_BYTES, CHILD_MEMORY_BYTES))
-    resource.setrlimit(resource.RLIMIT_CPU, (CHILD_CPU_S, CHILD_CPU_S))
-    os.nice(CHILD_NICENESS)
-
-
-def main() -> None:
-    """Child entry: read one request from stdin, answer on stdout."""
-    _limit_self()
-    request = msgspec.msgpack.decode(sys.stdin.buffer.read(), type=ParseRequest)
-    try:
-        reply: Reply = parse(request)
-    except MemoryError:
-        sys.exit(3)
-    sys.stdout.buffer.write(msgspec.msgpack.encode(reply))
-    sys.stdout.buffer.flush()
-
-
-if __name__ == "__main__":
-    main()

@@ -91,7 +91,7 @@ WHERE id = $1 AND status = 'processing';
 -- `processed` counter of the last chunks are lost together and the batch resumes before them.
 -- $1 batch, $2 processed so far, $3 chunk size, $4 lease s, $5 total rows, $6 failed rows,
 -- $7 in-file duplicates; valid rows $8..$14 and $19..$23; rejected rows $15..$17; $18 the
--- errors of a valid row whose phone the salon already has.
+-- errors of a valid row whose phone the salon already has; $24 some valid row says no.
 WITH async_commit AS (SELECT set_config('synchronous_commit', 'off', true)),
 guard AS (
     SELECT id, salon_id FROM customer_import_batches
@@ -115,15 +115,18 @@ ins AS (
     FROM guard AS g, valid AS v
     ON CONFLICT (salon_id, phone_hash) DO NOTHING
     RETURNING source_row, status, consent),
+said_no AS (
+    -- $24: the chunk has a row saying no (false for most files: nothing is looked up).
+    SELECT v.phone_hash, v.consent_source, v.opt_out_reason FROM valid AS v
+    WHERE $24::bool AND v.consent = 'no'
+      AND v.source_row NOT IN (SELECT source_row FROM ins)),
 refused AS (
     UPDATE imported_customers AS c
     SET status = 'opted_out', opted_out_at = coalesce(c.opted_out_at, now()), consent = 'no',
-        consent_source = v.consent_source, opt_out_reason = v.opt_out_reason,
+        consent_source = n.consent_source, opt_out_reason = n.opt_out_reason,
         updated_at = now()
-    FROM guard AS g, valid AS v
-    WHERE v.consent = 'no'
-      AND v.source_row NOT IN (SELECT source_row FROM ins)
-      AND c.salon_id = g.salon_id AND c.phone_hash = v.phone_hash
+    FROM guard AS g, said_no AS n
+    WHERE c.salon_id = g.salon_id AND c.phone_hash = n.phone_hash
       AND c.status IN ('pending', 'invited', 'expired')
     RETURNING c.id),
 errs AS (

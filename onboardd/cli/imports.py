@@ -25,15 +25,28 @@ from onboardd.services.imports import batch_status as read_status
 BAR_WIDTH = 30
 
 
+# How several columns of one field combine, as the preview lists them.
+_JOINERS = {"phone": " then ", "consent": " and "}
+_UNKNOWN_CONSENT = {"assume": "may be invited", "require": "are imported opted out"}
+
+
 def _print_preview(preview: Preview, out: TextIO) -> None:
-    mapping = ", ".join(f"{field} <- {cols if isinstance(cols, str) else ' + '.join(cols)}"
-                        for field, cols in preview.mapping.items())
-    print(f"{preview.file_name}: {preview.total_rows} rows ({preview.file_kind})", file=out)
+    mapping = ", ".join(
+        f"{field} <- {cols if isinstance(cols, str) else _JOINERS.get(field, ' + ').join(cols)}"
+        for field, cols in preview.mapping.items())
+    source = f", {preview.detected_source_label}" if preview.detected_source_label else ""
+    print(f"{preview.file_name}: {preview.total_rows} rows ({preview.file_kind}{source})",
+          file=out)
     print(f"columns: {mapping}", file=out)
     if preview.unmapped_columns:
         print(f"not imported: {', '.join(preview.unmapped_columns)}", file=out)
+    policy = preview.consent.default_consent
+    print(f"consent: customers with no recorded consent {_UNKNOWN_CONSENT.get(policy, policy)} "
+          f"([import] default_consent = {policy})", file=out)
     for row in preview.preview:
         verdict = "ok" if row.valid else "; ".join(row.errors)
+        if row.valid and row.status == "opted_out":
+            verdict = f"ok, opted out: {row.opt_out_reason}"
         print(f"  row {row.row_number}: {row.name or '-'} {row.phone or '-'} "
               f"{row.email or ''} [{verdict}]", file=out)
 
@@ -117,6 +130,9 @@ async def run_import(cfg: Config, path: Path, salon_id: str, *, assume_yes: bool
     summary = (f"batch {state.id}: {state.status}; imported {state.successful_imports}, "
                f"failed {state.failed_imports}, duplicates {state.duplicate_skipped} "
                f"of {state.total_records}")
+    if state.imported_opted_out or state.existing_opted_out:
+        summary += (f"; {state.imported_opted_out} imported opted out (said no, blocked or no "
+                    f"consent), {state.existing_opted_out} existing customers opted out")
     print(summary)
     if outcome == "released":
         print("interrupted: the batch was handed back; `onboardd serve` resumes it", file=err)

@@ -402,3 +402,24 @@ async def test_cli_import_and_kill_mid_batch(db_url: str, tmp_path: Path, servic
         "UPDATE customer_import_batches SET claimed_until = NULL WHERE id = $1", row["id"])
     state = await run_until_done(services, row["id"])
     await assert_exact(services, state, expected, 3000)
+
+
+async def test_cli_import_names_the_export_and_its_opt_outs(db_url: str, tmp_path: Path,
+                                                            salon: str) -> None:
+    """An operator importing a salon-software export from the shell sees what it was
+    recognised as, how the phone columns are tried, and who was imported opted out."""
+    from tests.export_shapes import fresha
+
+    export = fresha()
+    env = {**os.environ, **daemon_env(db_url, tmp_path / "state", ONBOARDD_LOG_LEVEL="warning")}
+    path = tmp_path / export.file_name
+    path.write_bytes(export.data)
+    proc = _cli(env, "import", str(path), "--salon", salon, "--yes")
+    out, err = await asyncio.to_thread(proc.communicate, timeout=60)
+    assert proc.returncode == 0, err
+    assert f"{export.file_name}: {len(export.rows)} rows (csv, Fresha)" in err
+    assert "phone <- Mobile Number then Telephone" in err
+    assert "consent <- Blocked and Accepts Marketing and Accepts SMS Marketing" in err
+    assert "Karan Mehta +919876543215  [ok, opted out: blocked]" in err
+    assert (f"imported {len(export.imported)}, failed 1, duplicates 0 of {len(export.rows)}; "
+            f"{len(export.opted_out)} imported opted out") in out

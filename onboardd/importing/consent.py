@@ -12,7 +12,6 @@ from onboardd.domain.columns import ConsentSource
 
 Consent = Literal["yes", "no", "unknown"]
 DefaultConsent = Literal["assume", "require"]
-DEFAULT_CONSENT_CHOICES: Final = ("assume", "require")
 # The reason recorded for a customer imported opted out because nothing said yes while
 # [import] default_consent = "require".
 CONSENT_REQUIRED: Final = "consent_required"

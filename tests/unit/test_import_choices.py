@@ -135,3 +135,13 @@ def test_greeting_name_skips_honorifics() -> None:
     assert greeting_name("Dr. Priya Nair") == "Priya"
     assert greeting_name("Shri Ram Kumar") == "Ram"
     assert greeting_name("") == "there"
+
+
+def test_a_mapping_stored_before_phone_lists_still_reads() -> None:
+    """A batch confirmed by the previous release (mapping with one "phone" index) imports
+    after the upgrade."""
+    from onboardd.db.imports import _mapping
+
+    stored = _mapping({"headers": ["Name", "Phone"], "name": 0, "first_name": None,
+                       "last_name": None, "phone": 1, "email": None})
+    assert (stored.name, stored.phones, stored.headers) == (0, (P(1),), ["Name", "Phone"])

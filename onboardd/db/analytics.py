@@ -25,12 +25,13 @@ import contextlib
 import re
 from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import date, datetime
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, Final, TypeAlias, TypeVar
 
 import asyncpg
 import msgspec
 
 from onboardd.db.queries import query
+from onboardd.domain.analytics import Bucket, bucket_dates
 
 Conn: TypeAlias = "asyncpg.Connection | asyncpg.Pool"
 
@@ -117,6 +118,12 @@ class CustomerCounts(msgspec.Struct, frozen=True):
     avg_days_to_first_booking: float | None
 
 
+# The series query's event kinds and the SeriesRow field each one counts.
+_SERIES_KINDS: Final = {"imported": "imported", "invited": "invited", "delivered": "delivered",
+                        "registered": "registered", "first_booking": "first_bookings",
+                        "redeemed": "redeemed"}
+
+
 class SeriesRow(msgspec.Struct, frozen=True):
     """One bucket of the series."""
 
@@ -192,15 +199,23 @@ async def customer_counts(conn: Conn, scope: Scope, week_start: datetime,
     return msgspec.convert(dict(record), CustomerCounts)
 
 
-async def series(conn: Conn, scope: Scope, timezone: str, bucket: str, first: date,
+async def series(conn: Conn, scope: Scope, timezone: str, bucket: Bucket, first: date,
                  last: date) -> list[SeriesRow]:
+    """One row per bucket from `first` to `last`, empty buckets included."""
     if scope.campaign_id is None:
         rows = await conn.fetch(query("analytics_series_salon"), scope.salon_id, scope.start,
-                                scope.end, timezone, bucket, first, last)
+                                scope.end, timezone, bucket)
     else:
         rows = await conn.fetch(query("analytics_series_campaign"), *scope.args(), timezone,
-                                bucket, first, last)
-    return [msgspec.convert(dict(r), SeriesRow) for r in rows]
+                                bucket)
+    counts = {day: {**dict.fromkeys(_SERIES_KINDS.values(), 0), "discount": 0}
+              for day in bucket_dates(first, last, bucket)}
+    for r in rows:
+        per_kind = counts.get(r["bucket"])
+        if per_kind is not None:
+            per_kind[_SERIES_KINDS[r["kind"]]] += int(r["n"])
+            per_kind["discount"] += int(r["money"])
+    return [SeriesRow(bucket=day, **per_kind) for day, per_kind in counts.items()]
 
 
 async def campaigns(conn: Conn, scope: Scope) -> list[CampaignRow]:

@@ -64,6 +64,17 @@ class Window(msgspec.Struct, frozen=True):
         return self.first_day - timedelta(days=self.first_day.weekday())
 
 
+def bucket_dates(first: date, last: date, bucket: Bucket) -> list[date]:
+    """The dates of the series points from `first` to `last`: every day, or every 7th."""
+    step = timedelta(days=1 if bucket == "day" else 7)
+    dates = []
+    day = first
+    while day <= last:
+        dates.append(day)
+        day += step
+    return dates
+
+
 def _parse_day(field: str, raw: str) -> date:
     try:
         if len(raw) != 10:

@@ -48,10 +48,10 @@ SELECT count(*)::int AS imported,
 FROM onboardd_customer_funnel($1, $2::varchar) f;
 
 -- name: analytics_series_salon
--- One row per bucket from $6 to $7 (dates), $5 'day' or 'week', bucketed in timezone $4; $2 and
--- $3 the window (this form has no campaign parameter).
--- Each kind of event is counted per bucket where it is read, then the kinds are put together;
--- f is expanded at each use, which reads only what that use needs.
+-- Events of the window $2..$3 counted per (bucket, kind): $5 'day' or 'week', bucketed in
+-- timezone $4 (this form has no campaign parameter). db.analytics.series lays the kinds out
+-- per bucket and fills the empty ones. f is expanded at each use, which reads only what that
+-- use needs.
 WITH f AS NOT MATERIALIZED (
     SELECT f.created_at, f.registered_at, f.linked_user_id, f.first_booking_at
     FROM onboardd_customer_funnel($1, NULL) f
@@ -91,29 +91,11 @@ WITH f AS NOT MATERIALIZED (
       AND r.redeemed_at >= $2 AND r.redeemed_at < $3
       AND r.user_id IN (SELECT f.linked_user_id FROM f WHERE f.linked_user_id IS NOT NULL)
     GROUP BY 1
-), buckets AS (
-    SELECT e.bucket,
-           sum(e.n) FILTER (WHERE e.kind = 'imported')::int AS imported,
-           sum(e.n) FILTER (WHERE e.kind = 'invited')::int AS invited,
-           sum(e.n) FILTER (WHERE e.kind = 'delivered')::int AS delivered,
-           sum(e.n) FILTER (WHERE e.kind = 'registered')::int AS registered,
-           sum(e.n) FILTER (WHERE e.kind = 'first_booking')::int AS first_bookings,
-           sum(e.n) FILTER (WHERE e.kind = 'redeemed')::int AS redeemed,
-           coalesce(sum(e.money), 0)::bigint AS discount
-    FROM events e
-    GROUP BY 1
 )
-SELECT d::date AS bucket,
-       coalesce(b.imported, 0) AS imported, coalesce(b.invited, 0) AS invited,
-       coalesce(b.delivered, 0) AS delivered, coalesce(b.registered, 0) AS registered,
-       coalesce(b.first_bookings, 0) AS first_bookings, coalesce(b.redeemed, 0) AS redeemed,
-       coalesce(b.discount, 0)::bigint AS discount
-FROM generate_series($6::date, $7::date, ('1 ' || $5)::interval) AS d
-LEFT JOIN buckets b ON b.bucket = d::date
-ORDER BY 1;
+SELECT bucket, kind, n, money FROM events;
 
 -- name: analytics_series_campaign
--- As analytics_series_salon for campaign $2: bucket from $7 to $8, $6 'day' or 'week', zone $5.
+-- As analytics_series_salon for campaign $2: $6 'day' or 'week', zone $5.
 -- (Here every use of f needs the campaign's messages, so f is computed once.)
 WITH f AS MATERIALIZED (
     SELECT f.created_at, f.registered_at, f.linked_user_id, f.first_booking_at
@@ -156,26 +138,8 @@ WITH f AS MATERIALIZED (
       AND r.redeemed_at >= $3 AND r.redeemed_at < $4
       AND r.user_id IN (SELECT f.linked_user_id FROM f WHERE f.linked_user_id IS NOT NULL)
     GROUP BY 1
-), buckets AS (
-    SELECT e.bucket,
-           sum(e.n) FILTER (WHERE e.kind = 'imported')::int AS imported,
-           sum(e.n) FILTER (WHERE e.kind = 'invited')::int AS invited,
-           sum(e.n) FILTER (WHERE e.kind = 'delivered')::int AS delivered,
-           sum(e.n) FILTER (WHERE e.kind = 'registered')::int AS registered,
-           sum(e.n) FILTER (WHERE e.kind = 'first_booking')::int AS first_bookings,
-           sum(e.n) FILTER (WHERE e.kind = 'redeemed')::int AS redeemed,
-           coalesce(sum(e.money), 0)::bigint AS discount
-    FROM events e
-    GROUP BY 1
 )
-SELECT d::date AS bucket,
-       coalesce(b.imported, 0) AS imported, coalesce(b.invited, 0) AS invited,
-       coalesce(b.delivered, 0) AS delivered, coalesce(b.registered, 0) AS registered,
-       coalesce(b.first_bookings, 0) AS first_bookings, coalesce(b.redeemed, 0) AS redeemed,
-       coalesce(b.discount, 0)::bigint AS discount
-FROM generate_series($7::date, $8::date, ('1 ' || $6)::interval) AS d
-LEFT JOIN buckets b ON b.bucket = d::date
-ORDER BY 1;
+SELECT bucket, kind, n, money FROM events;
 
 -- name: analytics_campaigns
 -- The comparison: campaigns started in the window (only campaign $2 when given), newest first.

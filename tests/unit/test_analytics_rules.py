@@ -120,3 +120,12 @@ def test_a_wrong_stage_audience_names_the_field(audience: Audience, field: str) 
     with pytest.raises(AudienceError) as caught:
         check_audience(audience)
     assert caught.value.field == field
+
+
+def test_bucket_dates_cover_the_window_by_day_or_by_monday() -> None:
+    bucket_dates = rules.bucket_dates
+    assert bucket_dates(date(2024, 5, 30), date(2024, 6, 2), "day") == [
+        date(2024, 5, 30), date(2024, 5, 31), date(2024, 6, 1), date(2024, 6, 2)]
+    assert bucket_dates(date(2024, 5, 27), date(2024, 6, 11), "week") == [
+        date(2024, 5, 27), date(2024, 6, 3), date(2024, 6, 10)]
+    assert bucket_dates(date(2024, 6, 2), date(2024, 6, 1), "day") == []

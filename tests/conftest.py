@@ -8,6 +8,7 @@ import contextlib
 import os
 import secrets
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,23 @@ def db_url_for(base_uri: str, name: str) -> str:
     return f"{prefix}/{name}?{query}" if query else f"{prefix}/{name}"
 
 
+@contextlib.contextmanager
+def embedded_server(root: Path) -> Iterator[str]:
+    """An embedded PostgreSQL server with its data under `root`; its URI, stopped afterwards
+    (the tests' and the benchmarks' one way to start it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs, when XDG_RUNTIME_DIR is unset
+        import pgserver
+
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)
+    server = pgserver.get_server(root / "data", cleanup_mode="stop")  # type: ignore[attr-defined]
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
 @pytest.fixture(scope="session")
 def pg_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The session's embedded PostgreSQL server (or ONBOARDD_TEST_DATABASE_URL)."""
@@ -47,15 +65,8 @@ def pg_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if external:
         yield external
         return
-    import pgserver
-
-    root = tmp_path_factory.mktemp("pg")
-    root.chmod(0o755)
-    server = pgserver.get_server(root / "data", cleanup_mode="stop")  # type: ignore[attr-defined]
-    try:
-        yield server.get_uri()
-    finally:
-        server.cleanup()
+    with embedded_server(tmp_path_factory.mktemp("pg")) as uri:
+        yield uri
 
 
 @pytest.fixture(scope="session")

@@ -44,7 +44,6 @@ sys.path.insert(0, str(ROOT))
 from onboardd.actors import importer  # noqa: E402
 from onboardd.auth import TokenCodec  # noqa: E402
 from onboardd.config import load  # noqa: E402
-from onboardd.db.migrate import migrate  # noqa: E402
 from onboardd.db.pool import create_pool  # noqa: E402
 from onboardd.domain.phones import PhoneError, normalize_phone  # noqa: E402
 from onboardd.importing.files import read_table  # noqa: E402
@@ -53,6 +52,7 @@ from onboardd.logging import configure  # noqa: E402
 from onboardd.pii import cipher_from_config  # noqa: E402
 from onboardd.runtime import Services  # noqa: E402
 from onboardd.web.app import create_app  # noqa: E402
+from tests.bench.support import bench_database  # noqa: E402
 from tests.export_shapes import GOOGLE_HEADERS  # noqa: E402
 
 # How often the client asks for the status (a busy client: every request is server work).
@@ -254,13 +254,9 @@ async def end_to_end(client: TestClient[Any, Any], salon: str, headers: dict[str
 
 
 async def bench(rows: int, fmt: str, shape: str) -> dict[str, Any]:
-    import pgserver
-
     configure("warning", "json")
     with tempfile.TemporaryDirectory() as tmp:
-        server = pgserver.get_server(Path(tmp) / "pg", cleanup_mode="stop")  # type: ignore[attr-defined]
-        try:
-            url = server.get_uri()
+        async with bench_database() as url:
             cfg = load(None, {
                 "ONBOARDD_DATABASE_URL": url, "ONBOARDD_PATHS_STATE_DIR": tmp,
                 "ONBOARDD_AUTH_JWT_SECRET": SECRET,
@@ -269,8 +265,6 @@ async def bench(rows: int, fmt: str, shape: str) -> dict[str, Any]:
                 "ONBOARDD_IMPORT_MAX_FILE_BYTES": str(max(rows * 120, 5 * 1024 * 1024)),
                 "ONBOARDD_IMPORT_IMPORTS_PER_HOUR": "1000"})
             pool = await create_pool(cfg, url, min_size=2, max_size=5)
-            async with pool.acquire() as conn:
-                await migrate(conn)
             tokens = TokenCodec("HS256", SECRET, SECRET)
             services = Services(cfg=cfg, pool=pool, cipher=cipher_from_config(cfg),
                                 tokens=tokens)
@@ -301,8 +295,6 @@ async def bench(rows: int, fmt: str, shape: str) -> dict[str, Any]:
                 stopping.set()
                 await actor
                 await pool.close()
-        finally:
-            server.cleanup()
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
         "rows": rows, "format": fmt, "shape": shape, "file_bytes": len(data),

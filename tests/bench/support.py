@@ -6,14 +6,13 @@ import contextlib
 import os
 import tempfile
 import uuid
-import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 
 from onboardd.db.migrate import migrate
-from tests.conftest import db_url_for
+from tests.conftest import db_url_for, embedded_server
 
 
 @contextlib.asynccontextmanager
@@ -24,19 +23,8 @@ async def bench_server(keep: str | None = None) -> AsyncIterator[str]:
     if base:
         yield base
         return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs, when XDG_RUNTIME_DIR is unset
-        import pgserver
-
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(keep) if keep else Path(tmp)
-        root.mkdir(parents=True, exist_ok=True)
-        root.chmod(0o755)
-        server = pgserver.get_server(root / "data", cleanup_mode="stop")  # type: ignore[attr-defined]
-        try:
-            yield server.get_uri()
-        finally:
-            server.cleanup()
+    with tempfile.TemporaryDirectory() as tmp, embedded_server(Path(keep or tmp)) as uri:
+        yield uri
 
 
 @contextlib.asynccontextmanager

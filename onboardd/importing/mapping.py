@@ -147,9 +147,10 @@ def _match_contains(keys: list[str], word: str, used: set[int]) -> int | None:
     return None
 
 
-def mapping_from_request(headers: list[str], requested: Requested) -> ColumnMapping:
-    """Apply the client's field -> header choices on top of the guessed mapping. A list of
-    phone columns is tried in the client's order."""
+def mapping_from_request(headers: list[str], requested: Requested,
+                         guessed: ColumnMapping | None = None) -> ColumnMapping:
+    """Apply the client's field -> header choices on top of the guessed mapping (`guessed`,
+    when the caller has it already). A list of phone columns is tried in the client's order."""
     chosen: dict[str, list[int]] = {}
     for request_key, choice in requested.items():
         field = _REQUEST_FIELDS.get(request_key)
@@ -164,7 +165,8 @@ def mapping_from_request(headers: list[str], requested: Requested) -> ColumnMapp
         chosen[field] = [index for name in names
                          if (index := _find_header(headers, name, request_key)) is not None]
     _reject_shared_columns(chosen, headers)
-    guessed = guess_mapping(headers)
+    if guessed is None:
+        guessed = guess_mapping(headers)
     taken = {index for indices in chosen.values() for index in indices}
     fields: dict[str, object] = {}
     for field in ("name", *_NAME_PARTS, "organisation", "email"):

@@ -102,7 +102,7 @@ def choose_mapping(headers: list[str], requested: Requested | None
     try:
         mapping, shape = guess(headers)
         if requested:
-            mapping = mapping_from_request(headers, requested)
+            mapping = mapping_from_request(headers, requested, mapping)
         require_phone(mapping, headers)
     except MappingError as exc:
         raise mapping_problem(exc, headers) from None

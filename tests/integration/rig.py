@@ -42,7 +42,15 @@ class Rig:
 
     async def campaign(self, salon: str, phones: list[str], *, channel: str = "whatsapp",
                        content_sid: str | None = None, start: bool = True) -> str:
+        """Customers with these phones, and a campaign to them (started unless not)."""
         await add_customers(self.pool, self.services.cipher, salon, phones)
+        return await self.new_campaign(salon, channel=channel, content_sid=content_sid,
+                                       start=start)
+
+    async def new_campaign(self, salon: str, *, channel: str = "whatsapp",
+                           content_sid: str | None = None, start: bool = True) -> str:
+        """A campaign with an offer to the salon's default audience (its pending customers);
+        started and the dispatcher woken unless not."""
         offer = await add_offer(self.pool, salon)
         campaign_id: str = await self.pool.fetchval(
             "INSERT INTO invitation_campaigns (salon_id, name, channel, message_template, "

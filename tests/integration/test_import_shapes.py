@@ -15,12 +15,11 @@ import pytest
 from onboardd.actors import importer
 from onboardd.auth import TokenCodec
 from onboardd.domain.phones import NOT_MOBILE
-from onboardd.domain.templates import DEFAULT_TEMPLATE
 from onboardd.runtime import CampaignWake, Services, nudge
 from onboardd.services import campaigns as campaign_service
 from onboardd.services import delivery as delivery_service
 from onboardd.services import imports as import_service
-from tests.campaign_support import add_offer, wait_for
+from tests.campaign_support import wait_for
 from tests.conftest import bearer
 from tests.export_shapes import SHAPES, ExportFile, fresha
 from tests.integration.rig import Rig
@@ -75,13 +74,7 @@ async def customers(rig: Rig, salon: str) -> dict[str, Any]:
 
 async def run_campaign(rig: Rig, salon: str) -> str:
     """A WhatsApp campaign to the salon's default audience (pending customers), to the end."""
-    offer = await add_offer(rig.pool, salon)
-    campaign_id: str = await rig.pool.fetchval(
-        "INSERT INTO invitation_campaigns (salon_id, name, channel, message_template, "
-        "welcome_offer_id, created_by) VALUES ($1, 'Welcome', 'whatsapp', $2, $3, 'admin') "
-        "RETURNING id", salon, DEFAULT_TEMPLATE, offer)
-    await campaign_service.start(rig.pool, campaign_id, salon)
-    nudge(rig.services.queues.campaigns, CampaignWake("campaign_changed", campaign_id))
+    campaign_id = await rig.new_campaign(salon)
     await wait_for(lambda: rig.settled(campaign_id), timeout_s=20)
     return campaign_id
 
@@ -148,11 +141,7 @@ async def test_a_later_file_saying_no_opts_out_existing_customers_before_they_ar
     rig = await make_rig(campaigns_dispatch_poll_s="3600")
     first = await upload(rig, tokens, salon, "contacts.csv", SHAPES["android"]().data)
     await import_all(rig.services, salon, first["batchId"])
-    offer = await add_offer(rig.pool, salon)
-    campaign_id: str = await rig.pool.fetchval(
-        "INSERT INTO invitation_campaigns (salon_id, name, channel, message_template, "
-        "welcome_offer_id, created_by) VALUES ($1, 'c', 'whatsapp', $2, $3, 'admin') "
-        "RETURNING id", salon, DEFAULT_TEMPLATE, offer)
+    campaign_id = await rig.new_campaign(salon, start=False)
     await campaign_service.start(rig.pool, campaign_id, salon)  # frozen, not yet dispatched
     suite = fresha()
     second = await upload(rig, tokens, salon, suite.file_name, suite.data)

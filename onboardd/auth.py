@@ -25,6 +25,7 @@ class Principal(msgspec.Struct, frozen=True):
     sub: str
     role: Role
     salons: tuple[str, ...] = ()
+    expires_at: int = 0  # the token's exp (Unix seconds): an admin UI session ends with it
 
     def manages(self, salon_id: str) -> bool:
         """True when this is an admin token listing salon_id."""
@@ -55,7 +56,8 @@ class TokenCodec:
             raise AuthError("invalid token: role must be 'admin' or 'customer'")
         if not isinstance(salons, list) or not all(isinstance(s, str | int) for s in salons):
             raise AuthError("invalid token: salons must be a list of salon ids")
-        return Principal(sub=str(claims["sub"]), role=role, salons=tuple(str(s) for s in salons))
+        return Principal(sub=str(claims["sub"]), role=role, salons=tuple(str(s) for s in salons),
+                         expires_at=int(claims["exp"]))
 
     def encode(self, sub: str, role: Role, salons: list[str], ttl_s: int) -> str:
         """Mint a token (local use and tests)."""

@@ -48,3 +48,17 @@ async def salon_exists(conn: Conn, salon_id: str) -> bool:
     """True when a salon with this id exists."""
     found: bool = await conn.fetchval(query("salon_exists"), salon_id)
     return found
+
+
+class SalonName(msgspec.Struct, frozen=True):
+    """A salon as the admin UI's switcher shows it."""
+
+    id: str
+    name: str
+    timezone: str
+
+
+async def salon_names(conn: Conn, ids: list[str]) -> list[SalonName]:
+    """The salons among `ids` that exist, by name."""
+    rows = await conn.fetch(query("salon_names"), ids)
+    return [SalonName(str(row["id"]), row["name"], row["timezone"]) for row in rows]

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from onboardd.runtime import Services
 from onboardd.web import (
+    admin,
     api_analytics,
     api_campaigns,
     api_delivery,
@@ -41,7 +42,7 @@ def _area_routes() -> Iterable[web.RouteTableDef]:
 def create_app(services: Services,
                readiness: Callable[[], dict[str, str]] | None = None) -> web.Application:
     """Build the app around already-started services."""
-    app = web.Application(middlewares=[request_context, authenticate],
+    app = web.Application(middlewares=[request_context, authenticate, admin.admin_guard],
                           client_max_size=MAX_JSON_BODY)
     app[SERVICES] = services
     if readiness is not None:
@@ -49,4 +50,5 @@ def create_app(services: Services,
     app.add_routes(health.routes)
     for table in _area_routes():
         app.add_routes(table)
+    admin.setup(app)
     return app

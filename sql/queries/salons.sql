@@ -23,3 +23,10 @@ RETURNING id;
 -- name: salon_exists
 -- The authorization step of every /api/salons/{salonId}/... request (primary-key lookup).
 SELECT EXISTS (SELECT 1 FROM salons WHERE id = $1);
+
+-- name: salon_names
+-- The admin UI's salon switcher: the salons of a token's claim that exist, by name.
+SELECT s.id, s.name, s.timezone
+FROM salons s
+WHERE s.id = ANY($1::text[])
+ORDER BY s.name, s.id;

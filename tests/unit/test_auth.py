@@ -16,8 +16,11 @@ SECRET = "x" * 40
 
 def test_hs256_round_trip() -> None:
     codec = TokenCodec("HS256", SECRET, SECRET)
+    before = int(time.time())
     who = codec.decode(codec.encode("u1", "admin", ["s1", "s2"], 60))
-    assert who == Principal(sub="u1", role="admin", salons=("s1", "s2"))
+    assert who == Principal(sub="u1", role="admin", salons=("s1", "s2"),
+                            expires_at=who.expires_at)
+    assert before + 60 <= who.expires_at <= int(time.time()) + 60
     assert who.manages("s1") and not who.manages("s3")
 
 

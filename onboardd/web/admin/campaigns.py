@@ -1,0 +1,7 @@
+"""The admin UI's campaigns page(s)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+routes = web.RouteTableDef()

@@ -1,0 +1,123 @@
+"""The admin UI's middleware: security headers on every /admin response, a session for every
+page but the login, a CSRF check on every state-changing request, and every failure shown as a
+page in words (never JSON, never a traceback)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from urllib.parse import quote
+
+from aiohttp import web
+
+from onboardd.logging import get_logger
+from onboardd.services.errors import ServiceError
+from onboardd.web.admin import render, session
+from onboardd.web.admin.assets import PREFIX as STATIC_PREFIX
+from onboardd.web.errors import ApiError, api_error
+from onboardd.web.keys import request_id
+
+log = get_logger("admin")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+ADMIN = "/admin"
+OPEN_PATHS = frozenset({"/admin/login"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# No inline script, no eval; styles only from our files (htmx's indicator style is turned off
+# in its config, and scripts set styles through the CSSOM, which CSP allows).
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+       "form-action 'self'; frame-ancestors 'none'")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    # The login link carries the token: no page ever sends its address elsewhere.
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+TITLES = {400: "That request cannot be used", 403: "Not allowed", 404: "Not found",
+          405: "Not allowed", 409: "Not now", 413: "Too large", 415: "Wrong kind of file",
+          422: "Please check the form", 429: "Too many requests"}
+
+
+@web.middleware
+async def admin_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Everything under /admin passes here; other paths go straight on."""
+    if request.path != ADMIN and not request.path.startswith(ADMIN + "/"):
+        return await handler(request)
+    try:
+        response = await _guarded(request, handler)
+    except web.HTTPRedirection as redirect:
+        redirect.headers.update(SECURITY_HEADERS)
+        raise
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+def _to_login(request: web.Request) -> web.StreamResponse:
+    target = "/admin/login"
+    if request.method == "GET" and request.path not in (ADMIN, ADMIN + "/"):
+        target += "?next=" + quote(request.path_qs, safe="")
+    if render.is_htmx(request):  # htmx follows this header with a full page load
+        return web.Response(status=200, headers={"HX-Redirect": target})
+    raise web.HTTPSeeOther(target)
+
+
+async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path.startswith(STATIC_PREFIX + "/") or request.path in OPEN_PATHS:
+        return await _shown(request, handler)
+    try:
+        found = await session.load(request)
+    except session.NoSalon as exc:
+        return render.problem(request, 403, "Not your salon", str(exc))
+    if found is None:
+        return _to_login(request)
+    request[session.ADMIN_SESSION] = found
+    if request.method not in SAFE_METHODS:
+        problem = await _csrf_problem(request, found)
+        if problem:
+            log.warning("admin_csrf_refused", path=request.path, reason=problem)
+            return render.problem(request, 403, "Not allowed", problem)
+    return await _shown(request, handler)
+
+
+async def _csrf_problem(request: web.Request, found: session.AdminSession) -> str | None:
+    """Why a state-changing request may not go ahead, or None."""
+    if not session.same_origin(request):
+        return "This request came from another site. Use the admin pages themselves."
+    given = request.headers.get(session.CSRF_HEADER)
+    if given is None and request.content_type == "application/x-www-form-urlencoded":
+        given = (await request.post()).get(session.CSRF_FIELD)  # type: ignore[assignment]
+    if not session.csrf_matches(found, given if isinstance(given, str) else None):
+        return ("This form has expired or did not come from this page. Reload the page and "
+                "try again.")
+    return None
+
+
+async def _shown(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The handler's response, or what went wrong as a page in words."""
+    try:
+        return await handler(request)
+    except ServiceError as exc:
+        err = api_error(exc)
+        return render.problem(request, err.status, TITLES.get(err.status, "Not done"),
+                              err.message)
+    except ApiError as err:
+        return render.problem(request, err.status, TITLES.get(err.status, "Not done"),
+                              err.message)
+    except web.HTTPNotFound:
+        return render.problem(request, 404, "Not found",
+                              "There is no such page. Use the menu to find your way.")
+    except web.HTTPMethodNotAllowed:
+        return render.problem(request, 405, "Not allowed",
+                              "This address does not take that kind of request.")
+    except web.HTTPException:
+        raise
+    except Exception as exc:
+        log.error("admin_page_failed", method=request.method, path=request.path, exc_info=exc)
+        return render.problem(request, 500, "Something went wrong",
+                              f"The page could not be shown. Try again; if it keeps failing, "
+                              f"tell your operator the request id {request_id(request)}.")

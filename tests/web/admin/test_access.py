@@ -1,0 +1,200 @@
+"""Signing in and out, the session cookie, CSRF, security headers, salon scope, static files
+and error pages of the admin UI."""
+
+from __future__ import annotations
+
+import gzip
+import time
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+from aiohttp.test_utils import TestClient
+
+from onboardd.auth import TokenCodec
+from onboardd.runtime import Services
+from tests.conftest import JWT_SECRET
+from tests.web.admin.conftest import Admin, sign_in, soup, words
+
+
+async def test_no_session_redirects_to_login(client: TestClient[Any, Any]) -> None:
+    for path in ("/admin/", "/admin", "/admin/dashboard", "/admin/customers?q=x"):
+        response = await client.get(path, allow_redirects=False)
+        assert response.status == 303, path
+        assert response.headers["Location"].startswith("/admin/login"), path
+    response = await client.get("/admin/customers?q=x", allow_redirects=False)
+    location = urlsplit(response.headers["Location"])
+    assert location.path == "/admin/login"
+    assert parse_qs(location.query) == {"next": ["/admin/customers?q=x"]}
+    htmx = await client.get("/admin/customers", headers={"HX-Request": "true"},
+                            allow_redirects=False)
+    assert htmx.headers["HX-Redirect"].startswith("/admin/login")
+
+
+async def test_login_link_sets_a_strict_httponly_cookie_and_leaves_the_address(
+        client: TestClient[Any, Any], tokens: TokenCodec, salon: str) -> None:
+    token = tokens.encode("admin-1", "admin", [salon], 600)
+    response = await client.get("/admin/login", params={"token": token, "next": "/admin/offers"},
+                                allow_redirects=False)
+    assert response.status == 303
+    assert response.headers["Location"] == "/admin/offers"  # no token in the next address
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("onboardd_admin=")
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/admin" in cookie
+    max_age = int(cookie.split("Max-Age=")[1].split(";")[0])
+    assert 590 <= max_age <= 600  # the session lives as long as the token
+    assert "Secure" not in cookie  # http://testserver
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+
+
+async def test_https_base_url_makes_the_cookie_secure(
+        client: TestClient[Any, Any], services: Services, tokens: TokenCodec, salon: str
+) -> None:
+    services.public_base_url = "https://salon.example.com"
+    response = await client.get("/admin/login", allow_redirects=False,
+                                params={"token": tokens.encode("a", "admin", [salon], 60)})
+    assert "Secure" in response.headers["Set-Cookie"]
+
+
+async def test_login_refuses_a_foreign_next_address(
+        client: TestClient[Any, Any], tokens: TokenCodec, salon: str) -> None:
+    for evil in ("https://evil.example/admin/x", "//evil.example/admin/", "/api/salons"):
+        response = await client.get("/admin/login", allow_redirects=False, params={
+            "token": tokens.encode("a", "admin", [salon], 60), "next": evil})
+        assert response.headers["Location"] == "/admin/dashboard", evil
+
+
+async def test_pasted_token_and_refusals_in_words(
+        client: TestClient[Any, Any], tokens: TokenCodec, salon: str) -> None:
+    form = await client.get("/admin/login")
+    page = soup(await form.text())
+    assert page.find("textarea", attrs={"name": "token"}) is not None
+    assert page.find("label", attrs={"for": "token"}) is not None
+
+    customer = tokens.encode("c1", "customer", [], 60)
+    refused = await client.post("/admin/login", data={"token": customer}, allow_redirects=False)
+    assert refused.status == 401
+    assert "customer token" in words(soup(await refused.text()).find(role="alert"))
+
+    expired = jwt.encode({"sub": "a", "role": "admin", "salons": [salon],
+                          "exp": int(time.time()) - 10}, JWT_SECRET, algorithm="HS256")
+    late = await client.post("/admin/login", data={"token": expired}, allow_redirects=False)
+    assert late.status == 401 and "expired" in await late.text()
+
+    empty = await client.post("/admin/login", data={"token": "  "}, allow_redirects=False)
+    assert empty.status == 422 and "Paste the admin token" in await empty.text()
+
+    good = await client.post("/admin/login", data={"token": tokens.encode("a", "admin", [salon],
+                                                                          60)},
+                             allow_redirects=False)
+    assert good.status == 303 and good.headers["Location"] == "/admin/dashboard"
+    assert "onboardd_admin=" in good.headers["Set-Cookie"]
+
+
+async def test_login_from_another_site_is_refused(
+        client: TestClient[Any, Any], tokens: TokenCodec, salon: str) -> None:
+    response = await client.post("/admin/login", allow_redirects=False,
+                                 data={"token": tokens.encode("a", "admin", [salon], 60)},
+                                 headers={"Origin": "https://evil.example"})
+    assert response.status == 403
+    assert "Set-Cookie" not in response.headers
+
+
+async def test_expired_session_goes_back_to_login(
+        client: TestClient[Any, Any], salon: str) -> None:
+    expired = jwt.encode({"sub": "a", "role": "admin", "salons": [salon],
+                          "exp": int(time.time()) - 10}, JWT_SECRET, algorithm="HS256")
+    client.session.cookie_jar.update_cookies({"onboardd_admin": expired})
+    response = await client.get("/admin/dashboard", allow_redirects=False)
+    assert response.status == 303 and response.headers["Location"].startswith("/admin/login")
+
+
+async def test_state_changing_requests_need_the_csrf_token(admin: Admin) -> None:
+    missing = await admin.post("/admin/logout", csrf=False)
+    assert missing.status == 403
+    assert "expired or did not come from this page" in words(soup(await missing.text()))
+    wrong = await admin.post("/admin/logout", headers={"X-CSRF-Token": "0" * 32}, csrf=False)
+    assert wrong.status == 403
+    foreign = await admin.post("/admin/logout", headers={"Origin": "https://evil.example"})
+    assert foreign.status == 403 and "another site" in await foreign.text()
+    # The plain form (no htmx) sends the token as a field.
+    form = await admin.post("/admin/logout", data={"csrf": admin.csrf}, htmx=False, csrf=False)
+    assert form.status == 303 and form.headers["Location"] == "/admin/login"
+    cleared = form.headers.getall("Set-Cookie")
+    assert any(c.startswith('onboardd_admin=""') or "onboardd_admin=;" in c for c in cleared)
+
+
+async def test_logout_ends_the_session(admin: Admin) -> None:
+    response = await admin.post("/admin/logout")
+    assert response.status == 303
+    after = await admin.get("/admin/dashboard")
+    assert after.status == 303 and after.headers["Location"].startswith("/admin/login")
+
+
+async def test_security_headers_on_pages_errors_and_redirects(admin: Admin) -> None:
+    for path in ("/admin/dashboard", "/admin/no-such-page", "/admin/login"):
+        response = await admin.get(path)
+        csp = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert "unsafe-eval" not in csp and "frame-ancestors 'none'" in csp
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+    api = await admin.client.get("/healthz")
+    assert "Content-Security-Policy" not in api.headers  # the API is not the UI
+
+
+async def test_unknown_admin_page_is_a_page_in_words(admin: Admin) -> None:
+    response = await admin.get("/admin/no-such-page")
+    assert response.status == 404
+    assert response.content_type == "text/html"
+    text = words(soup(await response.text()))
+    assert "There is no such page" in text and "Traceback" not in text
+
+
+async def test_a_salon_not_in_the_token_gets_the_403_page(
+        client: TestClient[Any, Any], tokens: TokenCodec, salon: str, services: Services
+) -> None:
+    other = await services.pool.fetchval("INSERT INTO salons (name) VALUES ('Other') RETURNING id")
+    await sign_in(client, tokens.encode("admin-1", "admin", [salon], 600))
+    response = await client.get(f"/admin/customers?salon={other}", allow_redirects=False)
+    assert response.status == 403
+    assert "does not manage that salon" in await response.text()
+
+
+async def test_salon_switcher_for_admins_of_several_salons(
+        client: TestClient[Any, Any], tokens: TokenCodec, salon: str, services: Services
+) -> None:
+    second = await services.pool.fetchval(
+        "INSERT INTO salons (name) VALUES ('Zeta Spa') RETURNING id")
+    signed = await sign_in(client, tokens.encode("admin-1", "admin", [salon, second], 600))
+    page = soup(await (await signed.get("/admin/dashboard")).text())
+    options = [words(o) for o in page.select("#salon-switch option")]
+    assert options == ["Glamour Studio", "Zeta Spa"]
+    switched = await signed.post("/admin/salon", data={"salon": second, "csrf": signed.csrf},
+                                 htmx=False)
+    assert switched.status == 303
+    page = soup(await (await signed.get("/admin/dashboard")).text())
+    chosen = page.select_one("#salon-switch option[selected]")
+    assert chosen is not None and words(chosen) == "Zeta Spa"
+    foreign = await signed.post("/admin/salon", data={"salon": "nope", "csrf": signed.csrf},
+                                htmx=False)
+    assert foreign.status == 403
+
+
+async def test_static_files_are_hashed_gzipped_and_cached(admin: Admin) -> None:
+    page = soup(await (await admin.get("/admin/login")).text())
+    scripts = [s["src"] for s in page.find_all("script")]
+    assert any("/vendor/htmx/htmx.min.js" in str(s) for s in scripts)
+    url = next(str(s) for s in scripts if "htmx.min.js" in str(s))
+    response = await admin.client.get(url, headers={"Accept-Encoding": "gzip"},
+                                      auto_decompress=False)
+    assert response.status == 200
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert "immutable" in response.headers["Cache-Control"]
+    body = gzip.decompress(await response.read())
+    assert b"htmx" in body and b'version:"2.' in body  # pinned to htmx 2
+    stale = await admin.client.get(url.replace("/admin/static/", "/admin/static/0") )
+    assert stale.status == 200 and stale.headers["Cache-Control"] == "no-cache"
+    missing = await admin.client.get("/admin/static/abc/nope.js")
+    assert missing.status == 404

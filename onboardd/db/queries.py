@@ -20,9 +20,10 @@ SQL_PACKAGE = "onboardd.sql"
 CODE_PACKAGE = "onboardd"
 
 _NAME_RE = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
-# A call of query() with a literal name; _ANY_CALL_RE finds every call, literal or not.
-_LITERAL_CALL_RE = re.compile(r"""\bquery\(\s*["'](\w+)["']\s*\)""")
-_ANY_CALL_RE = re.compile(r"\bquery\(")
+# A call of query() with a literal name; _ANY_CALL_RE finds every call, literal or not. A method
+# named query (`filters.query()`, `def query(`) is not this function.
+_LITERAL_CALL_RE = re.compile(r"""(?<![.\w])(?<!def )query\(\s*["'](\w+)["']\s*\)""")
+_ANY_CALL_RE = re.compile(r"(?<![.\w])(?<!def )query\(")
 
 
 class InstallationError(Exception):

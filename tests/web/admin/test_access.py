@@ -198,3 +198,25 @@ async def test_static_files_are_hashed_gzipped_and_cached(admin: Admin) -> None:
     assert stale.status == 200 and stale.headers["Cache-Control"] == "no-cache"
     missing = await admin.client.get("/admin/static/abc/nope.js")
     assert missing.status == 404
+
+
+async def test_the_api_stays_bearer_only(admin: Admin, salon: str) -> None:
+    """The session cookie is scoped to /admin and the API never reads it."""
+    for cookie in admin.client.session.cookie_jar:
+        assert cookie["path"] == "/admin"
+    token = next(c.value for c in admin.client.session.cookie_jar if c.key == "onboardd_admin")
+    response = await admin.client.get(f"/api/salons/{salon}/welcome-offers",
+                                      headers={"Cookie": f"onboardd_admin={token}"})
+    assert response.status == 401
+    assert response.content_type == "application/json"
+
+
+def test_every_script_and_stylesheet_together_stay_small() -> None:
+    """The heaviest page loads at most every script and stylesheet there is: their gzip sizes
+    together stay far enough under the 250 KB bundle budget to leave room for the HTML
+    (tests/bench/bench_admin_pages.py measures each page with its HTML)."""
+    from onboardd.web.admin.assets import load_assets
+
+    total = sum(len(a.gzipped or a.body) for path, a in load_assets().items()
+                if path.endswith((".js", ".css")))
+    assert total < 200 * 1024, total

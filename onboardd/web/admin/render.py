@@ -38,8 +38,10 @@ def _context(request: web.Request, ctx: dict[str, Any]) -> dict[str, Any]:
 
 
 def is_htmx(request: web.Request) -> bool:
-    """A request htmx made (it swaps a fragment instead of loading a page)."""
-    return request.headers.get("HX-Request") == "true"
+    """A request htmx made to swap a fragment. Not its history restore (Back to an address it
+    pushed, not in its cache), which replaces the whole body and so needs the whole page."""
+    return (request.headers.get("HX-Request") == "true"
+            and request.headers.get("HX-History-Restore-Request") != "true")
 
 
 def page(request: web.Request, template: str, ctx: dict[str, Any] | None = None, *,

@@ -44,7 +44,7 @@ async def test_login_link_sets_a_strict_httponly_cookie_and_leaves_the_address(
     max_age = int(cookie.split("Max-Age=")[1].split(";")[0])
     assert 590 <= max_age <= 600  # the session lives as long as the token
     assert "Secure" not in cookie  # http://testserver
-    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Referrer-Policy"] == "same-origin"
 
 
 async def test_https_base_url_makes_the_cookie_secure(
@@ -139,7 +139,7 @@ async def test_security_headers_on_pages_errors_and_redirects(admin: Admin) -> N
         assert "unsafe-eval" not in csp and "frame-ancestors 'none'" in csp
         assert response.headers["X-Frame-Options"] == "DENY"
         assert response.headers["X-Content-Type-Options"] == "nosniff"
-        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["Referrer-Policy"] == "same-origin"
     api = await admin.client.get("/healthz")
     assert "Content-Security-Policy" not in api.headers  # the API is not the UI
 
@@ -220,3 +220,14 @@ def test_every_script_and_stylesheet_together_stay_small() -> None:
     total = sum(len(a.gzipped or a.body) for path, a in load_assets().items()
                 if path.endswith((".js", ".css")))
     assert total < 200 * 1024, total
+
+
+async def test_htmx_history_restore_gets_the_whole_page(admin: Admin) -> None:
+    """Back to an address htmx pushed (not in its cache): htmx asks with HX-Request and swaps
+    the whole body, so it must get the whole page, not a fragment."""
+    response = await admin.client.get("/admin/no-such-page", headers={
+        "HX-Request": "true", "HX-History-Restore-Request": "true"})
+    page = soup(await response.text())
+    assert page.find("nav") is not None and page.find("h1") is not None
+    fragment = await admin.client.get("/admin/no-such-page", headers={"HX-Request": "true"})
+    assert soup(await fragment.text()).find("nav") is None

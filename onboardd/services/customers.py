@@ -10,8 +10,9 @@ from typing import Any, Final
 
 import msgspec
 
+from onboardd.db import customers as customers_db
 from onboardd.db import imports as db
-from onboardd.domain.phones import PhoneError, normalize_phone
+from onboardd.domain.phones import PhoneError, mask_phone, normalize_phone
 from onboardd.runtime import Services
 from onboardd.services.errors import ServiceError
 from onboardd.services.imports import ROW_PURPOSE
@@ -48,21 +49,25 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+async def _search_terms(services: Services, salon_id: str, search: str | None
+                        ) -> tuple[str | None, bytes | None, str | None]:
+    """A search as the list query takes it: a name pattern, the keyed hash of the number when
+    the text is a whole phone number (read in the salon's region), and which kind it was."""
+    if not search:
+        return None, None, None
+    region = await db.salon_region(services.pool, salon_id) or "IN"
+    try:
+        phone_hash = services.cipher.phone_hash(normalize_phone(search, region))
+    except PhoneError:
+        return _like_pattern(search), None, "name"
+    return _like_pattern(search), phone_hash, "phone"
+
+
 async def list_customers(services: Services, *, salon_id: str, status: str | None,
                          search: str | None, page: int, limit: int, actor: str,
                          request_id: str) -> dict[str, Any]:
     """A page of imported customers; searching by name or by phone through its hash."""
-    name_pattern = phone_hash = None
-    search_kind = None
-    if search:
-        name_pattern = _like_pattern(search)
-        search_kind = "name"
-        region = await db.salon_region(services.pool, salon_id) or "IN"
-        try:
-            phone_hash = services.cipher.phone_hash(normalize_phone(search, region))
-            search_kind = "phone"
-        except PhoneError:
-            pass
+    name_pattern, phone_hash, search_kind = await _search_terms(services, salon_id, search)
     found = await db.list_customers(
         services.pool, salon_id, status=status, name_pattern=name_pattern,
         phone_hash=phone_hash, limit=limit, offset=(page - 1) * limit)
@@ -112,8 +117,7 @@ async def erase(services: Services, *, salon_id: str, customer_id: str, actor: s
     async with services.pool.acquire() as conn, conn.transaction():
         locked = await db.lock_for_erase(conn, customer_id, salon_id)
         if locked is None:
-            raise ServiceError("not_found", f"no imported customer {customer_id!r} in this salon",
-                               code="customer_not_found")
+            raise _missing(customer_id)
         e164 = cipher.decrypt(locked.normalized_phone_enc, "phone")
         decode = msgspec.json.Decoder(dict[str, str]).decode
         rows = [(r.batch_id, r.row_number) async for r in db.salon_error_rows(conn, salon_id)
@@ -125,3 +129,97 @@ async def erase(services: Services, *, salon_id: str, customer_id: str, actor: s
             details={"customerId": customer_id, "messages": locked.messages,
                      "campaigns": erased.campaigns, "importErrorRows": erased.error_rows},
             request_id=request_id)
+
+
+# The admin UI ------------------------------------------------------------------------------------
+
+class ListedCustomer(msgspec.Struct, frozen=True):
+    """An imported customer in the admin UI's list: the number masked ('+91******3210')."""
+
+    id: str
+    customer_name: str
+    phone_masked: str
+    status: str
+    created_at: dt.datetime
+    invited_at: dt.datetime | None
+    registered_at: dt.datetime | None
+    consent: str | None
+    consent_source: str | None
+    opt_out_reason: str | None
+    name_from_organisation: bool
+
+
+class CustomerList(msgspec.Struct, frozen=True):
+    """One page of the admin UI's customer list; `page` is the page shown (a page past the
+    end shows the last one)."""
+
+    customers: list[ListedCustomer]
+    page: int
+    limit: int
+    total: int
+    total_pages: int
+
+
+async def masked_page(services: Services, *, salon_id: str, status: str | None,
+                      search: str | None, page: int, limit: int, actor: str,
+                      request_id: str) -> CustomerList:
+    """A page of imported customers with their numbers masked, searched like
+    list_customers; the numbers are decrypted only to mask them, and the read is logged."""
+    name_pattern, phone_hash, search_kind = await _search_terms(services, salon_id, search)
+    found = await db.list_customers(
+        services.pool, salon_id, status=status, name_pattern=name_pattern,
+        phone_hash=phone_hash, limit=limit, offset=(page - 1) * limit)
+    pages = math.ceil(found.total / limit)
+    if not found.items and page > pages > 0:
+        page = pages
+        found = await db.list_customers(
+            services.pool, salon_id, status=status, name_pattern=name_pattern,
+            phone_hash=phone_hash, limit=limit, offset=(page - 1) * limit)
+    decrypt = services.cipher.decrypt
+    customers = [ListedCustomer(
+        id=r.id, customer_name=r.customer_name,
+        phone_masked=mask_phone(decrypt(r.normalized_phone_enc, "phone")), status=r.status,
+        created_at=r.created_at, invited_at=r.invited_at, registered_at=r.registered_at,
+        consent=r.consent, consent_source=r.consent_source, opt_out_reason=r.opt_out_reason,
+        name_from_organisation=r.name_from_organisation) for r in found.items]
+    await db.log_pii_access(services.pool, actor=actor, salon_id=salon_id,
+                            action="admin_list_customers", record_count=len(customers),
+                            details={"page": page, "limit": limit, "status": status,
+                                     "search": search_kind, "phones": "masked"},
+                            request_id=request_id)
+    return CustomerList(customers=customers, page=page, limit=limit, total=found.total,
+                        total_pages=pages)
+
+
+def _missing(customer_id: str) -> ServiceError:
+    return ServiceError("not_found", f"no imported customer {customer_id!r} in this salon",
+                        code="customer_not_found")
+
+
+async def customer_name(services: Services, *, salon_id: str, customer_id: str) -> str:
+    """The name of one of the salon's customers (to ask before erasing them)."""
+    found = await customers_db.customer_brief(services.pool, salon_id, customer_id)
+    if found is None:
+        raise _missing(customer_id)
+    return found.customer_name
+
+
+class Revealed(msgspec.Struct, frozen=True):
+    """One customer's whole number (E.164), shown on request."""
+
+    id: str
+    customer_name: str
+    phone: str
+
+
+async def reveal_phone(services: Services, *, salon_id: str, customer_id: str, actor: str,
+                       request_id: str) -> Revealed:
+    """One customer's whole number; every reveal is written to pii_access_log."""
+    found = await customers_db.customer_brief(services.pool, salon_id, customer_id)
+    if found is None:
+        raise _missing(customer_id)
+    phone = services.cipher.decrypt(found.normalized_phone_enc, "phone")
+    await db.log_pii_access(services.pool, actor=actor, salon_id=salon_id,
+                            action="reveal_phone", record_count=1,
+                            details={"customerId": customer_id}, request_id=request_id)
+    return Revealed(id=found.id, customer_name=found.customer_name, phone=phone)

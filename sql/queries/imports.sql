@@ -216,6 +216,13 @@ WHERE salon_id = $1
   AND ($2::text IS NULL OR status = $2)
   AND ($3::text IS NULL OR customer_name ILIKE $3 OR phone_hash = $4::bytea);
 
+-- name: imported_customer_brief
+-- One customer of the salon for the admin UI: the name, the encrypted E.164 number (decrypted
+-- only by a logged reveal) and the status.
+SELECT id, customer_name, normalized_phone_enc, status
+FROM imported_customers
+WHERE id = $1 AND salon_id = $2;
+
 -- name: import_log_pii_access
 INSERT INTO pii_access_log (actor, salon_id, action, record_count, details, request_id)
 VALUES ($1, $2, $3, $4, $5, $6);

@@ -118,6 +118,13 @@ class Offers(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     claim_memory_s: float = 604800.0
 
 
+class Pricing(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What one message costs, for the campaign builder's estimate (examples, not tariffs)."""
+
+    sms_paisa_per_segment: int = 25
+    whatsapp_paisa_per_message: int = 100
+
+
 class Supervisor(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     restart_max: int = 5
     restart_window_s: float = 60.0
@@ -144,6 +151,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     import_: Import = msgspec.field(default_factory=Import, name="import")
     campaigns: Campaigns = msgspec.field(default_factory=Campaigns)
     offers: Offers = msgspec.field(default_factory=Offers)
+    pricing: Pricing = msgspec.field(default_factory=Pricing)
     supervisor: Supervisor = msgspec.field(default_factory=Supervisor)
     log: Log = msgspec.field(default_factory=Log)
 
@@ -305,6 +313,10 @@ def _validate(cfg: Config) -> None:
     if cfg.pii.key:
         decode_key("pii", "key", cfg.pii.key)
     _check_offers(cfg.offers)
+    for key in ("sms_paisa_per_segment", "whatsapp_paisa_per_message"):
+        if getattr(cfg.pricing, key) < 0:
+            raise ConfigError(f"[pricing] {key}: must be 0 or more (paisa), got "
+                              f"{getattr(cfg.pricing, key)}")
     _check_twilio_pair(cfg.twilio)
     if cfg.simulator.auth_token == PUBLIC_SIMULATOR_TOKEN:
         raise ConfigError(f"[simulator] auth_token: '{PUBLIC_SIMULATOR_TOKEN}' is public; leave it "

@@ -69,6 +69,15 @@ class AudienceCustomer(msgspec.Struct, frozen=True):
     download_token: str | None
 
 
+class BatchChoice(msgspec.Struct, frozen=True):
+    """An import batch as the builder's audience filter lists it."""
+
+    id: str
+    file_name: str | None
+    created_at: datetime
+    successful_imports: int
+
+
 class ClaimedMessage(msgspec.Struct, frozen=True):
     """A message leased to this dispatcher, with everything needed to send it."""
 
@@ -191,6 +200,12 @@ async def customer(pool: asyncpg.Pool, customer_id: str, salon_id: str
     """One imported customer of the salon."""
     record = await pool.fetchrow(query("customer_for_preview"), customer_id, salon_id)
     return None if record is None else _row(AudienceCustomer, record)
+
+
+async def import_batches(pool: asyncpg.Pool, salon_id: str, limit: int) -> list[BatchChoice]:
+    """The salon's import batches that hold customers, newest first."""
+    rows = await pool.fetch(query("campaign_import_batches"), salon_id, limit)
+    return [_row(BatchChoice, r) for r in rows]
 
 
 # -- send start, schedule, pause, resume -------------------------------------------------------

@@ -19,7 +19,12 @@ from onboardd.db import delivery as delivery_db
 from onboardd.db import offers as db_offers
 from onboardd.domain import codes, templates
 from onboardd.domain.campaigns import render
-from onboardd.domain.campaigns.audience import Audience, AudienceError, check_audience
+from onboardd.domain.campaigns.audience import (
+    TARGETABLE,
+    Audience,
+    AudienceError,
+    check_audience,
+)
 from onboardd.domain.campaigns.validation import (
     CampaignInput,
     CampaignProblem,
@@ -36,6 +41,7 @@ CODE_ROUNDS: Final = 8
 SAMPLE_SIZE: Final = 5
 SAMPLE_NAME: Final = "Priya Sharma"
 EDITABLE: Final = ("draft", "scheduled")
+BATCH_CHOICES: Final = 200
 
 
 def _now() -> datetime:
@@ -140,6 +146,29 @@ async def audience(services: Services, salon_id: str, campaign_id: str) -> Audie
     count = await db.audience_count(services.pool, salon_id, found.audience)
     sample = await db.audience_sample(services.pool, salon_id, found.audience, SAMPLE_SIZE)
     return AudienceView(found, count, sample)
+
+
+async def audience_size(services: Services, salon_id: str, chosen: Audience) -> int:
+    """How many customers an audience filter targets now, without a campaign (the builder's
+    live count)."""
+    try:
+        checked = check_audience(chosen)
+    except AudienceError as exc:
+        raise _problem(exc) from None
+    await _check_audience_campaign(services, salon_id, checked)
+    return await db.audience_count(services.pool, salon_id, checked)
+
+
+async def preview_customers(services: Services, salon_id: str, limit: int
+                            ) -> list[db.AudienceCustomer]:
+    """A few customers a campaign could target, to preview a message for."""
+    return await db.audience_sample(services.pool, salon_id, Audience(status=list(TARGETABLE)),
+                                    limit)
+
+
+async def import_batches(services: Services, salon_id: str) -> list[db.BatchChoice]:
+    """The salon's import batches an audience may name, newest first."""
+    return await db.import_batches(services.pool, salon_id, BATCH_CHOICES)
 
 
 # -- send start, schedule, pause, resume -------------------------------------------------------

@@ -96,6 +96,13 @@ FROM onboardd_audience($1, $2, $3, $4, $5, $6, $7) c
 ORDER BY c.created_at, c.id
 LIMIT $8;
 
+-- name: campaign_import_batches
+-- The batches an audience may name (the builder's filter): those that imported customers.
+SELECT id, file_name, created_at, successful_imports FROM customer_import_batches
+WHERE salon_id = $1 AND status IN ('processing', 'completed')
+ORDER BY created_at DESC, id
+LIMIT $2;
+
 -- name: customer_for_preview
 SELECT c.id, c.customer_name, c.normalized_phone_enc, c.status, c.import_batch_id,
        c.offer_code, c.download_token

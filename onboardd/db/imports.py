@@ -156,7 +156,8 @@ class CustomerPage(msgspec.Struct, frozen=True):
     total: int
 
 
-def _mapping(raw: Any) -> StoredMapping:
+def read_mapping(raw: Any) -> StoredMapping:
+    """A batch's mapping column as a StoredMapping."""
     if isinstance(raw, dict) and "phones" not in raw and raw.get("phone") is not None:
         # Stored before a mapping could name several phone columns.
         raw = {**raw, "phones": [{"column": raw["phone"]}]}
@@ -199,7 +200,7 @@ async def batch_for_confirm(conn: asyncpg.Connection, batch_id: str, salon_id: s
     row = await conn.fetchrow(query("import_batch_for_confirm"), batch_id, salon_id)
     if row is None:
         return None
-    return BatchForConfirm(status=row["status"], mapping=_mapping(row["mapping"]))
+    return BatchForConfirm(status=row["status"], mapping=read_mapping(row["mapping"]))
 
 
 async def recent_confirms(conn: Conn, salon_id: str) -> RecentEvents:
@@ -250,7 +251,7 @@ async def batch_errors(conn: Conn, batch_id: str, salon_id: str
     if row is None:
         return None
     errors = await conn.fetch(query("import_batch_errors"), batch_id)
-    return BatchErrors(status=row["status"], mapping=_mapping(row["mapping"]), errors=[
+    return BatchErrors(status=row["status"], mapping=read_mapping(row["mapping"]), errors=[
         ErrorRow(row_number=e["row_number"], original_enc=e["original_enc"],
                  errors=list(e["errors"])) for e in errors])
 
@@ -259,7 +260,7 @@ def _claimed(row: asyncpg.Record | None) -> ClaimedBatch | None:
     if row is None:
         return None
     values = dict(row)
-    values["mapping"] = _mapping(values["mapping"])
+    values["mapping"] = read_mapping(values["mapping"])
     return ClaimedBatch(**values)
 
 

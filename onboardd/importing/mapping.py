@@ -11,7 +11,7 @@ from onboardd.importing.headers import consent_source, key, phone_rank
 from onboardd.importing.shapes import Shape, detect_shape
 
 __all__ = ["ColumnMapping", "MappingError", "Requested", "describe", "guess", "guess_mapping",
-           "mapping_from_request", "require_phone"]
+           "mapping_from_request", "request_fields", "require_phone"]
 
 # field -> the header(s) the client chose; '' or [] unmaps the field.
 Requested = dict[str, str | list[str]]
@@ -255,6 +255,24 @@ def describe(
     mapped = mapping.columns()
     unmapped = [header for index, header in enumerate(headers) if index not in mapped]
     return used, unmapped
+
+
+def request_fields(mapping: ColumnMapping, headers: list[str]
+                   ) -> dict[str, str | list[str] | None]:
+    """The mapping as a request would choose it: every field, None when unmapped, phone and
+    consent as lists in the order they are tried."""
+
+    def header(index: int | None) -> str | None:
+        return None if index is None else headers[index]
+
+    return {
+        "name": header(mapping.name), "firstName": header(mapping.first_name),
+        "middleName": header(mapping.middle_name), "lastName": header(mapping.last_name),
+        "organisation": header(mapping.organisation),
+        "phone": [headers[source.column] for source in mapping.phones],
+        "email": header(mapping.email),
+        "consent": [headers[source.column] for source in mapping.consent],
+    }
 
 
 def require_phone(mapping: ColumnMapping, headers: list[str]) -> None:

@@ -8,6 +8,7 @@ from typing import Final
 
 import msgspec
 
+from onboardd.importing.quality import Quality
 from onboardd.importing.rows import RowResult
 
 # The whole preview answer stays under this many bytes of JSON.
@@ -54,7 +55,9 @@ class ConsentSummary(msgspec.Struct, frozen=True, rename="camel"):
 class Preview(msgspec.Struct, frozen=True, rename="camel"):
     """The upload's answer: what was found and how the first rows will be imported.
     detected_source names a recognised export (e.g. google-contacts), None for any other file.
-    preview_truncated: some originalData was cut to keep the answer small."""
+    preview_truncated: some originalData was cut to keep the answer small. quality counts the
+    whole file (onboardd.importing.quality). mapping_fields is the mapping in force in the
+    shape a request's `mapping` takes (every field; None when unmapped)."""
 
     batch_id: str
     status: str
@@ -70,6 +73,8 @@ class Preview(msgspec.Struct, frozen=True, rename="camel"):
     preview: list[PreviewRow]
     created_at: dt.datetime
     preview_truncated: bool = False
+    quality: Quality | None = None
+    mapping_fields: dict[str, str | list[str] | None] = msgspec.field(default_factory=dict)
 
 
 def preview_row(result: RowResult, errors: list[str], original: dict[str, str],

@@ -1,6 +1,8 @@
 """The child side of the upload sandbox (see onboardd.importing.sandbox): read one file under
-an address-space and CPU limit, answer what the preview needs. It imports only what reading a
-file takes (no asyncio, no logging), so each upload's child starts in about half the time.
+an address-space and CPU limit, answer what the preview needs: the first rows and, when asked
+(a region is given), the whole file's quality summary with the mapping in force
+(onboardd.importing.quality). It imports only what reading and validating a file takes (no
+asyncio, no logging), so each upload's child starts in about half the time.
 
 Protocol: one msgpack ParseRequest on stdin, one msgpack reply (Parsed or Refused) on stdout.
 """
@@ -14,8 +16,17 @@ from typing import Final
 
 import msgspec
 
+from onboardd.domain.columns import ColumnMapping
+from onboardd.importing.consent import as_default_consent
 from onboardd.importing.errors import FileRejected
-from onboardd.importing.files import Kind, detect_kind, read_table
+from onboardd.importing.files import Kind, Table, detect_kind, read_table
+from onboardd.importing.mapping import (
+    MappingError,
+    guess,
+    mapping_from_request,
+    require_phone,
+)
+from onboardd.importing.quality import FileQuality, file_quality
 
 # The child's address space and CPU time; a real 5 MB customer file needs a fraction of it.
 CHILD_MEMORY_BYTES: Final = 1024 * 1024 * 1024
@@ -26,7 +37,10 @@ SNIFF_BYTES: Final = 8192
 
 
 class ParseRequest(msgspec.Struct, frozen=True):
-    """What the child is asked to read."""
+    """What the child is asked to read. With a region, it also validates every row and counts
+    (FileQuality), with `mapping` when the caller knows it already, else with the guessed
+    mapping under the client's `requested` choices (no quality when that mapping is
+    unusable: the caller reports the mapping problem)."""
 
     file_name: str
     data: bytes
@@ -34,16 +48,22 @@ class ParseRequest(msgspec.Struct, frozen=True):
     max_columns: int
     max_uncompressed_bytes: int
     head_rows: int
+    region: str | None = None
+    default_consent: str = "assume"
+    mapping: ColumnMapping | None = None
+    requested: dict[str, str | list[str]] | None = None
 
 
 class Parsed(msgspec.Struct, frozen=True, tag="parsed"):
-    """The file's kind, header, row count and first rows."""
+    """The file's kind, header, row count and first rows, and the whole file's quality when it
+    was asked for."""
 
     kind: Kind
     headers: list[str]
     total_rows: int
     rows: list[list[str]]
     row_numbers: list[int]
+    quality: FileQuality | None = None
 
 
 class Refused(msgspec.Struct, frozen=True, tag="refused"):
@@ -68,7 +88,25 @@ def parse(request: ParseRequest) -> Reply:
         return Refused(exc.code, exc.message, exc.details)
     head = request.head_rows
     return Parsed(kind, table.headers, len(table.rows), table.rows[:head],
-                  table.row_numbers[:head])
+                  table.row_numbers[:head], _quality(request, table))
+
+
+def _quality(request: ParseRequest, table: Table) -> FileQuality | None:
+    """The whole file validated with the mapping in force, or None (not asked, or no usable
+    mapping)."""
+    if request.region is None:
+        return None
+    mapping = request.mapping
+    if mapping is None:
+        try:
+            mapping = guess(table.headers)[0]
+            if request.requested:
+                mapping = mapping_from_request(table.headers, request.requested, mapping)
+            require_phone(mapping, table.headers)
+        except MappingError:
+            return None
+    return file_quality(table, mapping, request.region,
+                        as_default_consent(request.default_consent))
 
 
 def _limit_self() -> None:

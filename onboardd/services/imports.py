@@ -1,14 +1,15 @@
 """Import orchestration between the callers (HTTP, CLI) and the database.
 
-Upload parses the whole file once in a bounded child process (onboardd.importing.sandbox) to
-count rows and find the columns, validates only the rows shown in the preview, and stores the
-file in the batch. The importer actor parses the
-stored file again and validates every row, chunk by chunk, which is also what makes a resume
-after a crash exact.
+Upload parses the file in a bounded child process (onboardd.importing.sandbox), which also
+validates every row with the mapping in force for the quality summary (its numbers are then
+looked up among the salon's customers in one query), and stores the file in the batch; other
+columns preview the stored file again the same way. The importer actor parses the stored file
+again and validates every row, chunk by chunk, which is also what makes a resume exact.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
@@ -18,6 +19,7 @@ from typing import Any, Final
 import msgspec
 import structlog
 
+from onboardd.db import import_previews as previews
 from onboardd.db import imports as db
 from onboardd.importing.consent import as_default_consent
 from onboardd.importing.errors import FileRejected
@@ -28,6 +30,7 @@ from onboardd.importing.mapping import (
     describe,
     guess,
     mapping_from_request,
+    request_fields,
     require_phone,
 )
 from onboardd.importing.preview import (
@@ -38,9 +41,10 @@ from onboardd.importing.preview import (
     preview_row,
     shape_original,
 )
+from onboardd.importing.quality import Quality, summarise
 from onboardd.importing.rows import DUPLICATE_PHONE, mark_in_file_duplicates, validate_row
 from onboardd.importing.sandbox import Parsed, ParseRequest, parse_in_child
-from onboardd.importing.shapes import Shape
+from onboardd.importing.shapes import Shape, detect_shape
 from onboardd.logging import get_logger
 from onboardd.runtime import BatchConfirmed, Services, nudge
 from onboardd.services.errors import Kind, ServiceError
@@ -151,60 +155,129 @@ async def create_batch(services: Services, *, salon_id: str, user: str, file_nam
     if not data:
         raise ImportProblem("invalid", "empty_file", "file: the uploaded file is empty",
                             {"field": "file"})
-    try:
-        parsed = await parse_in_child(ParseRequest(
-            file_name=file_name, data=data, max_rows=limits.max_rows,
-            max_columns=limits.max_columns, max_uncompressed_bytes=limits.max_uncompressed_bytes,
-            head_rows=PREVIEW_ROWS))
-    except FileRejected as exc:
-        raise rejected(exc) from None
-    mapping, shape = choose_mapping(parsed.headers, requested)
     default_consent = limits.default_consent
-    preview, cut = await _preview_rows(services, salon_id, parsed, mapping, region,
-                                       default_consent)
-    stored = stored_mapping(parsed.headers, mapping)
+    parsed = await _parse(ParseRequest(
+        file_name=file_name, data=data, max_rows=limits.max_rows,
+        max_columns=limits.max_columns, max_uncompressed_bytes=limits.max_uncompressed_bytes,
+        head_rows=PREVIEW_ROWS, region=region, default_consent=default_consent,
+        requested=requested or None))
+    mapping, shape = choose_mapping(parsed.headers, requested)
+    rows, quality = await _assess(services, salon_id, parsed, mapping, region, default_consent)
     batch = await db.insert_batch(
         services.pool, salon_id=salon_id, imported_by=user, file_name=file_name,
-        total_records=parsed.total_rows, file_kind=parsed.kind, file_data=data, mapping=stored,
-        region=region, default_consent=default_consent)
-    used, unmapped = describe(mapping, parsed.headers)
+        total_records=parsed.total_rows, file_kind=parsed.kind, file_data=data,
+        mapping=stored_mapping(parsed.headers, mapping), region=region,
+        default_consent=default_consent)
     with structlog.contextvars.bound_contextvars(salon_id=salon_id, batch_id=batch.id):
         log.info("import_uploaded", rows=parsed.total_rows, kind=parsed.kind, bytes=len(data),
                  detected_source=shape.slug if shape else None)
+    return _answer(batch.id, file_name, batch.created_at, parsed, mapping, shape, rows, quality,
+                   default_consent)
+
+
+async def preview_again(services: Services, *, salon_id: str, batch_id: str,
+                        requested: Requested | None) -> Preview:
+    """The preview of a stored upload, under another mapping (the client's choices over the
+    guessed one, as at upload; None keeps the stored mapping), which the batch then keeps for
+    its confirm."""
+    found = await previews.stored_upload(services.pool, batch_id, salon_id)
+    if found is None:
+        raise ImportProblem("not_found", "not_found", f"import batch {batch_id} not found")
+    if found.status != "preview" or found.file_data is None:
+        raise _not_previewable(found.status, batch_id)
+    headers = found.mapping.headers
+    if requested:
+        mapping, shape = choose_mapping(headers, requested)
+    else:
+        mapping, shape = column_mapping(found.mapping), detect_shape(headers)
+    limits = services.cfg.import_
+    parsed = await _parse(ParseRequest(
+        # The stored name may have lost its extension to the 255-character cut.
+        file_name=f"upload.{found.file_kind}", data=found.file_data,
+        max_rows=max(limits.max_rows, found.total_records), max_columns=limits.max_columns,
+        max_uncompressed_bytes=limits.max_uncompressed_bytes, head_rows=PREVIEW_ROWS,
+        region=found.region, default_consent=found.default_consent, mapping=mapping))
+    rows, quality = await _assess(services, salon_id, parsed, mapping, found.region,
+                                  found.default_consent)
+    if not await previews.update_preview_mapping(services.pool, batch_id, salon_id,
+                                                 stored_mapping(parsed.headers, mapping)):
+        raise _not_previewable("processing", batch_id)
+    with structlog.contextvars.bound_contextvars(salon_id=salon_id, batch_id=batch_id):
+        log.info("import_previewed_again", mapping_changed=bool(requested))
+    return _answer(batch_id, found.file_name or "", found.created_at, parsed, mapping, shape,
+                   rows, quality, found.default_consent)
+
+
+def _not_previewable(status: str, batch_id: str) -> ImportProblem:  # expired, or confirmed
+    if status == "failed":
+        return ImportProblem(
+            "not_found", "preview_expired",
+            f"import batch {batch_id} is no longer available: a preview not confirmed within "
+            "24 hours is dropped with its file. Upload the file again.")
+    return ImportProblem("conflict", "already_confirmed",
+                         f"import batch {batch_id} has already been confirmed; its columns can "
+                         "no longer change")
+
+
+async def _parse(request: ParseRequest) -> Parsed:
+    """The sandboxed parse (and whole-file validation) of an upload."""
+    try:
+        return await parse_in_child(request)
+    except FileRejected as exc:
+        raise rejected(exc) from None
+
+
+def _answer(batch_id: str, file_name: str, created_at: dt.datetime, parsed: Parsed,
+            mapping: ColumnMapping, shape: Shape | None, rows: tuple[list[PreviewRow], bool],
+            quality: Quality | None, default_consent: str) -> Preview:
+    """The preview answer (capped in size)."""
+    used, unmapped = describe(mapping, parsed.headers)
     consent_columns = [parsed.headers[source.column] for source in mapping.consent]
     return capped(Preview(
-        batch_id=batch.id, status="preview", file_name=file_name, file_kind=parsed.kind,
+        batch_id=batch_id, status="preview", file_name=file_name, file_kind=parsed.kind,
         detected_source=shape.slug if shape else None,
         detected_source_label=shape.label if shape else None,
         total_rows=parsed.total_rows, columns=parsed.headers, mapping=used,
         unmapped_columns=unmapped,
         consent=ConsentSummary(columns=consent_columns, default_consent=default_consent),
-        preview=preview, created_at=batch.created_at, preview_truncated=cut))
+        preview=rows[0], created_at=created_at, preview_truncated=rows[1], quality=quality,
+        mapping_fields=request_fields(mapping, parsed.headers)))
 
 
-async def _preview_rows(services: Services, salon_id: str, parsed: Parsed,
-                        mapping: ColumnMapping, region: str, default_consent: str
-                        ) -> tuple[list[PreviewRow], bool]:
-    """Validate the first rows, including duplicates against the salon's customers; True when
-    an original cell was cut for the answer."""
+async def _existing_phones(services: Services, salon_id: str, phones: set[str]) -> set[str]:
+    """Which of these numbers (E.164) the salon already has: one query over their keyed
+    hashes, computed in a worker thread (a whole file's worth)."""
+    if not phones:
+        return set()
+    hash_of = services.cipher.phone_hash
+    hashes = await asyncio.to_thread(lambda: {hash_of(phone): phone for phone in phones})
+    found = await db.existing_hashes(services.pool, salon_id, list(hashes))
+    return {hashes[digest] for digest in found}
+
+
+async def _assess(services: Services, salon_id: str, parsed: Parsed, mapping: ColumnMapping,
+                  region: str, default_consent: str
+                  ) -> tuple[tuple[list[PreviewRow], bool], Quality | None]:
+    """The first rows as they will be imported (True: an original cell was cut for the
+    answer) and the whole file's quality, both against the salon's customers."""
     consent = as_default_consent(default_consent)
     results = mark_in_file_duplicates([
         validate_row(cells, number, parsed.headers, mapping, region, consent)
         for cells, number in zip(parsed.rows[:PREVIEW_ROWS], parsed.row_numbers[:PREVIEW_ROWS],
                                  strict=True)])
-    hashes = {r.phone: services.cipher.phone_hash(r.phone)
-              for r in results if r.valid and r.phone is not None}
-    existing = await db.existing_hashes(services.pool, salon_id, list(hashes.values()))
+    phones = {r.phone for r in results if r.valid and r.phone is not None}
+    if parsed.quality is not None:
+        phones.update(row.phone for row in parsed.quality.kept)
+    existing = await _existing_phones(services, salon_id, phones)
     rows: list[PreviewRow] = []
     any_cut = False
     for r in results:
-        errors = r.errors
-        if r.valid and r.phone is not None and hashes[r.phone] in existing:
-            errors = [DUPLICATE_PHONE]
+        errors = [DUPLICATE_PHONE] if r.valid and r.phone in existing else r.errors
         original, cut = shape_original(r.original)
         any_cut = any_cut or cut
         rows.append(preview_row(r, errors, original, parsed.headers))
-    return rows, any_cut
+    file = parsed.quality
+    return (rows, any_cut), None if file is None else summarise(file, existing, default_consent)
 
 
 async def confirm_batch(services: Services, *, salon_id: str, batch_id: str,

@@ -1,5 +1,6 @@
-"""Import APIs (spec §7.1): upload + preview, confirm, status, error report, imported list,
-and erasing an imported customer on request (spec §9.1)."""
+"""Import APIs (spec §7.1): upload + preview (with the whole file's quality summary), a
+preview under other columns, confirm, status, error report, imported list, and erasing an
+imported customer on request (spec §9.1)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import msgspec
 from aiohttp import BodyPartReader, web
 
 from onboardd.importing.mapping import Requested
+from onboardd.importing.preview import Preview
 from onboardd.services import customers
 from onboardd.services import imports as service
 from onboardd.web.body import query_choice, query_int, read_json
@@ -28,7 +30,8 @@ _BASE = "/api/salons/{salonId}/customers/import"
 
 
 class ConfirmBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Optional confirm body: a mapping overriding the one shown in the preview."""
+    """Optional confirm (or preview-again) body: a mapping overriding the one shown in the
+    preview."""
 
     mapping: dict[str, str | list[str] | None] | None = None
 
@@ -68,7 +71,7 @@ def _decode_mapping(raw: bytes) -> Requested | None:
     return _requested_mapping(decoded)
 
 
-async def _read_upload(request: web.Request, limit: int
+async def read_upload(request: web.Request, limit: int
                        ) -> tuple[str, bytes, Requested | None]:
     """Stream the multipart body: the file (with its limit) and the optional mapping."""
     if request.content_length is not None and (
@@ -114,13 +117,31 @@ async def upload(request: web.Request) -> web.Response:
     svc = services(request)
     salon_id = salon_of(request)
     await service.claim_upload(svc, salon_id)
-    file_name, data, mapping = await _read_upload(request, svc.cfg.import_.max_file_bytes)
+    file_name, data, mapping = await read_upload(request, svc.cfg.import_.max_file_bytes)
     preview = await service.create_batch(svc, salon_id=salon_id, user=principal(request).sub,
                                          file_name=file_name, data=data, requested=mapping)
+    return json_response(_preview_body(request, salon_id, preview), status=201)
+
+
+def _preview_body(request: web.Request, salon_id: str, preview: Preview) -> dict[str, Any]:
     body: dict[str, Any] = msgspec.to_builtins(preview)
     body["confirmUrl"] = str(request.url.with_path(
         f"/api/salons/{salon_id}/customers/import/{preview.batch_id}/confirm").with_query(None))
-    return json_response(body, status=201)
+    return body
+
+
+@routes.post(_BASE + "/{batchId}/preview")
+async def preview_again(request: web.Request) -> web.Response:
+    """The preview of a stored upload under another mapping (kept for the confirm), or with
+    the stored one when the body has none."""
+    salon_id, batch_id = salon_of(request), request.match_info["batchId"]
+    body = ConfirmBody()
+    if request.can_read_body and request.content_length != 0:
+        body = await read_json(request, ConfirmBody)
+    preview = await service.preview_again(services(request), salon_id=salon_id,
+                                          batch_id=batch_id,
+                                          requested=_requested_mapping(body.mapping))
+    return json_response(_preview_body(request, salon_id, preview))
 
 
 @routes.post(_BASE + "/{batchId}/confirm")

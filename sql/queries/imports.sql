@@ -37,6 +37,19 @@ SET status = 'processing', confirmed_at = now(), mapping = $3,
 WHERE id = $1 AND salon_id = $2 AND status = 'preview'
 RETURNING id;
 
+-- name: import_batch_for_preview
+-- What previewing a stored upload again needs (another mapping chosen, or the page reloaded).
+SELECT status, file_name, file_kind, file_data, mapping, region, default_consent, total_records,
+       created_at
+FROM customer_import_batches
+WHERE id = $1 AND salon_id = $2;
+
+-- name: import_update_preview_mapping
+-- The mapping of a batch still awaiting confirmation (the confirm then uses it).
+UPDATE customer_import_batches SET mapping = $3
+WHERE id = $1 AND salon_id = $2 AND status = 'preview'
+RETURNING id;
+
 -- name: import_batch_status
 -- Errors are exactly the failed and the skipped rows, so their count needs no scan.
 SELECT id, salon_id, status, file_name, total_records, processed, successful_imports,

@@ -140,8 +140,8 @@ def test_greeting_name_skips_honorifics() -> None:
 def test_a_mapping_stored_before_phone_lists_still_reads() -> None:
     """A batch confirmed by the previous release (mapping with one "phone" index) imports
     after the upgrade."""
-    from onboardd.db.imports import _mapping
+    from onboardd.db.imports import read_mapping
 
-    stored = _mapping({"headers": ["Name", "Phone"], "name": 0, "first_name": None,
-                       "last_name": None, "phone": 1, "email": None})
+    stored = read_mapping({"headers": ["Name", "Phone"], "name": 0, "first_name": None,
+                           "last_name": None, "phone": 1, "email": None})
     assert (stored.name, stored.phones, stored.headers) == (0, (P(1),), ["Name", "Phone"])

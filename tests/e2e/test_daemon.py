@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import jwt
 import psutil
@@ -112,8 +114,16 @@ def _banner(daemon: Daemon, state: Path) -> tuple[str, str]:
     assert lines[start + 1] == f"  API          {daemon.base_url}/api"
     salon = re.fullmatch(r"  Salon        Demo Salon \(id (\S+)\)", lines[start + 2])
     assert salon is not None, lines[start + 2]
-    assert lines[start + 3] == "  Admin token  valid 12 h, for Demo Salon:"
-    token = lines[start + 4].strip()
+    assert lines[start + 3] == "  Admin UI     open this link to sign in (valid 12 h):"
+    link = lines[start + 4].strip()
+    assert lines[start + 5] == "  Admin token  valid 12 h, for Demo Salon:"
+    token = lines[start + 6].strip()
+    # The link alone on its line is the admin UI's login with the same token; following it
+    # signs in (a session cookie) and redirects to the dashboard, away from the token.
+    assert link == f"{daemon.base_url}/admin/login?token={token}"
+    status, headers = _no_redirect(link)
+    assert (status, headers["Location"]) == (303, "/admin/dashboard")
+    assert headers["Set-Cookie"].startswith(f"onboardd_admin={token};")
     secret = (state / "jwt.secret").read_text().strip()
     who = TokenCodec("HS256", secret, None).decode(token)
     assert (who.role, who.salons) == ("admin", (salon.group(1),))
@@ -121,6 +131,18 @@ def _banner(daemon: Daemon, state: Path) -> tuple[str, str]:
     assert claims["exp"] - claims["iat"] == 12 * 3600
     assert "onboardd demo" in "\n".join(lines[start:])
     return salon.group(1), token
+
+
+def _no_redirect(url: str) -> tuple[int, http.client.HTTPMessage]:
+    """A GET that does not follow a redirect: (status, headers)."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.netloc, timeout=5)
+    try:
+        conn.request("GET", f"{parts.path}?{parts.query}")
+        response = conn.getresponse()
+        return response.status, response.headers
+    finally:
+        conn.close()
 
 
 def test_bad_config_is_one_clear_line_and_nonzero(tmp_path: Path) -> None:

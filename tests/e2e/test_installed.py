@@ -1,9 +1,11 @@
 """The product as users install it: a wheel built from this tree, installed into a fresh venv
 and run from a directory outside the checkout, so nothing of the checkout can be imported.
 
-One whole loop goes over HTTP against a fresh (empty) database on the test PostgreSQL, with the
-daemon's built-in Twilio simulator: migrate, add a salon, import, confirm, offer, campaign sent
-and delivered, a user registered by the host app, the offer redeemed at booking.
+The wheel carries the admin UI (templates, static files, the vendored libraries with their
+licences) and the installed daemon serves it. One whole loop goes over HTTP against a fresh
+(empty) database on the test PostgreSQL, with the daemon's built-in Twilio simulator: migrate,
+add a salon, import, confirm, offer, campaign sent and delivered, a user registered by the host
+app, the offer redeemed at booking.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +39,9 @@ _NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "build", "dist", "var", "*
 # Files placed in the built tree only, to show that nested static files and templates ship.
 PROBES = ("onboardd/web/static/vendor/probe/probe.min.js",
           "onboardd/web/templates/partials/probe.html")
+ADMIN_BASE = "onboardd/web/templates/admin/base.html"
+VENDOR = "onboardd/web/static/vendor/"
+HTMX = VENDOR + "htmx/htmx.min.js"
 SHIPPED_MIGRATIONS = sorted(p.name for p in (ROOT / "sql" / "migrations").glob("*.sql"))
 
 CUSTOMERS_CSV = (
@@ -128,6 +135,27 @@ def test_the_wheel_carries_every_file_the_package_reads(installed: Path) -> None
         (ROOT / "sql/queries/offers.sql").read_text()
 
 
+@pytest.fixture(scope="session")
+def wheel(installed: Path) -> Path:
+    """The wheel the installed venv came from."""
+    (built,) = (installed.parent.parent / "wheels").glob("onboardd-*.whl")
+    return built
+
+
+def test_the_wheel_ships_the_admin_ui_with_the_vendored_files_licences(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        htmx = archive.read(HTMX)
+    assert {ADMIN_BASE, HTMX, "onboardd/web/templates/admin/login.html",
+            "onboardd/web/static/admin/admin.css", "onboardd/web/static/admin/admin.js"} <= names
+    assert htmx == (ROOT / HTMX).read_bytes()
+    # Every vendored library of the tree travels with its licence, in its own folder.
+    vendored = {p.parent.relative_to(ROOT).as_posix() for p in (ROOT / VENDOR).rglob("*")
+                if p.suffix in (".js", ".css")}
+    assert vendored >= {VENDOR + lib for lib in ("htmx", "alpine", "uplot")}
+    assert sorted(f"{v}/LICENSE" for v in vendored if f"{v}/LICENSE" not in names) == []
+
+
 async def test_installed_daemon_runs_the_whole_loop(installed: Path, empty_db: str,
                                                     tmp_path: Path) -> None:
     env = _env(daemon_env(empty_db, tmp_path / "state"))
@@ -154,6 +182,7 @@ async def test_installed_daemon_runs_the_whole_loop(installed: Path, empty_db: s
         daemon = Daemon(env, tmp_path, command=[str(installed / "onboardd")])
         try:
             await asyncio.to_thread(daemon.wait_ready, 60)
+            await _admin_ui_is_served(daemon.base_url, installed, salon)
             await _drive_the_loop(daemon.base_url, pool, salon)
             assert daemon.stop() == 0
         finally:
@@ -166,6 +195,31 @@ async def test_installed_daemon_runs_the_whole_loop(installed: Path, empty_db: s
         assert "Admin token" not in log
     finally:
         await pool.close()
+
+
+async def _admin_ui_is_served(base: str, installed: Path, salon: str) -> None:
+    """The admin UI's login page from the installed package's templates, htmx from its static
+    files under a content-hashed address, gzipped and cached for good; the printed-link way
+    of signing in redirects away from the token."""
+    (site,) = installed.parent.glob("lib/python*/site-packages")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/admin/login") as resp:
+            page = await resp.text()
+            assert resp.status == 200, page
+            assert resp.content_type == "text/html"
+        found = re.search(r'src="(/admin/static/[0-9a-f]{12}/vendor/htmx/htmx\.min\.js)"', page)
+        assert found is not None, page
+        async with http.get(base + found.group(1), headers={"Accept-Encoding": "gzip"}) as resp:
+            assert resp.status == 200
+            assert resp.headers["Content-Encoding"] == "gzip"
+            assert "immutable" in resp.headers["Cache-Control"]
+            assert await resp.read() == (site / HTMX).read_bytes()  # as unpacked by aiohttp
+        token = TokenCodec("HS256", JWT_SECRET, JWT_SECRET).encode("admin-1", "admin", [salon],
+                                                                   600)
+        async with http.get(f"{base}/admin/login", params={"token": token},
+                            allow_redirects=False) as resp:
+            assert (resp.status, resp.headers["Location"]) == (303, "/admin/dashboard")
+            assert "onboardd_admin" in resp.cookies
 
 
 async def _drive_the_loop(base: str, pool: asyncpg.Pool, salon: str) -> None:

@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Response
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Locator,
+    Page,
+    Response,
+)
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.browser.live import Live
@@ -154,3 +161,44 @@ async def screenshot(page: Page, name: str) -> Path:
     target = SCREENSHOTS / f"{name}-{width}.png"
     await page.screenshot(path=target, full_page=True, animations="disabled")
     return target
+
+
+# A file given to the page as the browser gives a dragged one: a DataTransfer holding a File.
+_DATA_TRANSFER = """([name, text, type]) => {
+  const data = new DataTransfer();
+  data.items.add(new File([text], name, {type}));
+  return data;
+}"""
+
+
+async def drag_file_onto(page: Page, selector: str, name: str, text: str,
+                         mime: str = "text/csv") -> None:
+    """Drag a file over the element `selector` and drop it there: dragenter, dragover, then
+    drop, each a DragEvent carrying the same DataTransfer (what the page's handlers read).
+    Between dragover and drop the zone must show it is a target (its class `over`)."""
+    data = await page.evaluate_handle(_DATA_TRANSFER, [name, text, mime])
+    zone = page.locator(selector)
+    try:
+        for kind in ("dragenter", "dragover"):
+            await zone.dispatch_event(kind, {"dataTransfer": data})
+        await zone.and_(page.locator(".over")).wait_for()
+        await zone.dispatch_event("drop", {"dataTransfer": data})
+    finally:
+        await data.dispose()
+
+
+async def download(page: Page, link: Locator, folder: Path) -> Path:
+    """Click `link`, wait for the download it starts and keep it under `folder` with the name
+    the server gave it; returns the file."""
+    async with page.expect_download() as started:
+        await link.click()
+    done = await started.value
+    assert await done.failure() is None, await done.failure()
+    target = folder / done.suggested_filename
+    await done.save_as(target)
+    return target
+
+
+def tile_value(scope: Locator, label: str) -> Locator:
+    """The value of the tile labelled `label` among the `.tile`s under `scope`."""
+    return scope.locator(f".tile:has(.label:text-is('{label}')) .value")

@@ -7,19 +7,16 @@ GET /api/salons/{salonId}/analytics/export.xlsx?from=&to=&pii=masked|full
 
 from __future__ import annotations
 
-import contextlib
-
 from aiohttp import web
 
-from onboardd.logging import get_logger
 from onboardd.services import analytics as service
 from onboardd.services import analytics_export as export_service
 from onboardd.web.body import query_choice, query_int
+from onboardd.web.downloads import stream_workbook
 from onboardd.web.errors import json_response
 from onboardd.web.keys import principal, request_id, salon_of, services
 
 routes = web.RouteTableDef()
-_log = get_logger("analytics")
 
 _BASE = "/api/salons/{salonId}/analytics"
 
@@ -62,19 +59,4 @@ async def export_xlsx(request: web.Request) -> web.StreamResponse:
             services(request), salon_of(request), raw_from=_text(request, "from"),
             raw_to=_text(request, "to"), pii=pii, actor=principal(request).sub,
             request_id=request_id(request)) as out:
-        response = web.StreamResponse(headers={
-            "Content-Type": export_service.XLSX_CONTENT_TYPE,
-            "Content-Disposition": f'attachment; filename="{out.filename}"',
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-        })
-        response.content_length = out.size
-        await response.prepare(request)
-        try:
-            async with contextlib.aclosing(export_service.chunks(out)) as chunks:
-                async for chunk in chunks:
-                    await response.write(chunk)
-            await response.write_eof()
-        except ConnectionError:
-            _log.info("analytics_export_aborted", reason="client disconnected")
-    return response
+        return await stream_workbook(request, out)

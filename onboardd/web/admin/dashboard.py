@@ -5,7 +5,6 @@ from the same services as GET /api/salons/{salonId}/analytics (and .../export.xl
 
 from __future__ import annotations
 
-import contextlib
 from datetime import datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -13,7 +12,6 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from onboardd.domain.analytics import DEFAULT_DAYS
-from onboardd.logging import get_logger
 from onboardd.services import analytics
 from onboardd.services import analytics_export as export_service
 from onboardd.services import campaigns as campaigns_service
@@ -22,11 +20,11 @@ from onboardd.web.admin import dashboard_view as view
 from onboardd.web.admin import render, session
 from onboardd.web.admin.guard import SECURITY_HEADERS
 from onboardd.web.body import query_choice, query_int
+from onboardd.web.downloads import stream_workbook
 from onboardd.web.errors import api_error
 from onboardd.web.keys import request_id, services
 
 routes = web.RouteTableDef()
-_log = get_logger("admin")
 
 TEMPLATE: Final = "admin/dashboard.html"
 STAGE_TEMPLATE: Final = "admin/stage.html"
@@ -147,19 +145,4 @@ async def export_xlsx(request: web.Request) -> web.StreamResponse:
     async with export_service.export(
             services(request), me.salon.id, raw_from=filters.from_, raw_to=filters.to,
             pii=pii, actor=me.who.sub, request_id=request_id(request)) as out:
-        response = web.StreamResponse(headers={
-            **SECURITY_HEADERS,
-            "Content-Type": export_service.XLSX_CONTENT_TYPE,
-            "Content-Disposition": f'attachment; filename="{out.filename}"',
-            "Cache-Control": "no-store",
-        })
-        response.content_length = out.size
-        await response.prepare(request)
-        try:
-            async with contextlib.aclosing(export_service.chunks(out)) as chunks:
-                async for chunk in chunks:
-                    await response.write(chunk)
-            await response.write_eof()
-        except ConnectionError:
-            _log.info("admin_export_aborted", reason="client disconnected")
-    return response
+        return await stream_workbook(request, out, SECURITY_HEADERS)

@@ -5,8 +5,9 @@ page in words (never JSON, never a traceback)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
+import asyncpg
 from aiohttp import web
 
 from onboardd.logging import get_logger
@@ -51,7 +52,7 @@ async def admin_guard(request: web.Request, handler: Handler) -> web.StreamRespo
     if request.path != ADMIN and not request.path.startswith(ADMIN + "/"):
         return await handler(request)
     try:
-        response = await _guarded(request, handler)
+        response = await _shown(request, handler)
     except web.HTTPRedirection as redirect:
         redirect.headers.update(SECURITY_HEADERS)
         raise
@@ -60,17 +61,22 @@ async def admin_guard(request: web.Request, handler: Handler) -> web.StreamRespo
 
 
 def _to_login(request: web.Request) -> web.StreamResponse:
+    """To the login, coming back afterwards: to this page, or for htmx (whose own request may
+    carry a search, a phone number among them) to the path of the page it was made from."""
     target = "/admin/login"
+    if render.is_htmx(request):  # htmx follows this header with a full page load
+        page = urlsplit(request.headers.get("HX-Current-URL", "")).path
+        if page.startswith(ADMIN + "/") and not page.startswith("/admin/log"):
+            target += "?next=" + quote(page, safe="")
+        return web.Response(status=200, headers={"HX-Redirect": target})
     if request.method == "GET" and request.path not in (ADMIN, ADMIN + "/"):
         target += "?next=" + quote(request.path_qs, safe="")
-    if render.is_htmx(request):  # htmx follows this header with a full page load
-        return web.Response(status=200, headers={"HX-Redirect": target})
     raise web.HTTPSeeOther(target)
 
 
 async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path.startswith(STATIC_PREFIX + "/") or request.path in OPEN_PATHS:
-        return await _shown(request, handler)
+        return await handler(request)
     try:
         found = await session.load(request)
     except session.NoSalon as exc:
@@ -83,7 +89,18 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
         if problem:
             log.warning("admin_csrf_refused", path=request.path, reason=problem)
             return render.problem(request, 403, "Not allowed", problem)
-    return await _shown(request, handler)
+    if request.method == "GET" and "salon" in request.query:
+        return _salon_chosen(request, found)
+    return await handler(request)
+
+
+def _salon_chosen(request: web.Request, found: session.AdminSession) -> web.StreamResponse:
+    """`?salon=` on a page: remember it (as the switcher does) and show the same address
+    without it, so every form and link of the page acts on that salon."""
+    kept = [(key, value) for key, value in request.query.items() if key != "salon"]
+    response = web.HTTPSeeOther(str(request.rel_url.with_query(kept)))
+    session.choose_salon(response, request, found.salon.id)
+    raise response
 
 
 async def _csrf_problem(request: web.Request, found: session.AdminSession) -> str | None:
@@ -100,9 +117,9 @@ async def _csrf_problem(request: web.Request, found: session.AdminSession) -> st
 
 
 async def _shown(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The handler's response, or what went wrong as a page in words."""
+    """The guarded handler's response, or what went wrong as a page in words."""
     try:
-        return await handler(request)
+        return await _guarded(request, handler)
     except ServiceError as exc:
         err = api_error(exc)
         return render.problem(request, err.status, TITLES.get(err.status, "Not done"),
@@ -116,8 +133,21 @@ async def _shown(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPMethodNotAllowed:
         return render.problem(request, 405, "Not allowed",
                               "This address does not take that kind of request.")
-    except web.HTTPException:
+    except web.HTTPRequestEntityTooLarge:
+        return render.problem(request, 413, TITLES[413],
+                              "What was sent is too large for this form. Shorten it and try "
+                              "again.")
+    except web.HTTPRedirection:
         raise
+    except web.HTTPException as exc:
+        return render.problem(request, exc.status, TITLES.get(exc.status, "Not done"),
+                              "This request cannot be used. Reload the page and try again.")
+    except asyncpg.DataError:
+        # A value the database cannot hold (a NUL character, a number out of range) that no
+        # form check caught: the admin's input, not a server error.
+        return render.problem(request, 422, TITLES[422],
+                              "A value in this form cannot be stored (an invisible control "
+                              "character, or a number out of range). Check what you typed.")
     except Exception as exc:
         log.error("admin_page_failed", method=request.method, path=request.path, exc_info=exc)
         return render.problem(request, 500, "Something went wrong",

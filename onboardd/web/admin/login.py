@@ -3,7 +3,7 @@ signing out, and switching salon."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
@@ -30,21 +30,37 @@ def _next_page(raw: str | None) -> str:
 
 def _login_form(request: web.Request, problem: str | None = None, status: int = 200
                 ) -> web.Response:
+    if problem is None and request.query.get("problem") in session.PROBLEMS:
+        problem, status = session.PROBLEMS[request.query["problem"]], 401
     return render.page(request, "admin/login.html",
                        {"problem": problem, "next": _next_page(request.query.get("next"))},
                        status=status)
 
 
-def _signed_in(request: web.Request, token: str, target: str) -> web.StreamResponse:
-    try:
-        who = session.admin_principal(request, token)
-    except session.LoginProblem as exc:
-        log.info("admin_login_refused", reason=str(exc))
-        return _login_form(request, str(exc), status=401)
+def _start(request: web.Request, token: str, target: str) -> web.StreamResponse:
+    """Sign in with a token already checked: the cookie, then on to the page."""
+    who = session.admin_principal(request, token)
     response = web.HTTPSeeOther(target)
     session.start(request, response, token, who)
     log.info("admin_login", user_id=who.sub, salons=len(who.salons))
     raise response
+
+
+def _from_link(request: web.Request, token: str) -> web.StreamResponse:
+    """The printed link. Opened from another site it could sign someone into a salon they did
+    not choose, so only a link typed, pasted or clicked in a terminal (Sec-Fetch-Site none)
+    or on this site counts. A refusal goes to the plain login page with the reason, so the
+    token leaves the address bar and the history either way."""
+    target = _next_page(request.query.get("next"))
+    try:
+        if request.headers.get("Sec-Fetch-Site", "none") not in ("none", "same-origin"):
+            raise session.LoginProblem("cross_site")
+        return _start(request, token, target)
+    except session.LoginProblem as exc:
+        log.info("admin_login_refused", reason=exc.key, via="link")
+        back = "/admin/login?" + urlencode({"problem": exc.key} | (
+            {"next": target} if target != HOME else {}))
+        raise web.HTTPSeeOther(back) from None
 
 
 @routes.get("/admin/login")
@@ -53,7 +69,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
     the token leaves the address bar and the history."""
     token = request.query.get("token")
     if token:
-        return _signed_in(request, token, _next_page(request.query.get("next")))
+        return _from_link(request, token)
     return _login_form(request)
 
 
@@ -68,7 +84,11 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         return _login_form(request, "Paste the admin token into the box, then sign in.",
                            status=422)
     target = form.get("next")
-    return _signed_in(request, token, _next_page(target if isinstance(target, str) else None))
+    try:
+        return _start(request, token, _next_page(target if isinstance(target, str) else None))
+    except session.LoginProblem as exc:
+        log.info("admin_login_refused", reason=exc.key, via="form")
+        return _login_form(request, str(exc), status=401)
 
 
 @routes.post("/admin/logout")

@@ -41,7 +41,27 @@ ADMIN_SESSION = web.RequestKey("admin_session", AdminSession)
 
 
 class LoginProblem(Exception):
-    """A token the admin UI does not accept; the message is one sentence for the login page."""
+    """A token the admin UI does not accept: `key` names the reason (the login page shows its
+    sentence, PROBLEMS[key], also after a redirect that drops the token from the address)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(PROBLEMS[key])
+        self.key = key
+
+
+PROBLEMS = {
+    "expired": "This token has expired. Ask for a new admin link.",
+    "invalid": "This token cannot be used: it is not a token this onboardd accepts (wrong "
+               "signature or contents). Ask for a new admin link.",
+    "customer": "This is a customer token. Sign in with an admin token from the salon's app or "
+                "from `onboardd token --role admin`.",
+    "no_salon": "This admin token names no salon. Ask for a token that lists the salons you "
+                "manage.",
+    "too_many": f"This token names more than {MAX_SALONS} salons; the admin UI takes a token "
+                "for the salons one person manages.",
+    "cross_site": "This sign-in link was opened from another site. Open the link yourself, or "
+                  "paste the token below.",
+}
 
 
 def csrf_for(token: str) -> str:
@@ -59,16 +79,13 @@ def admin_principal(request: web.Request, token: str) -> Principal:
     try:
         who = services(request).tokens.decode(token.strip())
     except AuthError as exc:
-        raise LoginProblem(f"This token cannot be used: {exc}. Ask for a new admin link.") from None
+        raise LoginProblem("expired" if "expired" in str(exc) else "invalid") from None
     if who.role != "admin":
-        raise LoginProblem("This is a customer token. Sign in with an admin token from the "
-                           "salon's app or from `onboardd token --role admin`.")
+        raise LoginProblem("customer")
     if not who.salons:
-        raise LoginProblem("This admin token names no salon. Ask for a token that lists the "
-                           "salons you manage.")
+        raise LoginProblem("no_salon")
     if len(who.salons) > MAX_SALONS:
-        raise LoginProblem(f"This token names more than {MAX_SALONS} salons; the admin UI "
-                           "takes a token for the salons one person manages.")
+        raise LoginProblem("too_many")
     return who
 
 
@@ -128,9 +145,12 @@ async def load(request: web.Request) -> AdminSession | None:
     except LoginProblem:
         return None
     known = await salon_names(services(request).pool, list(who.salons))
-    wanted = request.query.get("salon") or request.cookies.get(SALON_COOKIE)
+    # ?salon= on a page (the guard then remembers it and drops it from the address); a form
+    # acts on the remembered salon only.
+    asked = request.query.get("salon") if request.method == "GET" else None
+    wanted = asked or request.cookies.get(SALON_COOKIE)
     chosen = next((s for s in known if s.id == wanted), None)
-    if chosen is None and request.query.get("salon"):
+    if chosen is None and asked:
         raise NoSalon("This sign-in does not manage that salon. Switch to one of yours, or "
                       "sign in with a token that lists it.")
     if chosen is None:

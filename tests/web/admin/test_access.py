@@ -231,3 +231,66 @@ async def test_htmx_history_restore_gets_the_whole_page(admin: Admin) -> None:
     assert page.find("nav") is not None and page.find("h1") is not None
     fragment = await admin.client.get("/admin/no-such-page", headers={"HX-Request": "true"})
     assert soup(await fragment.text()).find("nav") is None
+
+
+async def test_a_refused_login_link_leaves_the_address_and_says_why(
+        client: TestClient[Any, Any], tokens: TokenCodec, salon: str) -> None:
+    customer = tokens.encode("c1", "customer", [], 60)
+    response = await client.get("/admin/login", params={"token": customer},
+                                allow_redirects=False)
+    assert response.status == 303
+    assert "token" not in response.headers["Location"]  # gone from the address and history
+    assert "Set-Cookie" not in response.headers
+    page = await client.get(response.headers["Location"], allow_redirects=False)
+    assert page.status == 401
+    assert "customer token" in words(soup(await page.text()).find(role="alert"))
+
+
+async def test_a_login_link_opened_from_another_site_signs_nobody_in(
+        client: TestClient[Any, Any], tokens: TokenCodec, salon: str) -> None:
+    token = tokens.encode("a", "admin", [salon], 60)
+    response = await client.get("/admin/login", params={"token": token},
+                                headers={"Sec-Fetch-Site": "cross-site"}, allow_redirects=False)
+    assert response.status == 303 and "Set-Cookie" not in response.headers
+    page = await client.get(response.headers["Location"], allow_redirects=False)
+    assert "opened from another site" in await page.text()
+    typed = await client.get("/admin/login", params={"token": token},
+                             headers={"Sec-Fetch-Site": "none"}, allow_redirects=False)
+    assert typed.status == 303 and "onboardd_admin=" in typed.headers["Set-Cookie"]
+
+
+async def test_salon_in_the_address_is_remembered_so_forms_act_on_it(
+        client: TestClient[Any, Any], tokens: TokenCodec, salon: str, services: Services
+) -> None:
+    second = await services.pool.fetchval(
+        "INSERT INTO salons (name) VALUES ('Zeta Spa') RETURNING id")
+    signed = await sign_in(client, tokens.encode("admin-1", "admin", [salon, second], 600))
+    response = await signed.get(f"/admin/offers?salon={second}&x=1")
+    assert response.status == 303
+    assert response.headers["Location"] == "/admin/offers?x=1"
+    page = soup(await (await signed.get("/admin/offers")).text())
+    chosen = page.select_one("#salon-switch option[selected]")
+    assert chosen is not None and words(chosen) == "Zeta Spa"
+    # A form posted with ?salon= of another salon still acts on the remembered one.
+    assert (await signed.post(f"/admin/salon?salon={salon}",
+                              data={"salon": second, "csrf": signed.csrf},
+                              htmx=False)).status == 303
+
+
+async def test_too_large_and_unstorable_input_are_pages_in_words(admin: Admin) -> None:
+    big = await admin.post("/admin/logout", data={"csrf": admin.csrf, "x": "a" * (2 << 20)},
+                           htmx=False, csrf=False)
+    assert big.status == 413
+    assert big.content_type == "text/html"
+    assert "too large" in await big.text()
+    assert big.headers["X-Frame-Options"] == "DENY"
+
+
+async def test_an_expired_htmx_request_returns_to_its_page_without_its_query(
+        client: TestClient[Any, Any]) -> None:
+    """The search of an htmx request (perhaps a phone number) never reaches the login's
+    address: the way back is the path of the page the request was made from."""
+    response = await client.get("/admin/customers?search=9876543210", allow_redirects=False,
+                                headers={"HX-Request": "true", "HX-Current-URL":
+                                         "http://testserver/admin/customers?search=98765"})
+    assert response.headers["HX-Redirect"] == "/admin/login?next=%2Fadmin%2Fcustomers"

@@ -3,8 +3,9 @@ phone number and filtered by status, with their numbers masked; a logged reveal 
 the GDPR erase behind an inline confirmation.
 
 Every action works as a plain form and is enhanced with htmx: the search swaps the results
-(`#results`) and pushes the address, a reveal swaps one phone cell, the erase swaps the row's
-actions cell for a confirmation and then the row for a sentence saying it was erased.
+(`#results`) and pushes the address (never for a search with a phone number in it: see
+`looks_like_phone`), a reveal swaps one phone cell, the erase swaps the row's actions cell for a
+confirmation (web/admin/confirm.py) and then the row for a sentence saying it was erased.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from aiohttp import web
 
 from onboardd.services import customers as service
 from onboardd.services.errors import ServiceError
-from onboardd.web.admin import render, session
+from onboardd.web.admin import confirm, render, session
 from onboardd.web.api_imports import CUSTOMER_STATUSES, MAX_SEARCH_CHARS
 from onboardd.web.errors import api_error
 from onboardd.web.keys import request_id, services
@@ -42,8 +43,14 @@ OPT_OUT_WORDS: Final = {
     "unsubscribed": "Unsubscribed, as the imported file said",
     "consent_required": "No consent in the file (consent is required)",
     "stop": "Replied STOP"}
-# Ids that can go into a CSS selector and a header as they are (customer ids are UUIDs).
-_SAFE_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+ERASE_PAGE: Final = "admin/customers_erase.html"
+# A page number as the pager writes it (ASCII digits: "²".isdigit() is true, int("²") fails).
+_PAGE: Final = re.compile(r"[0-9]{1,7}")
+# A search with this many digits may hold a phone number (the service searches by phone when
+# the text reads as a whole one), so it is never pushed into the address bar or the history.
+PHONE_DIGITS: Final = 6
+NUL_IN_SEARCH: Final = ("The search has an invisible character in it (NUL) that cannot be "
+                        "searched for. Type the search again.")
 GONE: Final = ("This customer is no longer in the list: they may have been erased already. "
                "Reload the page to see the list as it is now.")
 
@@ -62,10 +69,19 @@ class Filters(msgspec.Struct, frozen=True):
                                      ("page", str(shown) if shown > 1 else "")) if v]
         return urlencode(pairs)
 
+    def without_phone(self) -> Filters:
+        """These filters, less a search that may hold a phone number (for an address)."""
+        return msgspec.structs.replace(self, search="") if looks_like_phone(self.search) else self
+
     def hidden(self) -> dict[str, str]:
         """The filters as hidden form fields, so a plain form can come back to this list."""
         return {k: v for k, v in (("search", self.search), ("status", self.status),
                                   ("page", str(self.page) if self.page > 1 else "")) if v}
+
+
+def looks_like_phone(search: str) -> bool:
+    """Whether a search may hold a phone number: it has 6 digits or more (in any script)."""
+    return sum(char.isdigit() for char in search) >= PHONE_DIGITS
 
 
 def read_filters(values: Mapping[str, Any]) -> tuple[Filters, dict[str, str]]:
@@ -73,7 +89,9 @@ def read_filters(values: Mapping[str, Any]) -> tuple[Filters, dict[str, str]]:
     errors: dict[str, str] = {}
     raw_search = values.get("search")
     search = " ".join(raw_search.split()) if isinstance(raw_search, str) else ""
-    if len(search) > MAX_SEARCH_CHARS:
+    if "\x00" in search:
+        errors["search"] = NUL_IN_SEARCH
+    elif len(search) > MAX_SEARCH_CHARS:
         errors["search"] = (f"A search can be at most {MAX_SEARCH_CHARS} characters "
                             f"(this one has {len(search)}). Shorten it.")
     raw_status = values.get("status")
@@ -82,7 +100,7 @@ def read_filters(values: Mapping[str, Any]) -> tuple[Filters, dict[str, str]]:
         errors["status"] = "Choose one of the statuses in the list."
         status = ""
     raw_page = values.get("page")
-    page = int(raw_page) if isinstance(raw_page, str) and raw_page.isdigit() else 1
+    page = int(raw_page) if isinstance(raw_page, str) and _PAGE.fullmatch(raw_page) else 1
     return Filters(search, status, min(max(page, 1), MAX_PAGE)), errors
 
 
@@ -128,7 +146,9 @@ async def customers_page(request: web.Request) -> web.StreamResponse:
     status = 422 if errors else 200
     if not _wants_results(request):
         return render.page(request, LIST, ctx, status=status)
-    response = render.fragment(request, LIST, "results", ctx, status=status)
+    # htmx reads HX-Push-Url before the form's hx-push-url: "false" pushes nothing.
+    headers = {"HX-Push-Url": "false"} if looks_like_phone(filters.search) else None
+    response = render.fragment(request, LIST, "results", ctx, status=status, headers=headers)
     count = render.fragment(request, LIST, "count", {**ctx, "oob": True})
     response.text = f"{response.text}\n{count.text}"
     return response
@@ -148,11 +168,8 @@ async def reveal(request: web.Request) -> web.StreamResponse:
     return render.page(request, "admin/customers_reveal.html", {**ctx, "filters": filters})
 
 
-def _actions(request: web.Request, ctx: dict[str, Any], *, status: int = 200,
-             retarget: str | None = None) -> web.Response:
-    headers = ({"HX-Retarget": f"#customer-actions-{retarget}", "HX-Reswap": "innerHTML"}
-               if retarget and _SAFE_ID.fullmatch(retarget) else None)
-    return render.fragment(request, ACTIONS, "actions", ctx, status=status, headers=headers)
+def _cell_id(cid: str) -> str:
+    return f"customer-actions-{cid}"
 
 
 async def _question(request: web.Request, filters: Filters, *, message: str | None = None,
@@ -167,21 +184,15 @@ async def _question(request: web.Request, filters: Filters, *, message: str | No
         if exc.kind != "not_found":
             raise
         return _gone(request, cid, filters)
-    ctx = {"cid": cid, "name": name, "mode": "confirm", "message": message, "focus": True,
-           "standalone": not render.is_htmx(request), "filters": filters}
-    if render.is_htmx(request):
-        # A POST aimed at the row: the question goes back into the row's actions cell.
-        return _actions(request, ctx, status=status,
-                        retarget=cid if request.method == "POST" else None)
-    return render.page(request, "admin/customers_erase.html", ctx, status=status)
+    return confirm.ask(request, ACTIONS, ERASE_PAGE, {"cid": cid, "name": name,
+                                                     "filters": filters},
+                       cell_id=_cell_id(cid), message=message, status=status)
 
 
 def _gone(request: web.Request, cid: str, filters: Filters) -> web.StreamResponse:
-    ctx = {"cid": cid, "name": "", "mode": "error", "message": GONE, "focus": True,
-           "standalone": not render.is_htmx(request), "filters": filters}
-    if render.is_htmx(request):
-        return _actions(request, ctx, status=404, retarget=cid)
-    return render.page(request, "admin/customers_erase.html", ctx, status=404)
+    return confirm.ask(request, ACTIONS, ERASE_PAGE, {"cid": cid, "name": "",
+                                                     "filters": filters},
+                       cell_id=_cell_id(cid), mode="error", message=GONE, status=404)
 
 
 @routes.get(BASE + "/{customerId}/erase")
@@ -195,9 +206,9 @@ async def erase_question(request: web.Request) -> web.StreamResponse:
 async def row_actions(request: web.Request) -> web.StreamResponse:
     """The row's buttons again (Cancel on the confirmation)."""
     filters, _ = read_filters(request.query)
-    ctx = {"cid": request.match_info["customerId"], "name": "", "mode": "buttons",
-           "message": None, "focus": True, "standalone": False, "filters": filters}
-    return _actions(request, ctx)
+    cid = request.match_info["customerId"]
+    return confirm.buttons(request, ACTIONS, {"cid": cid, "name": "", "filters": filters},
+                           cell_id=_cell_id(cid))
 
 
 @routes.post(BASE + "/{customerId}/erase")
@@ -222,5 +233,5 @@ async def erase(request: web.Request) -> web.StreamResponse:
     if render.is_htmx(request):
         return render.fragment(request, "admin/customers_erased.html", "erased",
                                {"cid": cid, "name": name})
-    query = filters.query()
+    query = filters.without_phone().query()
     raise web.HTTPSeeOther(f"{BASE}?{query + '&' if query else ''}erased=1")

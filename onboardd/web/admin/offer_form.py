@@ -15,7 +15,14 @@ from typing import Any, Final
 import msgspec
 
 from onboardd.domain.money import format_rupees
-from onboardd.domain.offers import INT32_MAX, FieldError, Offer, OfferInput, validate_offer_input
+from onboardd.domain.offers import (
+    DISCOUNT_TYPES,
+    INT32_MAX,
+    FieldError,
+    Offer,
+    OfferInput,
+    validate_offer_input,
+)
 
 # Form field -> the service's name for it.
 SERVICE_NAMES: Final = {
@@ -29,9 +36,23 @@ GENERAL: Final = "form"
 DEFAULTS: Final = {"name": "", "discount_type": "fixed", "value": "", "max_discount": "",
                    "minimum_bill": "", "validity_days": "30", "usage_limit": "1"}
 
+TYPE_SENTENCE: Final = "Choose a fixed amount or a percentage."
+NUL_IN_NAME: Final = ("The name has an invisible character in it (NUL) that cannot be saved. "
+                      "Type the name again.")
+# The fields that make up the "Customers will read" line, in the order their problem is said.
+PREVIEW_FIELDS: Final = ("discount_type", "value", "max_discount", "minimum_bill")
+
 _AMOUNT = re.compile(r"(\d{1,12})(?:\.(\d{1,2}))?")
 _WHOLE = re.compile(r"\d{1,12}")
 _MOST = format_rupees(INT32_MAX)
+
+
+class Preview(msgspec.Struct, frozen=True):
+    """The "Customers will read" line: the offer the form describes when the service would
+    take it, else the first problem with it in words (neither while the discount is empty)."""
+
+    offer: Offer | None = None
+    problem: str | None = None
 
 
 class OfferForm(msgspec.Struct, frozen=True):
@@ -93,6 +114,8 @@ def _value(values: dict[str, str], errors: dict[str, str]) -> int:
     kind = values["discount_type"]
     if kind == "fixed":
         return _amount(values, "value", errors, required=True) or 0
+    if kind not in DISCOUNT_TYPES:  # the value cannot be read without its kind
+        return 0
     text = _clean(values["value"]).removesuffix("%")
     if not text:
         errors["value"] = "Enter the discount: a whole percent from 1 to 100, such as 15."
@@ -114,7 +137,7 @@ def _whole(values: dict[str, str], field: str, errors: dict[str, str]) -> int:
 def field_sentence(field: str, kind: str, fallback: str) -> str:
     """What to do about a form field the service refused, in the form's own units."""
     if field == "discount_type":
-        return "Choose a percentage or a fixed amount."
+        return TYPE_SENTENCE
     if field == "value":
         if kind == "percentage":
             return "Enter a whole percent from 1 to 100, such as 15."
@@ -162,7 +185,11 @@ def read_form(form: Mapping[str, Any], *, editing: bool = False) -> OfferForm:
     values = {field: str(form.get(field, "")).strip() if field != "name"
               else str(form.get(field, "")) for field in TEXT_FIELDS}
     errors: dict[str, str] = {}
+    if "\x00" in values["name"]:  # PostgreSQL text cannot hold it
+        errors["name"] = NUL_IN_NAME
     kind = values["discount_type"]
+    if kind not in DISCOUNT_TYPES:
+        errors["discount_type"] = TYPE_SENTENCE
     data = OfferInput(
         name=values["name"], discount_type=kind, discount_value=_value(values, errors),
         max_discount_in_paisa=_amount(values, "max_discount", errors, required=False),
@@ -176,15 +203,20 @@ def read_form(form: Mapping[str, Any], *, editing: bool = False) -> OfferForm:
     return OfferForm(values=values, is_active=data.is_active, data=data, errors=errors)
 
 
-def preview_offer(form: Mapping[str, Any]) -> Offer | None:
-    """The offer the form describes so far, to say how customers will read it (None until
-    it can be said)."""
+def preview_offer(form: Mapping[str, Any]) -> Preview:
+    """How customers will read the offer the form describes so far: only an offer the
+    service's own rules accept (never "500%"), else the first problem in words."""
     read = read_form({**DEFAULTS, **form, "name": "preview", "validity_days": "30",
                       "usage_limit": "1"})
-    if read.errors:
-        return None
     data = read.data
-    return Offer(id="", discount_type=data.discount_type, discount_value=data.discount_value,
-                 max_discount_in_paisa=data.max_discount_in_paisa,
-                 minimum_purchase_in_paisa=data.minimum_purchase_in_paisa,
-                 validity_days=30, usage_limit=1, is_active=True)
+    errors = read.errors or service_errors(data, validate_offer_input(data))
+    if not errors:
+        return Preview(offer=Offer(
+            id="", discount_type=data.discount_type, discount_value=data.discount_value,
+            max_discount_in_paisa=data.max_discount_in_paisa,
+            minimum_purchase_in_paisa=data.minimum_purchase_in_paisa,
+            validity_days=30, usage_limit=1, is_active=True))
+    if "value" in errors and not _clean(read.values["value"]) and "discount_type" not in errors:
+        return Preview()  # nothing typed yet: the line says to enter the discount
+    return Preview(problem=next((errors[f] for f in PREVIEW_FIELDS if f in errors),
+                                errors.get(GENERAL)))

@@ -3,19 +3,20 @@ edit forms (rupees in, paisa stored; each error next to its field) and the deact
 a short inline confirmation.
 
 The forms are plain POST forms; the "Customers will read" line follows them with htmx, and the
-deactivation swaps the row's actions cell for its confirmation, then the row for its new state.
+deactivation swaps the row's actions cell for its confirmation (web/admin/confirm.py), then the
+row for its new state.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
 from aiohttp import web
 
 from onboardd.domain.offers import OfferPatch
 from onboardd.services import offers as service
 from onboardd.services.errors import ServiceError
-from onboardd.web.admin import offer_form, render, session
+from onboardd.web.admin import confirm, offer_form, render, session
 from onboardd.web.keys import services
 
 routes = web.RouteTableDef()
@@ -24,6 +25,7 @@ BASE: Final = "/admin/offers"
 FORM: Final = "admin/offer_form.html"
 ROW: Final = "admin/offers_row.html"
 ACTIONS: Final = "admin/offers_actions.html"
+QUESTION_PAGE: Final = "admin/offers_deactivate.html"
 
 
 def _salon(request: web.Request) -> str:
@@ -126,11 +128,8 @@ async def preview(request: web.Request) -> web.StreamResponse:
                            {"preview": offer_form.preview_offer(request.query)})
 
 
-def _actions(request: web.Request, ctx: dict[str, Any]) -> web.Response:
-    headers = None
-    if request.method == "POST":  # a POST aimed at the row: back into the actions cell
-        headers = {"HX-Retarget": f"#offer-actions-{ctx['offer'].id}", "HX-Reswap": "innerHTML"}
-    return render.fragment(request, ACTIONS, "actions", ctx, headers=headers)
+def _cell_id(offer_id: str) -> str:
+    return f"offer-actions-{offer_id}"
 
 
 @routes.get(BASE + "/{offerId}/deactivate")
@@ -138,11 +137,8 @@ async def deactivate_question(request: web.Request) -> web.StreamResponse:
     """Ask before deactivating: inline for htmx, as a page for a plain browser."""
     offer = await service.get_offer(services(request), _salon(request),
                                     request.match_info["offerId"])
-    ctx = {"offer": offer, "mode": "confirm", "focus": True,
-           "standalone": not render.is_htmx(request)}
-    if render.is_htmx(request):
-        return _actions(request, ctx)
-    return render.page(request, "admin/offers_deactivate.html", ctx)
+    return confirm.ask(request, ACTIONS, QUESTION_PAGE, {"offer": offer},
+                       cell_id=_cell_id(offer.id))
 
 
 @routes.get(BASE + "/{offerId}/actions")
@@ -150,8 +146,7 @@ async def row_actions(request: web.Request) -> web.StreamResponse:
     """The row's buttons again (Cancel on the confirmation)."""
     offer = await service.get_offer(services(request), _salon(request),
                                     request.match_info["offerId"])
-    return _actions(request, {"offer": offer, "mode": "buttons", "focus": True,
-                              "standalone": False})
+    return confirm.buttons(request, ACTIONS, {"offer": offer}, cell_id=_cell_id(offer.id))
 
 
 @routes.post(BASE + "/{offerId}/deactivate")

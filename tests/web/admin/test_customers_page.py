@@ -272,3 +272,55 @@ async def test_a_script_in_a_name_is_text(admin: Admin, services: Services, salo
     assert words(page.find(id=f"customer-name-{cid}")) == evil
     question = await admin.get(f"{BASE}/{cid}/erase", htmx=True)
     assert evil not in await question.text()
+
+
+async def test_a_phone_search_is_never_pushed_into_the_address(
+        admin: Admin, services: Services, salon: str) -> None:
+    await seed(services, salon, ["Priya Sharma", "Rahul Verma"])
+    htmx = {"HX-Request": "true", "HX-Target": "results"}
+    for search in ("98000 00002", "+91 98000-00002", "980000", "rahul 9800000002"):
+        response = await admin.client.get(BASE, params={"search": search}, headers=htmx)
+        assert response.status == 200, search
+        # htmx reads this header before the element's hx-push-url and then pushes nothing.
+        assert response.headers.get("HX-Push-Url") == "false", search
+    assert row_names(soup(await (await admin.client.get(
+        BASE, params={"search": "98000 00002"}, headers=htmx)).text())) == ["Rahul Verma"]
+    # Even when the search is refused, and on the pages of a phone search.
+    refused = await admin.client.get(BASE, params={"search": "9" * 101}, headers=htmx)
+    assert refused.status == 422 and refused.headers.get("HX-Push-Url") == "false"
+    paged = await admin.client.get(BASE, params={"search": "98000 00002", "page": "2"},
+                                   headers=htmx)
+    assert paged.headers.get("HX-Push-Url") == "false"
+    # A name search (or a few digits) is pushed as the form asks.
+    for search in ("rahul", "flat 12b", ""):
+        response = await admin.client.get(BASE, params={"search": search}, headers=htmx)
+        assert "HX-Push-Url" not in response.headers, search
+    # A plain erase from a phone search goes back to the list without the number.
+    [rahul] = await services.pool.fetch(
+        "SELECT id FROM imported_customers WHERE customer_name = 'Rahul Verma'")
+    plain = await admin.post(f"{BASE}/{rahul['id']}/erase", htmx=False, csrf=False, data={
+        "csrf": admin.csrf, "confirm": "yes", "search": "98000 00002", "status": "pending"})
+    assert plain.status == 303
+    assert plain.headers["Location"] == f"{BASE}?status=pending&erased=1"
+
+
+async def test_a_page_number_in_other_digits_is_the_first_page(
+        admin: Admin, services: Services, salon: str) -> None:
+    await seed(services, salon, ["Priya Sharma"])
+    for raw in ("²", "¹²", "١", "12345678", "-1", " 2"):
+        page = await admin.page(BASE, params={"page": raw})
+        assert row_names(page) == ["Priya Sharma"], raw
+
+
+async def test_a_nul_character_in_the_search_is_named_next_to_its_field(
+        admin: Admin, services: Services, salon: str) -> None:
+    await seed(services, salon, ["Priya Sharma"])
+    page = await admin.page(BASE, status=422, params={"search": "pri\x00ya"})
+    field = page.find("input", id="customer-search")
+    assert field["aria-invalid"] == "true"
+    assert "customer-search-error" in field["aria-describedby"]
+    assert "invisible character" in words(page.find(id="customer-search-error"))
+    fragment = await admin.client.get(BASE, params={"search": "\x00"}, headers={
+        "HX-Request": "true", "HX-Target": "results"})
+    assert fragment.status == 422
+    assert "invisible character" in words(soup(await fragment.text()).find(class_="alert"))

@@ -201,3 +201,51 @@ async def test_a_script_in_an_offer_name_is_text(admin: Admin, services: Service
     await admin.post(BASE + "/new", data={**NEW, "name": evil})
     html = await (await admin.get(BASE)).text()
     assert evil not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+async def test_an_unknown_kind_of_discount_is_named_next_to_it(admin: Admin,
+                                                               services: Services) -> None:
+    response = await admin.post(BASE + "/new", data={**NEW, "discount_type": "bogus"})
+    assert response.status == 422
+    page = soup(await response.text())
+    assert "Choose a fixed amount or a percentage" in field_error(page, "discount_type")
+    assert page.find("fieldset")["aria-describedby"] == "offer-discount_type-error"
+    assert "Choose a fixed amount" in words(page.find(id="offer-preview"))
+    assert await services.pool.fetchval("SELECT count(*) FROM welcome_offers") == 0
+    preview = await admin.get(BASE + "/preview", htmx=True,
+                              params={"discount_type": "bogus", "value": "100"})
+    assert preview.status == 200
+    said = words(soup(await preview.text()))
+    assert said == "Customers will read: nothing yet. Choose a fixed amount or a percentage."
+
+
+async def test_the_preview_never_shows_an_offer_the_service_would_refuse(admin: Admin) -> None:
+    async def line(**values: str) -> str:
+        response = await admin.get(BASE + "/preview", htmx=True, params=values)
+        assert response.status == 200
+        return words(soup(await response.text()))
+
+    too_much = await line(discount_type="percentage", value="500")
+    assert too_much == ("Customers will read: nothing yet. Enter a whole percent from 1 to 100, "
+                        "such as 15.")
+    zero = await line(discount_type="fixed", value="0")
+    assert zero.startswith("Customers will read: nothing yet. Enter an amount above ₹0")
+    capped = await line(discount_type="fixed", value="100", max_discount="50")
+    assert capped.startswith("Customers will read: nothing yet. A cap applies only to a")
+    no_cap = await line(discount_type="percentage", value="15", max_discount="0")
+    assert no_cap.startswith("Customers will read: nothing yet. Enter a cap above ₹0")
+    # A form the service takes is still said as customers read it.
+    assert await line(discount_type="percentage", value="100") == "Customers will read: 100%"
+
+
+async def test_a_nul_character_in_the_name_is_named_next_to_it(
+        admin: Admin, services: Services, salon: str) -> None:
+    created = await admin.post(BASE + "/new", data={**NEW, "name": "Wel\x00come"})
+    assert created.status == 422
+    assert "invisible character" in field_error(soup(await created.text()), "name")
+    offer_id = await add_offer(services.pool, salon)
+    edited = await admin.post(f"{BASE}/{offer_id}/edit", data={**NEW, "name": "\x00",
+                                                               "is_active": "on"})
+    assert edited.status == 422
+    assert "invisible character" in field_error(soup(await edited.text()), "name")
+    assert await services.pool.fetchval("SELECT name FROM welcome_offers") == "Welcome"

@@ -314,11 +314,8 @@ async def list_customers(conn: Conn, salon_id: str, *, status: str | None,
     """One page of the salon's imported customers and the total matching."""
     rows = await conn.fetch(query("list_imported_customers"), salon_id, status, name_pattern,
                             phone_hash, limit, offset)
-    if rows:
-        total = int(rows[0]["total"])
-    else:
-        total = int(await conn.fetchval(query("count_imported_customers"), salon_id, status,
-                                        name_pattern, phone_hash))
+    total = int(await conn.fetchval(query("count_imported_customers"), salon_id, status,
+                                    name_pattern, phone_hash))
     fields = CustomerRow.__struct_fields__
     return CustomerPage(items=[CustomerRow(**{f: r[f] for f in fields}) for r in rows],
                         total=total)

@@ -212,10 +212,11 @@ SET status = 'failed', failure_reason = 'preview expired: the import was not con
 WHERE status = 'preview' AND created_at < now() - make_interval(secs => $1);
 
 -- name: list_imported_customers
+-- One page along imported_customers_salon_list_idx; the total is count_imported_customers (a
+-- window count here would read and sort every matching row, 150 ms for a 100k-customer salon).
 SELECT id, import_batch_id, customer_name, phone_enc, normalized_phone_enc, email_enc, status,
        invited_at, registered_at, linked_user_id, created_at, consent, consent_source,
-       opt_out_reason, name_from_organisation,
-       count(*) OVER () AS total
+       opt_out_reason, name_from_organisation
 FROM imported_customers
 WHERE salon_id = $1
   AND ($2::text IS NULL OR status = $2)

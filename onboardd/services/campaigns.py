@@ -16,6 +16,7 @@ import msgspec
 
 from onboardd.db import campaigns as db
 from onboardd.db import delivery as delivery_db
+from onboardd.db import imports as imports_db
 from onboardd.db import offers as db_offers
 from onboardd.domain import codes, templates
 from onboardd.domain.campaigns import render
@@ -33,6 +34,7 @@ from onboardd.domain.campaigns.validation import (
     check_schedule,
 )
 from onboardd.domain.offers import Offer
+from onboardd.domain.phones import mask_phone
 from onboardd.runtime import CampaignWake, Services, nudge
 from onboardd.services.errors import ServiceError, invalid_field
 
@@ -169,6 +171,33 @@ async def preview_customers(services: Services, salon_id: str, limit: int
 async def import_batches(services: Services, salon_id: str) -> list[db.BatchChoice]:
     """The salon's import batches an audience may name, newest first."""
     return await db.import_batches(services.pool, salon_id, BATCH_CHOICES)
+
+
+class NamedCustomer(msgspec.Struct, frozen=True):
+    """A customer the builder names, the number masked ('+91******3210')."""
+
+    id: str
+    customer_name: str
+    phone_masked: str
+
+
+async def builder_customers(services: Services, salon_id: str, *, choices: int,
+                            previewed: db.AudienceCustomer | None, actor: str,
+                            request_id: str) -> tuple[list[NamedCustomer], NamedCustomer | None]:
+    """Up to ``choices`` customers to preview a message for, and the previewed one, with their
+    numbers decrypted only to mask them; the read is logged once to pii_access_log."""
+    found = await preview_customers(services, salon_id, choices) if choices > 0 else []
+    decrypt = services.cipher.decrypt
+    named = [NamedCustomer(c.id, c.customer_name,
+                           mask_phone(decrypt(c.normalized_phone_enc, "phone")))
+             for c in [*found, *([previewed] if previewed else [])]]
+    if named:
+        await imports_db.log_pii_access(
+            services.pool, actor=actor, salon_id=salon_id, action="builder_sample_customers",
+            record_count=len({c.id for c in named}),
+            details={"choices": len(found), "previewed": previewed.id if previewed else None,
+                     "phones": "masked"}, request_id=request_id)
+    return named[:len(found)], (named[-1] if previewed else None)
 
 
 # -- send start, schedule, pause, resume -------------------------------------------------------

@@ -8,9 +8,11 @@ from typing import Any, Final
 
 import msgspec
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import BadHttpMessage
 
 from onboardd.importing.mapping import Requested
 from onboardd.importing.preview import Preview
+from onboardd.logging import get_logger
 from onboardd.services import customers
 from onboardd.services import imports as service
 from onboardd.web.body import query_choice, query_int, read_json
@@ -18,6 +20,7 @@ from onboardd.web.errors import ApiError, json_response
 from onboardd.web.keys import principal, request_id, salon_of, services
 
 routes = web.RouteTableDef()
+log = get_logger("imports")
 
 # Room for multipart boundaries and part headers on top of the file limit.
 MULTIPART_OVERHEAD: Final = 64 * 1024
@@ -25,6 +28,9 @@ MAX_MAPPING_BYTES: Final = 16 * 1024
 READ_CHUNK: Final = 64 * 1024
 CUSTOMER_STATUSES: Final = ("pending", "invited", "registered", "expired", "opted_out")
 MAX_SEARCH_CHARS: Final = 100
+MALFORMED: Final = ("file: the upload arrived incomplete or garbled (the multipart body is not "
+                    "well-formed); send the file again as multipart/form-data in a field "
+                    "named 'file'")
 
 _BASE = "/api/salons/{salonId}/customers/import"
 
@@ -73,12 +79,24 @@ def _decode_mapping(raw: bytes) -> Requested | None:
 
 async def read_upload(request: web.Request, limit: int
                        ) -> tuple[str, bytes, Requested | None]:
-    """Stream the multipart body: the file (with its limit) and the optional mapping."""
+    """Stream the multipart body: the file (with its limit) and the optional mapping. A body
+    that is not well-formed multipart (cut short, another boundary, broken part headers) is a
+    400 in words."""
     if request.content_length is not None and (
             request.content_length > limit + MULTIPART_OVERHEAD):
         raise _too_large(limit)
     if request.content_type != "multipart/form-data":
         raise ApiError(415, "send the file as multipart/form-data in a field named 'file'")
+    try:
+        return await _read_parts(request, limit)
+    except (ValueError, BadHttpMessage) as exc:
+        log.info("import_upload_malformed", reason=str(exc)[:200])
+        raise ApiError(400, MALFORMED, code="malformed_upload",
+                       details={"field": "file"}) from None
+
+
+async def _read_parts(request: web.Request, limit: int
+                      ) -> tuple[str, bytes, Requested | None]:
     reader = await request.multipart()
     file_name: str | None = None
     data: bytes | None = None

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -90,6 +91,27 @@ def test_bad_and_skipped_local_times_are_refused_in_words() -> None:
         local_datetime("2030-03-31T01:30", "Europe/London")  # the clocks skip 01:00-02:00
     with pytest.raises(LocalTimeError, match="give a date"):
         local_midnight("15/01/2030", "Asia/Kolkata")
+
+
+@pytest.mark.parametrize(("read", "text", "timezone"), [
+    (local_midnight, "0001-01-01", "Asia/Kolkata"),  # before year 1 in UTC
+    (local_datetime, "0001-01-01T00:00", "Asia/Kolkata"),
+    (local_datetime, "9999-12-31T23:59", "America/New_York"),  # after year 9999 in UTC
+])
+def test_dates_at_the_calendars_edge_are_refused_in_words(
+        read: Callable[[str, str], datetime], text: str, timezone: str) -> None:
+    with pytest.raises(LocalTimeError, match="too far in the past or the future: give a "
+                                             "date such as 2026-05-01"):
+        read(text, timezone)
+
+
+def test_instants_at_the_calendars_edge_still_fill_the_inputs() -> None:
+    """An instant the API took (importedAfter year 1) the salon's clock cannot show."""
+    start = datetime(1, 1, 1, tzinfo=UTC)
+    assert local_date_input(start, "America/New_York") == "0001-01-01"
+    assert local_input(start, "America/New_York") == "0001-01-01T00:00"
+    assert local_input(datetime(9999, 12, 31, 23, 0, tzinfo=UTC), "Asia/Kolkata") == \
+        "9999-12-31T23:00"
 
 
 def test_pricing_defaults_env_overrides_and_bad_values() -> None:

@@ -11,6 +11,7 @@ from onboardd.importing.mapping import guess, mapping_from_request, request_fiel
 from onboardd.importing.preview import ConsentSummary, Preview
 from onboardd.importing.quality import file_quality, summarise
 from onboardd.web.admin import import_view as view
+from onboardd.web.admin.formats import problem_sentence
 from tests.export_shapes import GOOGLE_HEADERS
 from tests.web.messy_import import EXISTING, MESSY_CSV
 
@@ -86,5 +87,5 @@ def test_refusals_in_words() -> None:
     assert view.upload_sentence(413, None, "", {}, max_bytes=5 * 1024 * 1024,
                                 retry_after_s=None, timezone="UTC").startswith(
         "This file is larger than the 5 MB limit.")
-    assert view.sentence("file: the uploaded file is empty") == "The uploaded file is empty"
-    assert view.sentence("Files of type '.pdf': no") == "Files of type '.pdf': no"
+    assert problem_sentence("file: the uploaded file is empty") == "The uploaded file is empty"
+    assert problem_sentence("Files of type '.pdf': no") == "Files of type '.pdf': no"

@@ -91,6 +91,12 @@ def _zone(timezone: str) -> ZoneInfo:
     return ZoneInfo(timezone)
 
 
+def _out_of_range(day: date) -> LocalTimeError:
+    """A date at the very edge of the calendar (year 1 or 9999), which has no UTC instant."""
+    return LocalTimeError(f"{day.isoformat()} is too far in the past or the future: give a "
+                          "date such as 2026-05-01")
+
+
 def local_datetime(text: str, timezone: str) -> datetime:
     """A `datetime-local` value ("2026-05-01T09:30") read in the salon's timezone, as UTC.
     A time the clocks skip (a daylight-saving gap) is refused rather than moved."""
@@ -102,10 +108,15 @@ def local_datetime(text: str, timezone: str) -> datetime:
         raise LocalTimeError("give the time as the salon's clock shows it, without a zone")
     zone = _zone(timezone)
     aware = naive.replace(tzinfo=zone)
-    if aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != naive:
+    try:
+        moment = aware.astimezone(UTC)
+        back = moment.astimezone(zone).replace(tzinfo=None)
+    except OverflowError:
+        raise _out_of_range(naive.date()) from None
+    if back != naive:
         raise LocalTimeError(f"{naive:%d %b %Y %H:%M} does not exist in {timezone} (the clocks "
                              "change then): pick another time")
-    return aware.astimezone(UTC)
+    return moment
 
 
 def local_midnight(text: str, timezone: str) -> datetime:
@@ -114,14 +125,26 @@ def local_midnight(text: str, timezone: str) -> datetime:
         day = date.fromisoformat(text.strip())
     except ValueError:
         raise LocalTimeError("give a date, e.g. 2026-05-01") from None
-    return datetime.combine(day, time(0, 0), tzinfo=_zone(timezone)).astimezone(UTC)
+    try:
+        return datetime.combine(day, time(0, 0), tzinfo=_zone(timezone)).astimezone(UTC)
+    except OverflowError:
+        raise _out_of_range(day) from None
+
+
+def _on_clock(moment: datetime, timezone: str) -> datetime:
+    """The instant on the salon's clock; at the calendar's very edge (an instant the API took
+    in year 1 or 9999 that the salon's clock cannot show) its UTC reading instead."""
+    try:
+        return moment.astimezone(_zone(timezone))
+    except OverflowError:
+        return moment.astimezone(UTC)
 
 
 def local_input(moment: datetime, timezone: str) -> str:
     """An instant as a `datetime-local` value on the salon's clock ("2026-05-01T09:30")."""
-    return moment.astimezone(_zone(timezone)).strftime("%Y-%m-%dT%H:%M")
+    return _on_clock(moment, timezone).replace(tzinfo=None).isoformat(timespec="minutes")
 
 
 def local_date_input(moment: datetime, timezone: str) -> str:
     """An instant's salon-local date as a `date` input value ("2026-05-01")."""
-    return moment.astimezone(_zone(timezone)).strftime("%Y-%m-%d")
+    return _on_clock(moment, timezone).date().isoformat()

@@ -23,6 +23,7 @@ from onboardd.domain.campaigns.builder import (
 )
 from onboardd.domain.campaigns.validation import CampaignInput
 from onboardd.services.analytics import stage_audience
+from onboardd.web.admin.formats import problem_sentence
 
 # A problem's field (the API's details.field) -> the id of the control it is shown next to.
 FIELD_IDS: Final = {
@@ -185,12 +186,12 @@ def campaign_input(form: BuilderForm, timezone: str) -> tuple[CampaignInput, dic
     try:
         chosen = audience(form, timezone)
     except FormProblem as exc:
-        problems[exc.field] = problem_text(exc.field, exc.message)
+        problems[exc.field] = problem_sentence(exc.message, exc.field)
     when = None
     try:
         when = scheduled_for(form, timezone)
     except FormProblem as exc:
-        problems[exc.field] = problem_text(exc.field, exc.message)
+        problems[exc.field] = problem_sentence(exc.message, exc.field)
     body = CampaignInput(
         name=form.name, channel=form.channel, message_template=form.message_template,
         welcome_offer_id=form.welcome_offer_id or None,
@@ -215,10 +216,3 @@ def from_campaign(found: Campaign, timezone: str) -> BuilderForm:
         stage=chosen.funnel_stage or "", stage_campaign=chosen.campaign_id or "",
         schedule="later" if found.scheduled_for else "now",
         scheduled_for=local_input(found.scheduled_for, timezone) if found.scheduled_for else "")
-
-
-def problem_text(field: str, message: str) -> str:
-    """A service message without its leading "field: ", for showing next to the field."""
-    prefix = field + ": "
-    text = message[len(prefix):] if message.startswith(prefix) else message
-    return text[:1].upper() + text[1:]

@@ -14,7 +14,6 @@ from onboardd.domain import templates
 from onboardd.domain.campaigns.audience import TARGETABLE
 from onboardd.domain.campaigns.builder import Estimate, Prices, Rates, duration_text, estimate
 from onboardd.domain.delivery import ERROR_EXPLANATIONS
-from onboardd.domain.phones import mask_phone
 from onboardd.runtime import Services
 from onboardd.services import campaigns as service
 from onboardd.services import delivery
@@ -22,6 +21,7 @@ from onboardd.services import offers as offers_service
 from onboardd.services.errors import ServiceError
 from onboardd.web.admin import campaign_form as forms
 from onboardd.web.admin.campaign_form import BuilderForm, FormProblem
+from onboardd.web.admin.formats import problem_sentence
 
 PREVIEW_CUSTOMERS: Final = 8
 STATUS_WORDS: Final = {"pending": "Not invited yet", "invited": "Invited, not registered",
@@ -40,7 +40,8 @@ POLLING: Final = ("scheduled", "sending", "paused")
 
 
 class Panels(msgspec.Struct, kw_only=True):
-    """The builder's live panels for what the form says now."""
+    """The builder's live panels for what the form says now, and the customers to preview
+    for (id, "name · masked number")."""
 
     preview: service.Preview | None = None
     preview_problem: str | None = None
@@ -50,6 +51,7 @@ class Panels(msgspec.Struct, kw_only=True):
     count_problem: str | None = None
     estimate: Estimate | None = None
     duration: str = ""
+    customers: list[tuple[str, str]] = msgspec.field(default_factory=list)
 
 
 def prices(services: Services) -> Prices:
@@ -61,10 +63,6 @@ def prices(services: Services) -> Prices:
 def rates(services: Services) -> Rates:
     """The dispatcher's send rates ([twilio] whatsapp_rate_per_s, sms_rate_per_s)."""
     return Rates(services.cfg.twilio.whatsapp_rate_per_s, services.cfg.twilio.sms_rate_per_s)
-
-
-def _masked(services: Services, encrypted: str) -> str:
-    return mask_phone(services.cipher.decrypt(encrypted, "phone"))
 
 
 async def _preview(services: Services, salon_id: str, form: BuilderForm,
@@ -81,49 +79,55 @@ async def _preview(services: Services, salon_id: str, form: BuilderForm,
     try:
         panels.preview = found = await service.preview(services, salon_id, body)
     except ServiceError as exc:
-        panels.preview_problem = forms.problem_text(str(exc.details.get("field", "")),
-                                                    exc.message)
+        panels.preview_problem = problem_sentence(exc.message,
+                                                  str(exc.details.get("field", "")))
         return
-    who = found.customer
-    panels.preview_customer = (
-        f"{who.customer_name} ({_masked(services, who.normalized_phone_enc)})" if who
-        else f"a sample customer, {service.SAMPLE_NAME} (nobody matches the audience yet)")
+    if found.customer is None:
+        panels.preview_customer = (f"a sample customer, {service.SAMPLE_NAME} (nobody matches "
+                                   "the audience yet)")
     used = templates.check_template(form.message_template)
     if not form.welcome_offer_id and "offer_amount" in used:
         panels.offer_warning = ("The template uses {{offer_amount}}: choose a welcome offer, "
                                 "or the amount stays empty.")
 
 
-async def panels(services: Services, salon_id: str, timezone: str, form: BuilderForm
-                 ) -> Panels:
-    """Preview, audience count and estimate for the form as it stands."""
+async def panels(services: Services, salon_id: str, timezone: str, form: BuilderForm, *,
+                 actor: str, request_id: str, choices: int = 0) -> Panels:
+    """Preview, audience count and estimate for the form as it stands, and (``choices``: how
+    many) customers to preview for. Their numbers are masked by the service, which logs the
+    read once for the render."""
     out = Panels()
     chosen = None
     try:
         chosen = forms.audience(form, timezone)
         out.count = await service.audience_size(services, salon_id, chosen)
     except FormProblem as exc:
-        out.count_problem = forms.problem_text(exc.field, exc.message)
+        out.count_problem = problem_sentence(exc.message, exc.field)
         chosen = None
     except ServiceError as exc:
-        out.count_problem = forms.problem_text(str(exc.details.get("field", "")), exc.message)
+        out.count_problem = problem_sentence(exc.message, str(exc.details.get("field", "")))
         chosen = None
     await _preview(services, salon_id, form, chosen, out)
     if out.count is not None and out.preview is not None:
         out.estimate = estimate(form.channel, out.count, out.preview.sms.segments,
                                 prices(services), rates(services))
         out.duration = duration_text(out.estimate.seconds)
+    listed, previewed = await service.builder_customers(
+        services, salon_id, choices=choices,
+        previewed=out.preview.customer if out.preview else None, actor=actor,
+        request_id=request_id)
+    out.customers = [(c.id, f"{c.customer_name} · {c.phone_masked}") for c in listed]
+    if previewed is not None:
+        out.preview_customer = f"{previewed.customer_name} ({previewed.phone_masked})"
     return out
 
 
 async def choices(services: Services, salon_id: str) -> dict[str, Any]:
-    """The builder's lists: active offers, import batches, customers to preview for."""
-    customers = await service.preview_customers(services, salon_id, PREVIEW_CUSTOMERS)
+    """The builder's lists: active offers, import batches, statuses, variables (the customers
+    to preview for come with the panels)."""
     return {
         "offers": await offers_service.list_offers(services, salon_id, True),
         "batches": await service.import_batches(services, salon_id),
-        "customers": [(c.id, f"{c.customer_name} · {_masked(services, c.normalized_phone_enc)}")
-                      for c in customers],
         "statuses": [(s, STATUS_WORDS[s]) for s in TARGETABLE],
         "variables": [(v, "{{" + v + "}}") for v in templates.VARIABLES],
         "prices": prices(services), "rates": rates(services),

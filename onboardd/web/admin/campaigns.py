@@ -17,9 +17,10 @@ from onboardd.web.admin import campaign_form as forms
 from onboardd.web.admin import campaign_view as view
 from onboardd.web.admin import render, session
 from onboardd.web.admin.campaign_form import BuilderForm
+from onboardd.web.admin.formats import problem_sentence
 from onboardd.web.body import query_int
 from onboardd.web.errors import api_error
-from onboardd.web.keys import services
+from onboardd.web.keys import request_id, services
 
 routes = web.RouteTableDef()
 log = get_logger("admin")
@@ -30,6 +31,8 @@ ONE: Final = LIST + "/{id}"
 PAGE_SIZE: Final = 20
 BUILDER: Final = "admin/campaign_builder.html"
 LIVE: Final = "admin/campaign_live.html"
+DELETE: Final = "admin/campaign_delete.html"
+DELETE_PAGE: Final = "admin/campaign_delete_page.html"
 
 
 def _redirect(request: web.Request, target: str) -> web.StreamResponse:
@@ -76,12 +79,14 @@ async def _builder(request: web.Request, form: BuilderForm, *, errors: dict[str,
     svc = services(request)
     shown = {field: text for field, text in errors.items() if field in forms.FIELD_IDS}
     alerts = [text for field, text in errors.items() if field not in forms.FIELD_IDS]
+    panels = await view.panels(svc, me.salon.id, me.salon.timezone, form, actor=me.who.sub,
+                               request_id=request_id(request), choices=view.PREVIEW_CUSTOMERS)
     ctx: dict[str, Any] = {
         **await view.choices(svc, me.salon.id),
         "form": form, "errors": shown, "field_ids": forms.FIELD_IDS, "action": action,
         "campaign": campaign, "alerts": ([alert] if alert else []) + alerts,
         "handover": await view.handover(svc, me.salon.id, form),
-        "panels": await view.panels(svc, me.salon.id, me.salon.timezone, form),
+        "panels": panels, "customers": panels.customers,
     }
     return render.page(request, BUILDER, ctx, status=status)
 
@@ -101,8 +106,9 @@ async def builder_panels(request: web.Request) -> web.StreamResponse:
     their places out of band)."""
     me = session.current(request)
     form = forms.read(await request.post())
-    ctx = {"form": form, "panels": await view.panels(services(request), me.salon.id,
-                                                    me.salon.timezone, form)}
+    ctx = {"form": form, "panels": await view.panels(
+        services(request), me.salon.id, me.salon.timezone, form, actor=me.who.sub,
+        request_id=request_id(request))}
     return render.fragment(request, "admin/campaign_panels.html", "panels", ctx)
 
 
@@ -142,7 +148,7 @@ async def _refused(request: web.Request, form: BuilderForm, exc: ServiceError, a
     if exc.kind == "not_found":
         raise exc
     field = str(exc.details.get("field") or "form")
-    text = forms.UI_WORDS.get(field) or forms.problem_text(field, exc.message)
+    text = forms.UI_WORDS.get(field) or problem_sentence(exc.message, field)
     return await _builder(request, form, errors={field: text}, action=action,
                           campaign=campaign, status=api_error(exc).status,
                           alert=(prefix + ("Fix the field marked below." if field in
@@ -234,13 +240,51 @@ async def resume(request: web.Request) -> web.StreamResponse:
     return await _act(request, "resume")
 
 
+def _delete_step(request: web.Request, found: Any, *, asking: bool, status: int = 200,
+                 headers: dict[str, str] | None = None) -> web.StreamResponse:
+    """The live page's delete control: the button, or the question with "Delete for good" and
+    Cancel (inline for htmx; for a plain browser the question as a page)."""
+    standalone = not render.is_htmx(request)
+    ctx = {"campaign": found, "asking": asking, "standalone": standalone, "focus": True}
+    if standalone:
+        return render.page(request, DELETE_PAGE, ctx, status=status)
+    return render.fragment(request, DELETE, "delete", ctx, status=status, headers=headers)
+
+
+async def _draft(request: web.Request) -> tuple[Any, web.StreamResponse | None]:
+    """The draft of the address, or the answer when there is none (404, or its live page)."""
+    found = await _campaign(request)
+    if found is None:
+        return None, _not_found(request)
+    if found.status != "draft":
+        return None, _redirect(request, f"{LIST}/{found.id}")
+    return found, None
+
+
+@routes.get(ONE + "/delete")
+async def delete_question(request: web.Request) -> web.StreamResponse:
+    """The confirmation step of deleting a draft (changes nothing)."""
+    found, answer = await _draft(request)
+    return answer or _delete_step(request, found, asking=True)
+
+
+@routes.get(ONE + "/delete-button")
+async def delete_button(request: web.Request) -> web.StreamResponse:
+    """The "Delete draft" button again (Cancel on the question)."""
+    found, answer = await _draft(request)
+    return answer or _delete_step(request, found, asking=False)
+
+
 @routes.post(ONE + "/delete")
 async def delete(request: web.Request) -> web.StreamResponse:
-    """Delete a draft."""
+    """Delete a draft, only with the question's `confirm=yes` (else the question)."""
     me = session.current(request)
     found = await _campaign(request)
     if found is None:
         return _not_found(request)
+    if (await request.post()).get("confirm") != "yes":
+        return _delete_step(request, found, asking=True, headers={
+            "HX-Retarget": "#delete-draft", "HX-Reswap": "innerHTML"})
     await service.delete(services(request), me.salon.id, found.id)
     log.info("admin_campaign_deleted", campaign_id=found.id, user_id=me.who.sub,
              salon_id=me.salon.id)

@@ -18,6 +18,7 @@ from onboardd.services import campaigns as campaigns_service
 from onboardd.services.errors import ServiceError
 from onboardd.web.admin import dashboard_view as view
 from onboardd.web.admin import render, session
+from onboardd.web.admin.formats import problem_sentence
 from onboardd.web.admin.guard import SECURITY_HEADERS
 from onboardd.web.body import query_choice, query_int
 from onboardd.web.downloads import stream_workbook
@@ -43,9 +44,7 @@ def _sentence(exc: ServiceError) -> str:
     field = exc.details.get("field")
     if field == "campaignId":
         return NOT_OURS
-    prefix = f"{field}: "
-    text = exc.message[len(prefix):] if exc.message.startswith(prefix) else exc.message
-    return text[:1].upper() + text[1:]
+    return problem_sentence(exc.message, str(field))
 
 
 async def _campaign_choices(request: web.Request, salon_id: str) -> tuple[list[Any], int]:

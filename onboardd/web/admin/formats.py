@@ -49,6 +49,21 @@ def local_time(moment: datetime | None, timezone: str = "UTC") -> str:
     return f"{shown.day} {shown:%b %Y, %H:%M}"
 
 
+def problem_sentence(message: str, field: str | None = None) -> str:
+    """A service's message as a sentence to show next to the field it names: without its
+    leading "field: " (that field's; with no field given, any one-word lead such as "file: "),
+    starting with a capital."""
+    if field is not None:
+        prefix = field + ": "
+        if message.startswith(prefix):
+            message = message[len(prefix):]
+    else:
+        head, colon, rest = message.partition(": ")
+        if colon and head and " " not in head:
+            message = rest
+    return message[:1].upper() + message[1:]
+
+
 FILTERS: dict[str, Callable[..., Any]] = {
     "rupees": rupees,
     "offer_amount": offer_amount,

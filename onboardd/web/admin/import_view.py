@@ -18,7 +18,7 @@ from onboardd.domain.masking import mask_digits
 from onboardd.importing.mapping import Requested, guess, request_fields
 from onboardd.importing.preview import Preview, PreviewRow
 from onboardd.importing.quality import Quality
-from onboardd.web.admin.formats import number
+from onboardd.web.admin.formats import number, problem_sentence
 
 # Option values of the column dropdowns: "" maps nothing, AUTO keeps every column the automatic
 # mapping found (phone and consent), COLUMN + a header chooses that column.
@@ -241,6 +241,9 @@ def upload_sentence(status: int, code: str | None, message: str, details: Mappin
                 "the customer list into smaller files and upload them one at a time.")
     if status == 429:
         return retry_sentence("uploaded a customer file", details, retry_after_s, timezone)
+    if code == "malformed_upload":
+        return ("The file did not arrive whole (the upload was cut off or garbled on the "
+                "way). Choose the file and upload it again.")
     if code == "empty_file" and details.get("field") == "file":
         return "The file is empty. Choose the file that holds your customer list."
     if (code == "unsupported_media_type" or message.startswith("file: missing")
@@ -251,15 +254,7 @@ def upload_sentence(status: int, code: str | None, message: str, details: Mappin
         return ("No column of this file looks like a phone number (columns found: "
                 f"{found}). Name the phone column 'Phone' or 'Mobile' and upload the file "
                 "again.")
-    return sentence(message)
-
-
-def sentence(message: str) -> str:
-    """A service message without its "field: " prefix, starting with a capital."""
-    head, colon, rest = message.partition(": ")
-    if colon and head and " " not in head:
-        message = rest
-    return message[:1].upper() + message[1:]
+    return problem_sentence(message)
 
 
 def sample_csv() -> str:

@@ -15,6 +15,7 @@ from onboardd.services.errors import ServiceError
 from onboardd.web import api_imports
 from onboardd.web.admin import import_view as view
 from onboardd.web.admin import render, session
+from onboardd.web.admin.formats import problem_sentence
 from onboardd.web.errors import ApiError, api_error
 from onboardd.web.keys import request_id, services
 
@@ -163,7 +164,7 @@ async def preview_again(request: web.Request) -> web.Response:
         preview = await service.preview_again(svc, salon_id=salon_id, batch_id=batch_id,
                                               requested=None)
         field = view.problem_field(exc.details)
-        return _results(request, _preview_ctx(preview, form, (field, view.sentence(
+        return _results(request, _preview_ctx(preview, form, (field, problem_sentence(
             exc.message))), status=422)
     return _results(request, _preview_ctx(preview))
 
@@ -201,7 +202,7 @@ async def confirm(request: web.Request) -> web.Response:
         elif exc.kind == "not_found":
             problem = GONE
         else:
-            problem = view.sentence(exc.message)
+            problem = problem_sentence(exc.message)
         if not render.is_htmx(request):
             return render.problem(request, err.status, "Not imported yet", problem)
         return render.fragment(request, PREVIEW, "confirm_problem",

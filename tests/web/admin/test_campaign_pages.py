@@ -4,6 +4,7 @@ live page (figures from the database, pause and resume, other salons' campaigns)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -282,9 +283,119 @@ async def test_edit_and_delete_a_draft(admin: Admin, services: Services, salon: 
     row = await services.pool.fetchrow("SELECT name, channel, status, audience "
                                        "FROM invitation_campaigns")
     assert (row["name"], row["channel"], row["status"]) == ("Draft two", "both", "draft")
-    gone = await admin.post(one + "/delete", {})
+    gone = await admin.post(one + "/delete", {"confirm": "yes"})
     assert gone.headers["HX-Redirect"] == "/admin/campaigns"
     assert await services.pool.fetchval("SELECT count(*) FROM invitation_campaigns") == 0
+
+
+async def test_deleting_a_draft_asks_first(admin: Admin, services: Services,
+                                           salon: str) -> None:
+    offer = await add_offer(services.pool, salon)
+    one = (await admin.post(NEW, form(name="Old draft", welcome_offer_id=offer,
+                                      action="draft"))).headers["HX-Redirect"]
+
+    async def drafts() -> int:
+        count: int = await services.pool.fetchval("SELECT count(*) FROM invitation_campaigns")
+        return count
+
+    # The live page's button only asks (a GET, inline for htmx).
+    page = await admin.page(one)
+    box = page.find(id="delete-draft")
+    ask = box.find("form")
+    assert (ask["method"], ask["action"], ask["hx-get"], ask["hx-target"]) == (
+        "get", one + "/delete", one + "/delete", "#delete-draft")
+    assert words(ask.find("button")) == "Delete draft"
+    question = soup(await (await admin.get(one + "/delete", htmx=True)).text())
+    assert "Delete this draft" in words(question) and "Old draft" in words(question)
+    confirm = question.find("form", method="post")
+    assert confirm["action"] == confirm["hx-post"] == one + "/delete"
+    assert confirm.find("input", attrs={"name": "confirm"})["value"] == "yes"
+    assert [words(b) for b in confirm.find_all("button")] == ["Delete for good", "Cancel"]
+    cancel = confirm.find("button", string="Cancel")
+    assert (cancel["type"], cancel["hx-get"]) == ("button", one + "/delete-button")
+    again = soup(await (await admin.get(one + "/delete-button", htmx=True)).text())
+    assert words(again.find("button")) == "Delete draft"
+    assert await drafts() == 1
+    # Without JavaScript the question is a page of its own, with a Cancel link back.
+    plain = await admin.page(one + "/delete")
+    assert words(plain.find("h1")) == "Delete a draft"
+    assert plain.find("form", method="post", action=one + "/delete") is not None
+    assert not plain.find("form", method="post").has_attr("hx-post")
+    assert words(plain.find("a", href=one, string="Cancel")) == "Cancel"
+    # A POST without the confirmation only asks again; the confirmed one deletes.
+    unconfirmed = await admin.post(one + "/delete", {})
+    assert unconfirmed.status == 200 and unconfirmed.headers["HX-Retarget"] == "#delete-draft"
+    assert "Delete this draft" in words(soup(await unconfirmed.text()))
+    unconfirmed = await admin.post(one + "/delete", {"csrf": admin.csrf}, htmx=False,
+                                   csrf=False)
+    assert unconfirmed.status == 200
+    assert await drafts() == 1
+    done = await admin.post(one + "/delete", {"csrf": admin.csrf, "confirm": "yes"},
+                            htmx=False, csrf=False)
+    assert (done.status, done.headers["Location"]) == (303, "/admin/campaigns")
+    assert await drafts() == 0
+
+
+async def test_a_sending_campaign_offers_no_delete(admin: Admin, services: Services,
+                                                   salon: str) -> None:
+    campaign, _ids = await seed_campaign(services, salon, 1)
+    one = f"/admin/campaigns/{campaign}"
+    assert (await admin.page(one)).find(id="delete-draft") is None
+    asked = await admin.get(one + "/delete")
+    assert (asked.status, asked.headers["Location"]) == (303, one)
+    refused = await admin.post(one + "/delete", {"confirm": "yes"})
+    assert refused.status == 409
+    assert await services.pool.fetchval(
+        "SELECT status FROM invitation_campaigns WHERE id = $1", campaign) == "sending"
+
+
+EDGE = "0001-01-01 is too far in the past or the future: give a date such as 2026-05-01"
+
+
+async def test_a_date_at_the_calendars_edge_is_a_sentence_not_a_500(
+        admin: Admin, services: Services, salon: str) -> None:
+    """Year 1 in India is before year 1 in UTC: refused in words at the field."""
+    count = (await panels(admin, imported_after="0001-01-01")).find(id="audience-count")
+    assert EDGE.capitalize() in words(count)
+    for fields, error in [({"imported_after": "0001-01-01"}, "err-f-imported-after"),
+                          ({"schedule": "later", "scheduled_for": "0001-01-01T00:00"},
+                           "err-f-scheduled-for")]:
+        response = await admin.post(NEW, form(action="send", **fields))
+        assert response.status == 422, fields
+        page = soup(await response.text())
+        assert EDGE.capitalize() in words(page.find(id=error)), fields
+    assert await services.pool.fetchval("SELECT count(*) FROM invitation_campaigns") == 0
+
+
+async def test_the_builder_masks_numbers_and_logs_the_read(
+        admin: Admin, services: Services, cipher: PiiCipher, salon: str) -> None:
+    ids = await add_customers(services.pool, cipher, salon, [phone(i) for i in range(10)])
+    response = await admin.get(NEW)
+    html = await response.text()
+    assert response.status == 200
+    page = soup(html)
+    options = page.find(id="f-customer").find_all("option")[1:]
+    assert len(options) == 8 and all("+91******" in words(o) for o in options)
+    shown = re.search(r"For Customer(\d) Test \(\+91\*{6}000(\d)\)", words(page.find(id="preview")))
+    assert shown is not None and shown[1] == shown[2]
+    read = {o["value"] for o in options} | {ids[int(shown[1])]}
+    for i in range(10):  # the whole numbers are nowhere in the page
+        assert phone(i)[3:] not in html and phone(i)[-6:] not in html
+    logged = await services.pool.fetch("SELECT * FROM pii_access_log")
+    assert len(logged) == 1
+    row = logged[0]
+    assert (row["action"], row["actor"], row["salon_id"], row["record_count"]) == (
+        "builder_sample_customers", "admin-1", salon, len(read))
+    assert row["request_id"] == response.headers["X-Request-Id"]
+    # The live preview for one customer: one more read, of that one.
+    found = await admin.post(PANELS, form(customer_id=ids[9]))
+    html = await found.text()
+    assert "Customer9 Test (+91******0009)" in words(soup(html).find(id="preview"))
+    assert phone(9)[3:] not in html
+    row = await services.pool.fetchrow("SELECT * FROM pii_access_log WHERE request_id = $1",
+                                       found.headers["X-Request-Id"])
+    assert (row["action"], row["record_count"]) == ("builder_sample_customers", 1)
+    assert await services.pool.fetchval("SELECT count(*) FROM pii_access_log") == 2
 
 
 async def test_a_refused_send_keeps_the_draft_and_says_why(

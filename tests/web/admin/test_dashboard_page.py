@@ -18,7 +18,7 @@ from python_calamine import CalamineWorkbook
 from onboardd.auth import TokenCodec
 from onboardd.runtime import Services
 from onboardd.web.admin import dashboard_view as view
-from onboardd.web.admin.formats import number, percent, rupees
+from onboardd.web.admin.formats import number, percent, problem_sentence, rupees
 from tests.campaign_support import add_customers, add_salon, phone
 from tests.conftest import bearer
 from tests.web.admin.conftest import Admin, sign_in, words
@@ -299,3 +299,17 @@ def test_links_and_presets_carry_the_filters() -> None:
         "/admin/dashboard/export.xlsx?from=2026-01-01&to=2026-01-31&pii=full")
     assert view.bar_width(0, 10) == 0 and view.bar_width(1, 1000) == 4
     assert view.bar_width(5, 10) == 500 and view.bar_width(3, 0) == 0
+
+
+def test_problem_sentence_drops_the_field_and_starts_with_a_capital() -> None:
+    """The one helper the dashboard, the builder and the import wizard share."""
+    assert problem_sentence("from: must be a date", "from") == "Must be a date"
+    assert problem_sentence("to: must be a date", "from") == "To: must be a date"
+    assert problem_sentence("audience.importedAfter: give a date",
+                            "audience.importedAfter") == "Give a date"
+    assert problem_sentence("message without a field", "") == "Message without a field"
+    # No field named: any one-word lead goes, a lead of several words stays.
+    assert problem_sentence("mapping.phone: no column 'X'") == "No column 'X'"
+    assert problem_sentence("campaign is draft: it cannot be paused") == (
+        "Campaign is draft: it cannot be paused")
+    assert problem_sentence("") == ""

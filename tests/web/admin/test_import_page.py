@@ -190,15 +190,17 @@ async def test_confirm_follows_the_batch_to_100_and_offers_the_error_report(
     assert words(page.find("h2")) == "Importing your customers"
     bar = page.find("progress")
     assert bar["value"] == "0" and bar["max"] == "100"
-    live = page.find(id="import-live")
-    assert live["aria-live"] == "polite"
-    assert live.find(attrs={"hx-get": f"/admin/import/{batch}/status"})["hx-trigger"] == (
-        "load delay:1s")
-    # While the importer has not started: the meter alone, polling on.
-    meter = await admin.get(f"/admin/import/{batch}/status", htmx=True)
+    live = page.find(id="import-announce")
+    assert live["aria-live"] == "polite" and words(live) == "Imported about 0 %"
+    poll = page.find(id="import-meter").find(attrs={"hx-get": True})
+    assert (poll["hx-get"], poll["hx-trigger"]) == (f"/admin/import/{batch}/status?said=0",
+                                                    "load delay:1s")
+    # While the importer has not started: the meter alone, polling on, nothing new to say.
+    meter = await admin.get(poll["hx-get"], htmx=True)
     part = soup(await meter.text())
     assert "HX-Retarget" not in meter.headers and part.find("progress")["value"] == "0"
     assert part.find(attrs={"hx-trigger": "load delay:1s"}) is not None
+    assert part.find(id="import-announce") is None
     stopping = asyncio.Event()
     actor = asyncio.create_task(importer.run(services, stopping))
     try:
@@ -233,6 +235,34 @@ async def test_confirm_follows_the_batch_to_100_and_offers_the_error_report(
         "AND actor = 'admin-1'") == 1
     # The batch's own address now shows the summary.
     assert words((await admin.page(f"/admin/import/{batch}")).find("h2")) == "Import finished"
+
+
+async def test_the_progress_is_announced_in_10_percent_steps_not_every_second(
+        admin: Admin, services: Services) -> None:
+    """The bar is swapped every second outside the live region; the live region's sentence
+    comes back (out of band) only when the 10 % step changes."""
+    response, _page = await upload(admin, MESSY_CSV)
+    batch = batch_of(response)
+    page = soup(await (await admin.post(f"/admin/import/{batch}/confirm",
+                                        data=MESSY_FORM)).text())
+    live = page.find(id="import-announce")
+    assert live["role"] == "status" and live["aria-live"] == "polite"
+    assert live.find("progress") is None and live.find(attrs={"hx-get": True}) is None
+    assert page.find("progress").find_parent(attrs={"aria-live": True}) is None
+    assert page.find(id="import-meter").find_parent(attrs={"aria-live": True}) is None
+    assert not page.find(id="import-live").has_attr("aria-live")  # the box, not announced
+    # 7 of 13 rows done: 53 %, said as "about 50 %".
+    await services.pool.execute(
+        "UPDATE customer_import_batches SET processed = 7 WHERE id = $1", batch)
+    status = f"/admin/import/{batch}/status"
+    moved = soup(await (await admin.get(status + "?said=40", htmx=True)).text())
+    assert moved.find("progress")["value"] == "53"
+    said = moved.find(id="import-announce")
+    assert said["hx-swap-oob"] == "innerHTML" and words(said) == "Imported about 50 %"
+    assert moved.find(attrs={"hx-get": True})["hx-get"] == status + "?said=50"
+    same = soup(await (await admin.get(status + "?said=50", htmx=True)).text())
+    assert same.find("progress")["value"] == "53"
+    assert same.find(id="import-announce") is None  # the same step: the live region is not touched
 
 
 async def test_sample_file_downloads_and_imports_cleanly(
@@ -279,6 +309,23 @@ async def test_a_wrong_file_type_is_a_sentence_beside_the_drop_zone(admin: Admin
     assert words(page.find(id="upload-problem")) == (
         "No column of this file looks like a phone number (columns found: 'Name', 'Notes'). "
         "Name the phone column 'Phone' or 'Mobile' and upload the file again.")
+
+
+async def test_a_malformed_upload_is_a_sentence_beside_the_drop_zone(
+        admin: Admin, services: Services) -> None:
+    """A body cut short on the way: the reader's error becomes the upload step's sentence."""
+    part = (b'--b0\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n'
+            b"Content-Type: text/csv\r\n\r\nName,Phone\r\nPriya,9876543210\r\n")
+    for htmx in (True, False):
+        response = await admin.post("/admin/import", data=part, htmx=htmx, headers={
+            "Content-Type": "multipart/form-data; boundary=b0"})
+        page = soup(await response.text())
+        assert response.status == 400
+        assert words(page.find(id="upload-problem")) == (
+            "The file did not arrive whole (the upload was cut off or garbled on the way). "
+            "Choose the file and upload it again.")
+        assert page.find("input", attrs={"type": "file"})["aria-invalid"] == "true"
+    assert await services.pool.fetchval("SELECT count(*) FROM customer_import_batches") == 0
 
 
 @contextlib.asynccontextmanager

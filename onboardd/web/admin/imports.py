@@ -72,9 +72,13 @@ def _preview_ctx(preview: Preview, form: Any = None,
     }
 
 
-def _progress_ctx(state: BatchStatus) -> dict[str, Any]:
-    return {"state": state, "base": _base(state.id),
-            "percent": service.progress_percent(state),
+def _progress_ctx(state: BatchStatus, said_before: str | None = None) -> dict[str, Any]:
+    """The step's figures; `said` is the 10 % step a screen reader hears, and `announce`
+    whether a poll that last said `said_before` has a new step to say."""
+    percent = service.progress_percent(state)
+    said = percent // 10 * 10
+    return {"state": state, "base": _base(state.id), "percent": percent, "said": said,
+            "announce": said_before is not None and said_before != str(said),
             "first_errors": state.first_errors[:SUMMARY_ERRORS]}
 
 
@@ -226,7 +230,8 @@ async def status(request: web.Request) -> web.Response:
         return _upload_step(request, GONE, status=404, headers={
             "HX-Retarget": "#import-step", "HX-Reswap": "innerHTML"})
     if state.status == "processing":
-        return render.fragment(request, PROGRESS, "meter", _progress_ctx(state))
+        return render.fragment(request, PROGRESS, "meter",
+                               _progress_ctx(state, request.query.get("said", "")))
     if state.status == "preview":
         return web.Response(headers={"HX-Redirect": _base(batch_id)})
     return _state_step(request, state, headers={"HX-Retarget": "#import-step",

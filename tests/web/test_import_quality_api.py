@@ -3,14 +3,10 @@ and Postgres: the counts equal the truth of a messy file, and what the importer 
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient
 
-from onboardd.actors import importer
 from onboardd.jobs import imports as import_jobs
 from onboardd.runtime import Services
 from tests.campaign_support import add_customers
@@ -19,16 +15,6 @@ from tests.web.messy_import import EXISTING, MESSY_CSV, MESSY_QUALITY
 from tests.web.test_imports_api import check_counters, upload, wait_done
 
 Client = TestClient[Any, Any]
-
-
-@pytest.fixture
-async def importer_running(services: Services) -> AsyncIterator[None]:
-    """The importer actor on the test services."""
-    stopping = asyncio.Event()
-    task = asyncio.create_task(importer.run(services, stopping))
-    yield
-    stopping.set()
-    await task
 
 
 async def _confirm(client: Client, salon: str, headers: dict[str, str], batch: str

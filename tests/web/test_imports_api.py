@@ -15,7 +15,6 @@ import xlsxwriter
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
-from onboardd.actors import importer
 from onboardd.auth import TokenCodec
 from onboardd.db.delivery import recount
 from onboardd.runtime import Services
@@ -40,16 +39,6 @@ def form(data: bytes | str, filename: str = "customers.csv",
     if mapping is not None:
         body.add_field("mapping", mapping)
     return body
-
-
-@pytest.fixture
-async def importer_running(services: Services) -> AsyncIterator[None]:
-    """The importer actor on the test services."""
-    stopping = asyncio.Event()
-    task = asyncio.create_task(importer.run(services, stopping))
-    yield
-    stopping.set()
-    await task
 
 
 async def upload(client: Client, salon: str, headers: dict[str, str], data: bytes | str,

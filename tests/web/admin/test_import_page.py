@@ -11,8 +11,6 @@ import io
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
-import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 from bs4 import BeautifulSoup
@@ -24,6 +22,7 @@ from tests.campaign_support import add_customers
 from tests.conftest import AppFor
 from tests.web.admin.conftest import Admin, sign_in, soup, words
 from tests.web.messy_import import EXISTING, MESSY_CSV
+from tests.web.test_imports_api import form
 
 # Every dropdown as the preview fills it for MESSY_CSV.
 MESSY_FORM = {"name": "col:Name", "firstName": "", "middleName": "", "lastName": "",
@@ -31,26 +30,9 @@ MESSY_FORM = {"name": "col:Name", "firstName": "", "middleName": "", "lastName":
               "phone2": "", "consent": "col:Accepts Marketing"}
 
 
-@pytest.fixture
-async def importer_running(services: Services) -> AsyncIterator[None]:
-    """The importer actor on the test services."""
-    stopping = asyncio.Event()
-    task = asyncio.create_task(importer.run(services, stopping))
-    yield
-    stopping.set()
-    await task
-
-
-def upload_form(data: bytes | str, filename: str = "customers.csv") -> aiohttp.FormData:
-    body = aiohttp.FormData()
-    body.add_field("file", data.encode() if isinstance(data, str) else data, filename=filename,
-                   content_type="application/octet-stream")
-    return body
-
-
 async def upload(admin: Admin, data: bytes | str, filename: str = "customers.csv",
                  expect: int = 200) -> tuple[ClientResponse, BeautifulSoup]:
-    response = await admin.post("/admin/import", data=upload_form(data, filename))
+    response = await admin.post("/admin/import", data=form(data, filename))
     html = await response.text()
     assert response.status == expect, html[:3000]
     return response, soup(html)
@@ -291,7 +273,7 @@ async def test_sample_file_downloads_and_imports_cleanly(
 
 async def test_an_upload_without_the_csrf_token_is_refused(admin: Admin,
                                                            services: Services) -> None:
-    response = await admin.post("/admin/import", data=upload_form(MESSY_CSV), csrf=False)
+    response = await admin.post("/admin/import", data=form(MESSY_CSV), csrf=False)
     assert response.status == 403
     assert "{" not in await response.text()
     assert await services.pool.fetchval("SELECT count(*) FROM customer_import_batches") == 0

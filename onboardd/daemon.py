@@ -58,11 +58,7 @@ async def serve(cfg: Config) -> int:
         supervisor = Supervisor(cfg.supervisor, services.stopping)
         register_actors(supervisor, services)
 
-        def readiness() -> dict[str, str]:
-            return {f"actor:{name}": state for name, state in supervisor.states().items()
-                    if state != "running"}
-
-        runner = front_runner(create_app(services, readiness), cfg.http,
+        runner = front_runner(create_app(services, supervisor.not_running), cfg.http,
                               shutdown_timeout=HTTP_DRAIN_S)
         await runner.setup()
         site = web.TCPSite(runner, cfg.http.host, cfg.http.port)

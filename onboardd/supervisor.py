@@ -76,6 +76,12 @@ class Supervisor:
         """Each actor's current state, for /readyz."""
         return {name: state.value for name, state in self._state.items()}
 
+    def not_running(self) -> dict[str, str]:
+        """What /readyz reports of the actors: `actor:<name>` -> state, for every actor not
+        running (empty when all are)."""
+        return {f"actor:{name}": state.value for name, state in self._state.items()
+                if state is not ActorState.RUNNING}
+
     def all_running(self) -> bool:
         """True when every registered actor is running."""
         return all(state is ActorState.RUNNING for state in self._state.values())

@@ -79,11 +79,7 @@ async def live_app(pg_uri: str, template: str, state_dir: Path, **overrides: str
         supervisor = Supervisor(cfg.supervisor, services.stopping)
         register_actors(supervisor, services)
 
-        def readiness() -> dict[str, str]:
-            return {f"actor:{name}": state for name, state in supervisor.states().items()
-                    if state != "running"}
-
-        runner = front_runner(create_app(services, readiness), cfg.http,
+        runner = front_runner(create_app(services, supervisor.not_running), cfg.http,
                               shutdown_timeout=HTTP_DRAIN_S)
         await runner.setup()
         actors: list[asyncio.Task[None]] = []

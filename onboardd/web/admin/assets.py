@@ -4,6 +4,7 @@ offline from the daemon alone (no CDN). Files ship in the wheel under onboardd/w
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import mimetypes
@@ -39,8 +40,11 @@ def _walk(folder: Traversable, prefix: str = "") -> dict[str, bytes]:
     return found
 
 
+@functools.cache
 def load_assets() -> dict[str, Asset]:
-    """Every static file of the package by its path under static/."""
+    """Every static file of the package by its path under static/: read and compressed once
+    per process (the files ship with the package and do not change while it runs), however
+    many apps are built."""
     root = resources.files("onboardd.web").joinpath("static")
     assets: dict[str, Asset] = {}
     for path, body in _walk(root).items():

@@ -272,9 +272,13 @@ async def test_salon_in_the_address_is_remembered_so_forms_act_on_it(
     chosen = page.select_one("#salon-switch option[selected]")
     assert chosen is not None and words(chosen) == "Zeta Spa"
     # A form posted with ?salon= of another salon still acts on the remembered one.
-    assert (await signed.post(f"/admin/salon?salon={salon}",
-                              data={"salon": second, "csrf": signed.csrf},
-                              htmx=False)).status == 303
+    created = await signed.post(f"/admin/offers/new?salon={salon}", htmx=False, data={
+        "name": "Zeta welcome", "discount_type": "fixed", "value": "100", "max_discount": "",
+        "minimum_bill": "", "validity_days": "30", "usage_limit": "1", "csrf": signed.csrf})
+    assert created.status == 303, await created.text()
+    owner = await services.pool.fetchval(
+        "SELECT salon_id FROM welcome_offers WHERE name = 'Zeta welcome'")
+    assert owner == second
 
 
 async def test_too_large_and_unstorable_input_are_pages_in_words(admin: Admin) -> None:

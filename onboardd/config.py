@@ -100,7 +100,7 @@ class Campaigns(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reconcile_interval_s: float = 300.0
     max_segments: int = 3
     lease_s: float = 120.0
-    sweep_interval_s: float = 10.0
+    sweep_interval_s: float = 2.0
     due_poll_s: float = 5.0
     dispatch_poll_s: float = 1.0
 
@@ -134,6 +134,13 @@ class Supervisor(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     poll_interval_s: float = 5.0
 
 
+class Metrics(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """GET /metrics: open (empty token) or only with ``Authorization: Bearer <token>``."""
+
+    token: str = ""
+    token_file: str = ""
+
+
 class Log(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -153,6 +160,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     offers: Offers = msgspec.field(default_factory=Offers)
     pricing: Pricing = msgspec.field(default_factory=Pricing)
     supervisor: Supervisor = msgspec.field(default_factory=Supervisor)
+    metrics: Metrics = msgspec.field(default_factory=Metrics)
     log: Log = msgspec.field(default_factory=Log)
 
     @property
@@ -179,6 +187,7 @@ _SECRET_FILES = {
     ("auth", "jwt_secret"): "jwt_secret_file",
     ("pii", "key"): "key_file",
     ("twilio", "auth_token"): "auth_token_file",
+    ("metrics", "token"): "token_file",
 }
 
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from onboardd.actors import register_actors
+from onboardd.actors import readiness, register_actors
 from onboardd.config import Config
 from onboardd.first_run import banner, ensure_first_salon
 from onboardd.logging import get_logger
@@ -55,10 +55,11 @@ async def serve(cfg: Config) -> int:
                                     or f"http://{cfg.http.host}:{cfg.http.port}").rstrip("/")
         if cfg.embedded_db:
             await ensure_first_salon(services)
-        supervisor = Supervisor(cfg.supervisor, services.stopping)
+        supervisor = Supervisor(cfg.supervisor, services.stopping,
+                                on_restart=services.metrics.actor_restarted)
         register_actors(supervisor, services)
 
-        runner = front_runner(create_app(services, supervisor.not_running), cfg.http,
+        runner = front_runner(create_app(services, readiness(supervisor, services)), cfg.http,
                               shutdown_timeout=HTTP_DRAIN_S)
         await runner.setup()
         site = web.TCPSite(runner, cfg.http.host, cfg.http.port)

@@ -10,17 +10,20 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import asyncpg
 
 from onboardd.auth import TokenCodec, codec_from_config
+from onboardd.cluster.membership import Membership, sender_key
 from onboardd.config import Config
 from onboardd.db.migrate import available, migrate
 from onboardd.db.pool import create_pool, database_url
 from onboardd.db.queries import check_catalogue
+from onboardd.domain.campaigns import render
 from onboardd.domain.sliding_window import SlidingWindow
 from onboardd.domain.status_events import StatusWork
+from onboardd.metrics import Metrics
 from onboardd.pii import PiiCipher, cipher_from_config
 
 T = TypeVar("T")
@@ -63,6 +66,10 @@ class Queues:
     status: asyncio.Queue[StatusWork] = field(
         default_factory=lambda: asyncio.Queue(maxsize=STATUS_QUEUE_SIZE))
 
+    def by_name(self) -> dict[str, asyncio.Queue[Any]]:
+        """Every queue by the name its metrics carry."""
+        return {"imports": self.imports, "campaigns": self.campaigns, "status": self.status}
+
 
 def nudge(queue: asyncio.Queue[T], item: T) -> None:
     """Wake an actor; when its queue is full the actor's poll will find the row anyway."""
@@ -84,6 +91,18 @@ class Services:
     check_limiter: SlidingWindow = field(default_factory=SlidingWindow)
     twilio_base_url: str = ""
     public_base_url: str = ""
+    # This instance's Prometheus metrics (GET /metrics), in a registry of its own.
+    metrics: Metrics = field(default_factory=Metrics)
+    # Liveness and sender ownership among the daemons sharing the database (its actor is
+    # "membership").
+    membership: Membership = field(init=False)
+
+    def __post_init__(self) -> None:
+        whatsapp, sms = render.senders(self.cfg.twilio.whatsapp_number, self.cfg.twilio.sms_number)
+        self.membership = Membership(self.pool, [sender_key("whatsapp", whatsapp),
+                                                 sender_key("sms", sms)], self.metrics)
+        # Queue depths and the pool are read when Prometheus scrapes.
+        self.metrics.watch(queues=lambda: self.queues.by_name(), pool=lambda: self.pool)
 
 
 @contextlib.asynccontextmanager

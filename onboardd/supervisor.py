@@ -15,18 +15,27 @@ More than ``restart_max`` restarts within ``restart_window_s`` is a crash loop: 
 records it, sets the stop event so every other actor stops through the same graceful path, and
 raises CrashLoop out of ``run`` once they have, so the process exits non-zero and systemd
 restarts it.
+
+An actor failing because the database is unreachable (the ``unreachable`` predicate, by default
+onboardd.db.pool.unreachable) is not charged to that budget: restarting the process would not
+bring PostgreSQL back. Its state is ``waiting_for_database`` (so /readyz reports it), and it is
+restarted after a backoff capped at ``DATABASE_BACKOFF_MAX_S``, so it is back within seconds of
+the database however long the outage lasted. Only the first failure of an outage is logged at
+warning level.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import enum
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
 
 from onboardd.config import Supervisor as SupervisorSettings
+from onboardd.db.pool import unreachable as database_unreachable
 from onboardd.logging import get_logger
 
 log = get_logger("supervisor")
@@ -35,6 +44,8 @@ ActorFn = Callable[[asyncio.Event], Awaitable[None]]
 
 # Share of the shutdown grace kept for the drain-last actors when the producers use all theirs.
 DRAIN_LAST_SHARE = 0.2
+# Longest wait before restarting an actor that failed because the database is unreachable.
+DATABASE_BACKOFF_MAX_S = 5.0
 
 
 class CrashLoop(Exception):
@@ -45,15 +56,22 @@ class ActorState(enum.Enum):
     STARTING = "starting"
     RUNNING = "running"
     BACKING_OFF = "backing_off"
+    WAITING_FOR_DATABASE = "waiting_for_database"
     STOPPED = "stopped"
 
 
 class Supervisor:
     """Owns every actor task; one stop event for the producers, one for the drain-last actors."""
 
-    def __init__(self, settings: SupervisorSettings, stopping: asyncio.Event) -> None:
+    def __init__(self, settings: SupervisorSettings, stopping: asyncio.Event, *,
+                 on_restart: Callable[[str], None] | None = None,
+                 unreachable: Callable[[BaseException], bool] = database_unreachable) -> None:
         self._settings = settings
         self._stopping = stopping
+        # Failures meaning the database is unreachable: waited out, never charged.
+        self._unreachable = unreachable
+        # Told the actor's name at every restart charged (the daemon counts them as a metric).
+        self._on_restart = on_restart
         self._last_stop = asyncio.Event()
         self._actors: dict[str, ActorFn] = {}
         self._drain_last: set[str] = set()
@@ -145,12 +163,20 @@ class Supervisor:
     async def _keep_alive(self, name: str, fn: ActorFn, stop: asyncio.Event) -> None:
         """Run one actor, restarting it on failure until its stop event or a crash loop."""
         failures = 0
+        outage = 0  # database failures in a row, each after a short run
         try:
             while not stop.is_set():
                 self._state[name] = ActorState.RUNNING
+                started = time.monotonic()
                 try:
                     await fn(stop)
                 except Exception as exc:
+                    if self._unreachable(exc):
+                        # A run that lasted had the database: this is a new outage.
+                        long_run = time.monotonic() - started > DATABASE_BACKOFF_MAX_S
+                        outage = 1 if long_run else outage + 1
+                        await self._wait_for_database(name, exc, outage, stop)
+                        continue
                     failures += 1
                     log.error("actor_crashed", actor=name, error=repr(exc), exc_info=exc)
                     crash = self._charge_restart(name, exc)
@@ -167,7 +193,7 @@ class Supervisor:
                     self._stopping.set()
                     break
                 self._state[name] = ActorState.BACKING_OFF
-                delay = self._backoff(failures)
+                delay = self._backoff(failures, self._settings.backoff_max_s)
                 try:
                     await asyncio.wait_for(stop.wait(), timeout=delay)
                 except TimeoutError:
@@ -175,8 +201,21 @@ class Supervisor:
         finally:
             self._state[name] = ActorState.STOPPED
 
+    async def _wait_for_database(self, name: str, exc: Exception, outage: int,
+                                 stop: asyncio.Event) -> None:
+        """Back off (capped, interrupted by stop) without charging the restart budget."""
+        self._state[name] = ActorState.WAITING_FOR_DATABASE
+        delay = self._backoff(outage, min(DATABASE_BACKOFF_MAX_S, self._settings.backoff_max_s))
+        level = log.warning if outage == 1 else log.debug
+        level("actor_waiting_for_database", actor=name, error=repr(exc), failures=outage,
+              retry_in_s=round(delay, 2))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+
     def _charge_restart(self, name: str, exc: Exception | None) -> CrashLoop | None:
         """Count a restart; the CrashLoop to raise when the budget is spent, else None."""
+        if self._on_restart is not None:
+            self._on_restart(name)
         now = time.monotonic()
         window = self._restarts[name]
         window.append(now)
@@ -191,7 +230,7 @@ class Supervisor:
         crash.__cause__ = exc
         return crash
 
-    def _backoff(self, failures: int) -> float:
+    def _backoff(self, failures: int, cap_s: float) -> float:
         base = self._settings.backoff_initial_s * (1 << min(failures - 1, 16))
         jitter: float = random.uniform(0.8, 1.2)
-        return min(self._settings.backoff_max_s, base) * jitter
+        return min(cap_s, base * jitter)

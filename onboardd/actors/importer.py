@@ -9,6 +9,11 @@ resumes exactly at `processed`. The stored file (vetted by the sandboxed preview
 again, and each next chunk prepared (validation, encryption), in a worker thread while the
 database writes the current one: the event loop only waits, so an import never stalls the
 requests of other salons for longer than the interpreter's thread switch interval.
+
+A database outage (a connection error, or a deadlock or serialization failure) does not end the
+import or the actor: the importer waits (onboardd.actors.outage), reads the batch's `processed`
+again (a chunk whose answer was lost may have committed; a crash may have lost the last ones)
+and resumes there, still guarded by the claim. Claiming is retried the same way.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import asyncpg
 import msgspec
 import structlog
 
+from onboardd.actors.outage import DatabaseWait
 from onboardd.actors.waiting import drain_nudges, first_of, run_to_end, settle
 from onboardd.db import imports as db
 from onboardd.db.pool import CONNECTION_ERRORS
@@ -47,9 +53,9 @@ LEASE_S: Final = 60.0
 Progress = Callable[[int, int], None]
 T = TypeVar("T")
 
-# The database cannot take the chunk right now (down, restarting, deadlock): re-raised so the
-# supervisor restarts the actor and the batch resumes once its lease runs out. Any other
-# database error is about these rows and would recur on every retry: it fails the batch.
+# The database cannot take the chunk right now (down, restarting, deadlock): the importer waits
+# and resumes the batch where the database says it stands. Any other database error is about
+# these rows and would recur on every retry: it fails the batch.
 _TRANSIENT_DB_ERRORS: Final = (*CONNECTION_ERRORS, asyncpg.exceptions.TransactionRollbackError)
 
 
@@ -140,6 +146,7 @@ async def write_chunk(services: Services, batch: db.ClaimedBatch, processed: int
         conflict_errors=[DUPLICATE_PHONE])
     if written is None:
         raise LostClaim(batch.id)
+    services.metrics.import_rows_processed(plan.size)
     return written.status, written.processed
 
 
@@ -171,7 +178,27 @@ async def process_batch(services: Services, batch: db.ClaimedBatch, stopping: as
                           f"import-fail-{batch.id}")
             log.warning("import_failed", reason=reason)
             return "failed"
-        return await _import_rows(services, batch, table, mapping, stopping, progress)
+        outage = DatabaseWait("importer")
+        while True:
+            try:
+                if outage.waiting:
+                    # Where the batch stands now: a chunk whose answer was lost may have
+                    # committed (even the last one), a crash may have lost the last ones.
+                    current = await db.batch_status(services.pool, batch.id, batch.salon_id)
+                    outage.recovered(processed=None if current is None else current.processed)
+                    if current is None or current.status != "processing":
+                        status = "missing" if current is None else current.status
+                        log.info("import_ended_during_outage", status=status)
+                        return status
+                    batch = msgspec.structs.replace(batch, processed=current.processed)
+                return await _import_rows(services, batch, table, mapping, stopping, progress)
+            except _TRANSIENT_DB_ERRORS as exc:
+                await outage.pause(exc, stopping)
+                if stopping.is_set():
+                    log.info("import_interrupted", reason="stopping while the database is "
+                             "unreachable", hint=f"the claim runs out within {LEASE_S:g}s; "
+                             "the next importer resumes the batch")
+                    return "released"
 
 
 async def _import_rows(services: Services, batch: db.ClaimedBatch, table: Table,
@@ -219,7 +246,7 @@ async def _import_rows(services: Services, batch: db.ClaimedBatch, table: Table,
         log.warning("import_claim_lost", processed=processed)
         return "lost"
     except _TRANSIENT_DB_ERRORS:
-        raise  # the database is in trouble: let the supervisor restart; the lease expires
+        raise  # the database is in trouble: process_batch waits and resumes
     except asyncpg.PostgresError as exc:
         # Deterministic (bad data, a constraint): retrying would fail the same way, forever.
         reason = _rejected_reason(exc, table, processed, min(processed + size, total))
@@ -250,12 +277,19 @@ def _rejected_reason(exc: asyncpg.PostgresError, table: Table, start: int, end: 
 async def run(services: Services, stopping: asyncio.Event) -> None:
     """Actor entry: claim and import batches until stop."""
     poll_s = services.cfg.supervisor.poll_interval_s
+    outage = DatabaseWait("importer")
     while not stopping.is_set():
-        while not stopping.is_set():
-            batch = await db.claim_batch(services.pool, LEASE_S)
-            if batch is None:
-                break
-            await process_batch(services, batch, stopping)
+        try:
+            while not stopping.is_set():
+                batch = await db.claim_batch(services.pool, LEASE_S,
+                                               services.membership.instance_id)
+                outage.recovered()
+                if batch is None:
+                    break
+                await process_batch(services, batch, stopping)
+        except _TRANSIENT_DB_ERRORS as exc:
+            await outage.pause(exc, stopping)
+            continue
         await first_of(services.queues.imports.get(), stopping.wait(), poll_s=poll_s)
         drain_nudges(services.queues.imports)
 

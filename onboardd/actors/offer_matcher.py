@@ -3,9 +3,17 @@
 The host app inserts a user; a trigger writes a registration_events row and NOTIFYs
 ``onboardd_registration``. This actor LISTENs on a dedicated connection, and also polls every
 ``[offers] match_poll_s`` and catches up at start, so events missed while the daemon was down or
-the connection was lost are still processed. Events are claimed with FOR UPDATE SKIP LOCKED in
-batches, so several daemons each process an event exactly once; a batch is matched, linked,
-granted and marked processed in one transaction.
+the connection was lost are still processed.
+
+The LISTEN connection shows in pg_stat_activity as application_name ``onboardd-listen``. When it
+is lost (pg_terminate_backend, a server restart) asyncpg reports it at once and the actor
+subscribes again on a new one, retrying with a capped backoff while the server is down
+(onboardd.actors.outage); a connection that died without a word (a silent network) fails the
+probe run on it at least once per poll interval and is replaced. Every new subscription starts
+with a catch-up pass, so a registration notified while nobody listened is matched.
+
+Events are claimed with FOR UPDATE SKIP LOCKED in batches, so several daemons each process an
+event exactly once; a batch is matched, linked, granted and marked processed in one transaction.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from typing import Any, Final
 import asyncpg
 import structlog
 
+from onboardd.actors import outage as db_outage
 from onboardd.actors.waiting import first_of
 from onboardd.db import offers as db
 from onboardd.db.offers import RegistrationEvent
@@ -31,6 +40,10 @@ from onboardd.runtime import Services
 log = get_logger("offer_matcher")
 
 CHANNEL: Final = "onboardd_registration"
+# How operators and tests find the LISTEN connection in pg_stat_activity.
+LISTEN_APPLICATION_NAME: Final = "onboardd-listen"
+# Longest wait for the LISTEN connection to answer its probe.
+PROBE_TIMEOUT_S: Final = 2.0
 # Events per transaction: large enough for a burst of thousands in a few statements, small
 # enough that one transaction stays in the tens of milliseconds.
 MATCH_BATCH: Final = 500
@@ -56,14 +69,16 @@ def build_candidates(cipher: PiiCipher, events: Sequence[RegistrationEvent],
 
 
 async def _match_claimed(services: Services, limit: int) -> tuple[int, db.MatchResult | None]:
-    """Claim up to limit events and match them in one transaction; (events claimed, result)."""
+    """Claim up to limit events and match them in one transaction; (events claimed, result).
+    Each event's lag (creation to commit) is observed once the transaction has committed."""
     async with services.pool.acquire() as conn, conn.transaction():
         events = await db.claim_events(conn, limit)
         if not events:
             return 0, None
         candidates = build_candidates(services.cipher, events, services.cfg.offers.phone_region)
         result = await db.apply_matches(conn, candidates, [e.id for e in events])
-        return len(events), result
+    services.metrics.registrations_matched(e.created_at for e in events)
+    return len(events), result
 
 
 async def _one_by_one(services: Services, count: int) -> None:
@@ -84,6 +99,7 @@ async def _one_by_one(services: Services, count: int) -> None:
                         candidates = build_candidates(services.cipher, events,
                                                       services.cfg.offers.phone_region)
                         await db.apply_matches(conn, candidates, [event.id])
+                    services.metrics.registrations_matched([event.created_at])
                 except asyncpg.PostgresError as exc:
                     if isinstance(exc, _CONNECTION_ERRORS) or event is None:
                         raise
@@ -122,11 +138,14 @@ async def drain(services: Services, stopping: asyncio.Event) -> int:
 
 
 class _Listener:
-    """LISTEN on a connection held from the pool; re-subscribes after the connection is lost."""
+    """LISTEN on a connection held from the pool; re-subscribes after the connection is lost,
+    and probes it every probe_every_s so a silently dead one is noticed too."""
 
-    def __init__(self, pool: asyncpg.Pool, wake: asyncio.Event) -> None:
+    def __init__(self, pool: asyncpg.Pool, wake: asyncio.Event, probe_every_s: float) -> None:
         self._pool = pool
         self._wake = wake
+        self._probe_every_s = probe_every_s
+        self._probed_at = 0.0
         self._conn: Any = None
         self.lost = asyncio.Event()
 
@@ -148,32 +167,54 @@ class _Listener:
         """True while subscribed on an open connection."""
         return self._conn is not None and not self._closed(self._conn) and not self.lost.is_set()
 
+    async def _answers(self) -> bool:
+        """Probe the connection when the last probe is probe_every_s old; False when it does
+        not answer in time (the caller drops it)."""
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._probed_at < self._probe_every_s:
+            return True
+        try:
+            await self._conn.execute("SELECT 1", timeout=PROBE_TIMEOUT_S)
+        except _CONNECTION_ERRORS as exc:
+            log.warning("registration_listener_lost", error=repr(exc))
+            return False
+        self._probed_at = loop.time()
+        return True
+
     async def ensure(self) -> None:
-        """Subscribe if not subscribed; a new subscription triggers a catch-up pass."""
-        if self.healthy:
+        """Subscribe if not subscribed (or the connection stopped answering); a new
+        subscription triggers a catch-up pass."""
+        if self.healthy and await self._answers():
             return
-        await self.close()
+        await self.close(discard=self._conn is not None)
         conn = await self._pool.acquire()
         try:
+            # Until the pool resets the connection (on release): how pg_stat_activity names it.
+            await conn.execute(f"SET application_name = '{LISTEN_APPLICATION_NAME}'")
             await conn.add_listener(CHANNEL, self._on_notify)
             conn.add_termination_listener(self._on_terminated)
         except BaseException:
             await self._pool.release(conn)
             raise
         self._conn = conn
+        self._probed_at = asyncio.get_running_loop().time()
         self.lost.clear()
         # Whatever was notified while unsubscribed is found by this pass.
         self._wake.set()
         log.info("registration_listener_subscribed", channel=CHANNEL)
 
-    async def close(self) -> None:
-        """Release the connection (the pool resets it, which unlistens)."""
+    async def close(self, *, discard: bool = False) -> None:
+        """Release the connection (the pool resets it, which unlistens); a lost or silent one
+        is closed without a word to the server (discard), and the pool replaces it."""
         conn, self._conn = self._conn, None
         if conn is None:
             return
         with contextlib.suppress(Exception):
             conn.remove_termination_listener(self._on_terminated)
-        if not self._closed(conn):
+        if discard:
+            with contextlib.suppress(Exception):
+                conn.terminate()
+        elif not self._closed(conn):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.remove_listener(CHANNEL, self._on_notify), 5.0)
         with contextlib.suppress(Exception):
@@ -185,7 +226,8 @@ async def run(services: Services, stopping: asyncio.Event) -> None:
     poll_s = services.cfg.offers.match_poll_s
     wake = asyncio.Event()
     wake.set()  # catch up on events left from before the start
-    listener = _Listener(services.pool, wake)
+    listener = _Listener(services.pool, wake, probe_every_s=poll_s)
+    outage = db_outage.DatabaseWait("offer_matcher", cap_s=min(db_outage.RETRY_MAX_S, poll_s))
     try:
         while not stopping.is_set():
             try:
@@ -193,11 +235,10 @@ async def run(services: Services, stopping: asyncio.Event) -> None:
                 wake.clear()
                 await drain(services, stopping)
             except _CONNECTION_ERRORS as exc:
-                log.warning("registration_matcher_db_unavailable", error=repr(exc),
-                            retry_in_s=poll_s)
-                await listener.close()
-                await first_of(stopping.wait(), poll_s=poll_s)
+                await listener.close(discard=True)
+                await outage.pause(exc, stopping)
                 continue
+            outage.recovered()
             await first_of(wake.wait(), stopping.wait(), listener.lost.wait(), poll_s=poll_s)
     finally:
         await asyncio.shield(listener.close())

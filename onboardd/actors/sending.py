@@ -14,7 +14,7 @@ import collections
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 from aiolimiter import AsyncLimiter
 from twilio.rest import Client
@@ -22,9 +22,9 @@ from twilio.rest import Client
 from onboardd.db import campaigns as db
 from onboardd.domain import delivery
 from onboardd.domain.campaigns import render
-from onboardd.domain.campaigns.outcomes import Decision, decide
+from onboardd.domain.campaigns.outcomes import Decision, SendWindow, decide
 from onboardd.domain.phones import mask_phone
-from onboardd.domain.status_events import SendOutcome
+from onboardd.domain.status_events import OutcomeKind, SendOutcome
 from onboardd.logging import get_logger
 from onboardd.runtime import Services
 from onboardd.twilio.client import (
@@ -50,13 +50,16 @@ def utcnow() -> datetime:
 
 @dataclass
 class Channel:
-    """One channel and its sender: limiter, local buffer, pause after a 429."""
+    """One channel and its sender: limiter, hard one-second cap, local buffer, pause after a
+    429. ``key`` names the sender for ownership (onboardd.cluster.membership)."""
 
     name: str
     sender: str
     rate: float
     limiter: AsyncLimiter
     claim_batch: int
+    window: SendWindow
+    key: str
     buffer: collections.deque[db.ClaimedMessage] = field(default_factory=collections.deque)
     paused_until: float = 0.0
     need: asyncio.Event = field(default_factory=asyncio.Event)
@@ -111,8 +114,8 @@ async def attempt(services: Services, client: Client, channel: Channel,
                           offer_code=message.offer_code)
         return await _after_timeout(services, client, channel, message, cut_off, rng)
     if result.accepted:
-        return SendOutcome(message_id=message.id, outcome="accepted", at=utcnow(),
-                           channel=channel.name, sid=result.sid, sender=channel.sender)
+        return _outcome(message, "accepted", at=utcnow(),
+                        channel=channel.name, sid=result.sid, sender=channel.sender)
     return refusal(services, channel, message, result.http_status, result.error_code,
                    result.error_message, result.retry_after_s, rng)
 
@@ -129,8 +132,8 @@ async def _after_timeout(services: Services, client: Client, channel: Channel,
         return None  # still leased: the lease sweep asks Twilio again later
     if found is not None:
         log.info("reconciled_after_timeout", sid=found.sid)
-        return SendOutcome(message_id=message.id, outcome="accepted", at=utcnow(),
-                           channel=channel.name, sid=found.sid, sender=channel.sender)
+        return _outcome(message, "accepted", at=utcnow(),
+                        channel=channel.name, sid=found.sid, sender=channel.sender)
     return refusal(services, channel, message, None, None, "request timed out", None, rng)
 
 
@@ -150,19 +153,26 @@ def refusal(services: Services, channel: Channel, message: db.ClaimedMessage,
                       delivery.error_message(code, text or _http_text(http_status)))
 
 
+def _outcome(message: db.ClaimedMessage, outcome: OutcomeKind, *, at: datetime, channel: str,
+             **fields: Any) -> SendOutcome:
+    """An outcome of this message's attempt, under the claim it was made with."""
+    return SendOutcome(message_id=message.id, claim_token=message.claim_token, outcome=outcome,
+                       at=at, channel=channel, **fields)
+
+
 def pre_skip(message: db.ClaimedMessage) -> SendOutcome | None:
     """Skip without sending: opted out of this sender, opted out of the salon (STOP, or the
     imported file said no), or invited by the salon recently."""
     if message.opted_out or message.customer_opted_out:
         # Only an opt-out of this sender is recorded as one (opt_outs); the customer's status
         # already says the rest.
-        return SendOutcome(message_id=message.id, outcome="skipped", at=utcnow(),
-                           channel=message.channel, sender=message.sender,
-                           skip_reason="opted_out", opted_out=message.opted_out)
+        return _outcome(message, "skipped", at=utcnow(),
+                        channel=message.channel, sender=message.sender,
+                        skip_reason="opted_out", opted_out=message.opted_out)
     if message.recently_invited:
-        return SendOutcome(message_id=message.id, outcome="skipped", at=utcnow(),
-                           channel=message.channel, sender=message.sender,
-                           skip_reason="recently_invited")
+        return _outcome(message, "skipped", at=utcnow(),
+                        channel=message.channel, sender=message.sender,
+                        skip_reason="recently_invited")
     return None
 
 
@@ -175,19 +185,19 @@ def outcome_of(message: db.ClaimedMessage, channel: str, sender: str, decision: 
     """The SendOutcome of a decision."""
     now = utcnow()
     if decision.action == "retry":
-        return SendOutcome(message_id=message.id, outcome="retry", at=now, channel=channel,
-                           sender=sender, error_code=code, error_message=text,
-                           next_attempt_at=now + timedelta(seconds=decision.delay_s))
+        return _outcome(message, "retry", at=now, channel=channel,
+                        sender=sender, error_code=code, error_message=text,
+                        next_attempt_at=now + timedelta(seconds=decision.delay_s))
     if decision.action == "fallback":
-        return SendOutcome(message_id=message.id, outcome="fallback", at=now, channel="sms",
-                           sender=sender, error_code=code, error_message=text,
-                           next_attempt_at=now)
+        return _outcome(message, "fallback", at=now, channel="sms",
+                        sender=sender, error_code=code, error_message=text,
+                        next_attempt_at=now)
     if decision.action == "skipped":
-        return SendOutcome(message_id=message.id, outcome="skipped", at=now, channel=channel,
-                           sender=sender, error_code=code, error_message=text,
-                           skip_reason=decision.skip_reason, opted_out=decision.opted_out)
-    return SendOutcome(message_id=message.id, outcome="failed", at=now, channel=channel,
-                       sender=sender, error_code=code, error_message=text)
+        return _outcome(message, "skipped", at=now, channel=channel,
+                        sender=sender, error_code=code, error_message=text,
+                        skip_reason=decision.skip_reason, opted_out=decision.opted_out)
+    return _outcome(message, "failed", at=now, channel=channel,
+                    sender=sender, error_code=code, error_message=text)
 
 
 def round_robin(messages: list[db.ClaimedMessage]) -> list[db.ClaimedMessage]:

@@ -23,8 +23,24 @@ the database refuses, such as an over-long SID or an error code beyond int32), t
 applies that batch again one event at a time; each event that still fails is parked in
 ``status_events_parked`` (error and event minus PII) and logged once (``status_event_parked``),
 and its future is settled as if applied, so it is never retried into a crash loop. Every other
-event of the batch lands. A failure of the database itself (connection lost, shutdown) still
-fails the flush, so its producers retry (Twilio on a 503, the dispatcher through reconciliation).
+event of the batch lands.
+
+Database outages (onboardd.db.pool.unreachable: down, restarting, connection lost). What
+happens to a batch then depends on who can send its events again:
+
+- A send outcome (the dispatcher's, or reconciliation's from Twilio's Messages list) records what
+  Twilio already did; nobody would send it again, and losing it leaves the message `sending`
+  until a lease sweep looks it up at Twilio. So it is kept: the recorder retries the flush with
+  a capped backoff (onboardd.actors.outage) until it lands, taking in what is queued meanwhile,
+  and resolves its future only then. The dispatcher's bound on undurable outcomes makes it stop
+  sending while they wait.
+- A status callback's future fails at once with the error: the webhook answers Twilio 503 and
+  Twilio sends the callback again; reconciliation's pass runs again at its interval.
+
+Applying an outcome twice (its commit landed but the answer was lost) changes nothing: outcomes
+apply only to a message still pending or in flight. On stop the retries go on until the
+supervisor cancels the recorder at the end of the grace period; the futures still unresolved
+then fail.
 """
 
 from __future__ import annotations
@@ -36,11 +52,14 @@ from typing import Any
 
 import structlog
 
+from onboardd.actors.outage import DatabaseWait
 from onboardd.actors.waiting import run_to_end
 from onboardd.db import delivery as db
 from onboardd.db import parked as parked_db
+from onboardd.db.pool import unreachable
 from onboardd.domain.status_events import SendOutcome, StatusCallback, StatusWork, parked, safe_text
 from onboardd.logging import get_logger
+from onboardd.metrics import Metrics
 from onboardd.runtime import CampaignWake, Services, nudge
 
 log = get_logger("status_recorder")
@@ -94,6 +113,16 @@ def _event_context(item: SendOutcome | StatusCallback) -> dict[str, Any]:
     return {}
 
 
+def _count_applied(metrics: Metrics, items: list[SendOutcome | StatusCallback],
+                   result: db.FlushResult) -> None:
+    """Count what a committed flush applied: its send outcomes but those it ignored (by channel
+    and outcome), and the callbacks that matched a message (by status)."""
+    ignored = set(result.outcomes_ignored)
+    metrics.outcomes_applied((item.channel, item.outcome) for item in items
+                             if isinstance(item, SendOutcome) and item.message_id not in ignored)
+    metrics.callbacks_applied(result.callback_statuses)
+
+
 async def _park(services: Services, item: SendOutcome | StatusCallback, exc: Exception) -> None:
     """Keep an event the database refused in status_events_parked and log it, once (the
     message id, when there is one, is in the log context)."""
@@ -118,12 +147,15 @@ async def _one_by_one(services: Services, batch: list[StatusWork]) -> db.FlushRe
         for item in work.items:
             with structlog.contextvars.bound_contextvars(**_event_context(item)):
                 try:
-                    total.absorb(await db.record_batch(services.pool, [item],
-                                                       services.cfg.campaigns.delivery_wait_s))
+                    applied = await db.record_batch(services.pool, [item],
+                                                    services.cfg.campaigns.delivery_wait_s)
                 except Exception as exc:
                     if not parked_db.is_poison(exc):
                         raise
                     await _park(services, item, exc)
+                else:
+                    _count_applied(services.metrics, [item], applied)
+                    total.absorb(applied)
         _settle(work)
     return total
 
@@ -132,26 +164,43 @@ async def _record(services: Services, batch: list[StatusWork]) -> db.FlushResult
     """One group commit; when the events make it fail, the one-at-a-time fallback."""
     items: list[SendOutcome | StatusCallback] = [item for work in batch for item in work.items]
     try:
-        return await db.record_batch(services.pool, items, services.cfg.campaigns.delivery_wait_s)
+        result = await db.record_batch(services.pool, items,
+                                       services.cfg.campaigns.delivery_wait_s)
     except Exception as exc:
         if not parked_db.is_poison(exc):
             raise
         log.warning("status_flush_failed_applying_one_by_one", events=len(items),
                     error=safe_text(f"{type(exc).__name__}: {exc}"))
+    else:
+        _count_applied(services.metrics, items, result)
+        return result
     return await _one_by_one(services, batch)
+
+
+def waits_out_outage(work: StatusWork) -> bool:
+    """True for work kept through a database outage (it carries a send outcome); the other
+    work's producer is told at once and sends it again (see the module docstring)."""
+    return any(isinstance(item, SendOutcome) for item in work.items)
 
 
 async def flush(services: Services, batch: list[StatusWork]) -> db.FlushResult:
     """Apply one batch and settle its futures (result after commit or parking, exception when
-    the database failed)."""
+    the database failed); when the database is unreachable, the futures of work that
+    waits out an outage stay pending, for the caller to flush that work again."""
+    started = time.perf_counter()
     try:
         result = await _record(services, batch)
     except BaseException as exc:
+        kept = unreachable(exc)
         for work in batch:
+            if kept and waits_out_outage(work):
+                continue
             if work.done is not None and not work.done.done():
                 work.done.set_exception(exc if isinstance(exc, Exception) else
                                         RuntimeError("status recorder stopped"))
         raise
+    services.metrics.recorder_flushed(sum(len(work.items) for work in batch),
+                                      time.perf_counter() - started)
     for work in batch:
         _settle(work)
     if result.outcomes_ignored:
@@ -172,20 +221,44 @@ async def flush(services: Services, batch: list[StatusWork]) -> db.FlushResult:
     return result
 
 
-async def _final_drain(services: Services) -> None:
-    """Flush everything queued until the queue is empty (the producers have stopped).
-
-    A failed flush has failed its own futures; the rest is still flushed.
-    """
+async def flush_durably(services: Services, batch: list[StatusWork],
+                        outage: DatabaseWait) -> None:
+    """Flush batch (a list the caller owns: it holds what is not flushed yet); while the
+    database is unreachable, drop the work whose futures failed, take in what is queued, wait
+    and flush again, until the kept work lands. Raises any other failure."""
     queue = services.queues.status
-    while not queue.empty():
-        batch = [queue.get_nowait()]
-        _take_ready(queue, batch, len(batch[0].items))
+    while batch:
         try:
             await run_to_end(flush(services, batch), "status-flush")
         except Exception as exc:
-            log.error("final_flush_failed", events=sum(len(w.items) for w in batch),
+            if not unreachable(exc):
+                raise
+            batch[:] = [work for work in batch if waits_out_outage(work)]
+            await outage.pause(exc, events=sum(len(work.items) for work in batch))
+            _take_ready(queue, batch, sum(len(work.items) for work in batch))
+            continue
+        outage.recovered()
+        batch.clear()
+
+
+async def _final_drain(services: Services, taken: list[StatusWork],
+                       outage: DatabaseWait) -> None:
+    """Flush everything queued until the queue is empty (the producers have stopped).
+
+    A flush that failed for another reason than an outage has failed its own futures; the rest
+    is still flushed.
+    """
+    queue = services.queues.status
+    while taken or not queue.empty():
+        if not taken:
+            taken.append(queue.get_nowait())
+        _take_ready(queue, taken, sum(len(work.items) for work in taken))
+        try:
+            await flush_durably(services, taken, outage)
+        except Exception as exc:
+            log.error("final_flush_failed", events=sum(len(w.items) for w in taken),
                       error=repr(exc), exc_info=exc)
+            taken.clear()
 
 
 def _fail_unrecorded(taken: list[StatusWork], queue: asyncio.Queue[StatusWork]) -> None:
@@ -208,7 +281,8 @@ async def run(services: Services, stopping: asyncio.Event) -> None:
     poll_s = services.cfg.supervisor.poll_interval_s
     stop_wait = asyncio.ensure_future(stopping.wait())
     expected = 1  # events in the previous flush
-    taken: list[StatusWork] = []  # taken off the queue, not yet flushed
+    taken: list[StatusWork] = []  # taken off the queue, not yet durable
+    outage = DatabaseWait("status_recorder")
     try:
         while not stopping.is_set():
             get = asyncio.ensure_future(queue.get())
@@ -221,13 +295,12 @@ async def run(services: Services, stopping: asyncio.Event) -> None:
                     with contextlib.suppress(asyncio.CancelledError):
                         await get
                 if get.done() and not get.cancelled():
-                    taken = [get.result()]
+                    taken.append(get.result())
             if taken:
-                batch = await _gather(queue, taken, expected)
-                expected = sum(len(work.items) for work in batch)
-                await run_to_end(flush(services, batch), "status-flush")
-                taken = []
-        await _final_drain(services)
+                await _gather(queue, taken, expected)
+                expected = sum(len(work.items) for work in taken)
+                await flush_durably(services, taken, outage)
+        await _final_drain(services, taken, outage)
     except asyncio.CancelledError:
         _fail_unrecorded(taken, queue)
         raise

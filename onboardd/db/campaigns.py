@@ -87,6 +87,7 @@ class ClaimedMessage(msgspec.Struct, frozen=True):
     attempts: int
     sender: str
     attempt_started_at: datetime
+    claim_token: int
     customer_name: str
     normalized_phone_enc: str
     offer_code: str | None
@@ -289,16 +290,34 @@ async def sending_ids(pool: asyncpg.Pool) -> set[str]:
 
 
 async def claim(pool: asyncpg.Pool, *, channel: str, limit: int, lease_s: float,
-                whatsapp_sender: str, sms_sender: str, resend_window_h: float
-                ) -> list[ClaimedMessage]:
-    """Lease up to ``limit`` due messages of sending campaigns, a fair share per campaign."""
+                whatsapp_sender: str, sms_sender: str, resend_window_h: float,
+                instance_id: int) -> list[ClaimedMessage]:
+    """Lease up to ``limit`` due messages of sending campaigns, a fair share per campaign, to
+    this instance."""
     bare_whatsapp = whatsapp_sender.removeprefix("whatsapp:")
     rows = await pool.fetch(query("messages_claim"), channel, limit, lease_s, whatsapp_sender,
-                            sms_sender, resend_window_h, bare_whatsapp)
+                            sms_sender, resend_window_h, bare_whatsapp, instance_id)
     return [_row(ClaimedMessage, r) for r in rows]
 
 
-async def release(pool: asyncpg.Pool, ids: Sequence[str], not_before: datetime) -> None:
-    """Hand leased messages back unsent."""
-    if ids:
-        await pool.execute(query("messages_release"), list(ids), not_before)
+def _claims(messages: Sequence[ClaimedMessage]) -> tuple[list[str], list[int]]:
+    return [m.id for m in messages], [m.claim_token for m in messages]
+
+
+async def release(pool: asyncpg.Pool, messages: Sequence[ClaimedMessage],
+                  not_before: datetime) -> None:
+    """Hand leased messages back unsent (those still under these claims)."""
+    if messages:
+        await pool.execute(query("messages_release"), *_claims(messages), not_before)
+
+
+async def renew(pool: asyncpg.Pool, messages: Sequence[ClaimedMessage], lease_s: float) -> None:
+    """Extend the leases of messages still held (those still under these claims)."""
+    if messages:
+        await pool.execute(query("messages_renew"), *_claims(messages), lease_s)
+
+
+async def expire_lease(pool: asyncpg.Pool, messages: Sequence[ClaimedMessage]) -> None:
+    """End the leases of messages given up on now, for the next sweep to reconcile."""
+    if messages:
+        await pool.execute(query("messages_expire_lease"), *_claims(messages))

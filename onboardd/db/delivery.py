@@ -40,6 +40,8 @@ class FlushResult(msgspec.Struct):
     # WhatsApp SIDs whose failed callback re-queued their message on SMS in this flush.
     fell_back_sids: list[str] = msgspec.field(default_factory=list)
     completed_campaigns: list[str] = msgspec.field(default_factory=list)
+    # Callbacks applied to a known message (orphans taken in this flush too), by Twilio status.
+    callback_statuses: dict[str, int] = msgspec.field(default_factory=dict)
 
     def absorb(self, other: FlushResult) -> None:
         """Add another flush's changes to this one (the one-event-at-a-time fallback)."""
@@ -49,6 +51,8 @@ class FlushResult(msgspec.Struct):
         self.orphaned_sids.extend(other.orphaned_sids)
         self.fell_back_sids.extend(other.fell_back_sids)
         self.completed_campaigns.extend(other.completed_campaigns)
+        for status, count in other.callback_statuses.items():
+            self.callback_statuses[status] = self.callback_statuses.get(status, 0) + count
 
 
 class Counters(msgspec.Struct, frozen=True):
@@ -98,6 +102,7 @@ async def _apply_outcomes(conn: asyncpg.Connection, outcomes: list[SendOutcome],
         [o.next_attempt_at for o in rows],
         [o.opted_out for o in rows],
         [attempts[o.message_id] for o in rows],
+        [o.claim_token for o in rows],
     )
     applied = {r["id"] for r in records}
     result.outcomes_applied += len(applied)
@@ -130,6 +135,10 @@ async def _apply_callbacks(conn: asyncpg.Connection, events: list[StatusCallback
     )
     found = {r["sid"] for r in records}
     result.callbacks_matched += len(found)
+    for event in events:
+        if event.sid in found and storable_status(event.status):
+            status = event.status.strip().lower()
+            result.callback_statuses[status] = result.callback_statuses.get(status, 0) + 1
     result.fell_back_sids.extend(sorted(r["sid"] for r in records if r["fell_back"]))
     orphans = [e for e in events if e.sid not in found and storable_status(e.status)]
     if orphans:

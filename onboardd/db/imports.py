@@ -264,9 +264,11 @@ def _claimed(row: asyncpg.Record | None) -> ClaimedBatch | None:
     return ClaimedBatch(**values)
 
 
-async def claim_batch(conn: Conn, lease_s: float) -> ClaimedBatch | None:
-    """Claim the oldest confirmed batch that nobody holds."""
-    return _claimed(await conn.fetchrow(query("claim_import_batch"), lease_s))
+async def claim_batch(conn: Conn, lease_s: float, instance_id: int | None
+                      ) -> ClaimedBatch | None:
+    """Claim the oldest confirmed batch that nobody alive holds, for this instance (None:
+    a holder without liveness, whose lease alone protects the claim)."""
+    return _claimed(await conn.fetchrow(query("claim_import_batch"), lease_s, instance_id))
 
 
 async def claimed_batch(conn: Conn, batch_id: str) -> ClaimedBatch | None:

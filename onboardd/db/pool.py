@@ -1,4 +1,11 @@
-"""The asyncpg pool: connect with retry and backoff, typed codecs, a clear error when down."""
+"""The asyncpg pool: connect with retry and backoff, typed codecs, a clear error when down.
+
+After start the pool rides out a database restart by itself: a connection the server closed is
+seen closed by asyncpg (the socket ended), discarded when it is released or found closed on
+acquire, and replaced by a new connection on the next acquire; a call while the server is down
+fails at once with one of CONNECTION_ERRORS. The pool never holds more than
+``[database] pool_max_size`` connections, before, during and after the outage.
+"""
 
 from __future__ import annotations
 
@@ -21,14 +28,27 @@ log = get_logger("db")
 Pool = asyncpg.Pool
 
 # Errors meaning "the database is unreachable right now" (down, restarting, out of
-# connections, the connection broke): wait and retry, or let the supervisor restart the actor.
-# Every other PostgresError is about the statement or its data and will happen again.
+# connections, the connection broke): wait and retry (onboardd.actors.outage), and the
+# supervisor does not charge them to an actor's restart budget. Every other PostgresError is
+# about the statement or its data and will happen again. Seen through an immediate-mode restart
+# (tests/integration/test_db_outage.py): no socket (FileNotFoundError; ConnectionRefusedError
+# over TCP), "the database system is shutting down" or "starting up" (CannotConnectNowError),
+# ConnectionDoesNotExistError for a query cut off, ConnectionResetError for a connect cut off,
+# InterfaceError for a call on an acquired connection the server closed (asyncpg has already
+# given it back to the pool); a smart or fast shutdown ends sessions with AdminShutdownError.
 CONNECTION_ERRORS: Final = (OSError, TimeoutError, asyncpg.InterfaceError,
                             asyncpg.PostgresConnectionError,
                             asyncpg.exceptions.CannotConnectNowError,
                             asyncpg.exceptions.AdminShutdownError,
                             asyncpg.exceptions.CrashShutdownError,
                             asyncpg.exceptions.TooManyConnectionsError)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """True when exc (or every exception of a group) says the database is unreachable."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(unreachable(inner) for inner in exc.exceptions)
+    return isinstance(exc, CONNECTION_ERRORS)
 
 
 class DatabaseUnavailable(Exception):

@@ -23,6 +23,7 @@ class ExpiredMessage(msgspec.Struct, frozen=True):
     attempt_started_at: datetime
     normalized_phone_enc: str
     offer_code: str | None
+    claim_token: int | None = None
 
 
 class AwaitingMessage(msgspec.Struct, frozen=True):
@@ -36,13 +37,15 @@ class AwaitingMessage(msgspec.Struct, frozen=True):
     since: datetime
 
 
-async def claim_expired(pool: asyncpg.Pool, *, limit: int, lease_s: float,
-                        campaign_id: str | None = None,
+async def claim_expired(pool: asyncpg.Pool, *, limit: int, lease_s: float, guard_s: float,
+                        instance_id: int | None, campaign_id: str | None = None,
                         message_ids: Sequence[str] | None = None) -> list[ExpiredMessage]:
-    """Take over up to ``limit`` messages whose lease expired mid-send (of one campaign, or
-    only the given ids), leased for ``lease_s`` to the caller."""
+    """Take over up to ``limit`` messages whose lease expired mid-send, or whose holder is dead
+    and whose attempt started more than ``guard_s`` ago (of one campaign, or only the given
+    ids), leased for ``lease_s`` to the caller (``instance_id``: None outside a daemon)."""
     ids = None if message_ids is None else list(message_ids)
-    rows = await pool.fetch(query("reconcile_claim_expired"), limit, lease_s, campaign_id, ids)
+    rows = await pool.fetch(query("reconcile_claim_expired"), limit, lease_s, campaign_id, ids,
+                            guard_s, instance_id)
     return [msgspec.convert(dict(r), ExpiredMessage) for r in rows]
 
 

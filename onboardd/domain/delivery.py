@@ -229,12 +229,15 @@ def fold_callbacks(events: Iterable[StatusCallback]) -> dict[str, FoldedCallback
 
 
 def fold_outcomes(outcomes: Iterable[SendOutcome]) -> tuple[list[SendOutcome], dict[str, int]]:
-    """The last outcome per message (arrival order) and the attempts each message made: every
-    outcome counts as a request to Twilio except a skip that never reached it (no error code)."""
-    last: dict[str, SendOutcome] = {}
+    """The last outcome per message and claim (arrival order) and the attempts each message
+    made: every outcome counts as a request to Twilio except a skip that never reached it (no
+    error code). Outcomes of one message under two claims (a late answer of an attempt the
+    sweep took over, and the sweep's own) are both kept: the database applies the one whose
+    claim the row still carries."""
+    last: dict[tuple[str, int | None], SendOutcome] = {}
     attempts: dict[str, int] = {}
     for outcome in outcomes:
-        last[outcome.message_id] = outcome
+        last[(outcome.message_id, outcome.claim_token)] = outcome
         made_request = outcome.outcome != "skipped" or outcome.error_code is not None
         attempts[outcome.message_id] = attempts.get(outcome.message_id, 0) + int(made_request)
     return list(last.values()), attempts

@@ -17,6 +17,8 @@ import msgspec
 
 from onboardd.domain.masking import mask_digits
 
+OutcomeKind = Literal["accepted", "retry", "failed", "skipped", "fallback"]
+
 
 class SendOutcome(msgspec.Struct, frozen=True):
     """The result of one dispatcher attempt for one invitation message."""
@@ -25,7 +27,7 @@ class SendOutcome(msgspec.Struct, frozen=True):
     # accepted: Twilio took it (sid set, status queued); retry: transient failure, try again at
     # next_attempt_at; failed: permanent failure; skipped: not sent (skip_reason says why);
     # fallback: WhatsApp unreachable, re-queued on SMS.
-    outcome: Literal["accepted", "retry", "failed", "skipped", "fallback"]
+    outcome: OutcomeKind
     at: datetime
     channel: str
     sid: str | None = None
@@ -35,6 +37,9 @@ class SendOutcome(msgspec.Struct, frozen=True):
     skip_reason: str | None = None
     next_attempt_at: datetime | None = None
     opted_out: bool = False
+    # The claim this attempt was made under; an outcome whose claim was taken over meanwhile
+    # changes nothing (None: apply whatever the claim).
+    claim_token: int | None = None
 
 
 class StatusCallback(msgspec.Struct, frozen=True):

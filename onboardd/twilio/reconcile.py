@@ -47,6 +47,7 @@ log = get_logger("reconcile")
 BATCH: Final = 500  # messages per pass
 LOOKUPS_IN_FLIGHT: Final = 8
 LIST_LIMIT: Final = 50  # messages listed per lookup
+TAKEOVER_MARGIN_S: Final = 2.0  # beyond the request timeout, before a dead holder's claim moves
 # How long before an attempt started a listed message may have been created and still be the
 # attempt's. Twilio's DateSent filter has second precision and Twilio's clock is not ours (nor
 # the database's, which stamps a claimed row's attempt start): a message of ours must never fall
@@ -119,6 +120,13 @@ async def find_send(client: Client, pool: asyncpg.Pool, attempt: Attempt
     return pick(fits, attempt, taken)
 
 
+def takeover_guard_s(cfg: Config) -> float:
+    """How long after an attempt started a dead holder's claim may be taken over: by then any
+    request of it has been answered or abandoned ([twilio] request_timeout_s), even one of a
+    daemon that only lost its database session and is still running."""
+    return cfg.twilio.request_timeout_s + TAKEOVER_MARGIN_S
+
+
 def sender_of(cfg: Config, channel: str, sender: str | None) -> str:
     """The From address of a message: the row's, else the channel's configured sender."""
     if sender:
@@ -128,16 +136,16 @@ def sender_of(cfg: Config, channel: str, sender: str | None) -> str:
 
 
 def settle_cut_off(message_id: str, channel: str, sender: str, found: ListedMessage | None,
-                   now: datetime) -> list[Event]:
+                   now: datetime, claim_token: int | None = None) -> list[Event]:
     """The events of a cut-off send once Twilio answered: accepted (with the status Twilio
     lists) when it created the message, else a retry (it certainly did not)."""
     if found is None:
         return [SendOutcome(message_id=message_id, outcome="retry", at=now, channel=channel,
-                            sender=sender, next_attempt_at=now,
+                            sender=sender, next_attempt_at=now, claim_token=claim_token,
                             error_message="send was cut off and Twilio has no such message")]
     return [
         SendOutcome(message_id=message_id, outcome="accepted", at=found.date_created or now,
-                    channel=channel, sid=found.sid, sender=sender),
+                    channel=channel, sid=found.sid, sender=sender, claim_token=claim_token),
         StatusCallback(sid=found.sid, status=found.status, at=now, error_code=found.error_code),
     ]
 
@@ -163,7 +171,8 @@ async def _sweep_one(services: Services, client: Client, message: db.ExpiredMess
         else:
             report.sends_found += 1
             log.info("cut_off_send_found", sid=found.sid)
-        return settle_cut_off(message.id, message.channel, sender, found, datetime.now(UTC))
+        return settle_cut_off(message.id, message.channel, sender, found, datetime.now(UTC),
+                              message.claim_token)
 
 
 async def _status_one(services: Services, client: Client, message: db.AwaitingMessage,
@@ -226,8 +235,9 @@ async def reconcile_messages(services: Services, *, leases: bool = True, statuse
     cfg = services.cfg
     wait_s = cfg.campaigns.delivery_wait_s if delivery_wait_s is None else delivery_wait_s
     expired = await db.claim_expired(
-        services.pool, limit=limit, lease_s=cfg.campaigns.lease_s, campaign_id=campaign_id,
-        message_ids=message_ids) if leases else []
+        services.pool, limit=limit, lease_s=cfg.campaigns.lease_s,
+        guard_s=takeover_guard_s(cfg), instance_id=services.membership.instance_id,
+        campaign_id=campaign_id, message_ids=message_ids) if leases else []
     awaiting = await db.awaiting(
         services.pool, delivery_wait_s=wait_s, limit=limit, campaign_id=campaign_id,
         message_ids=message_ids, after=after) if statuses else []

@@ -16,6 +16,7 @@ from onboardd.web import (
     api_mobile,
     api_offers,
     health,
+    metrics,
     webhooks,
 )
 from onboardd.web.keys import READINESS, SERVICES
@@ -42,12 +43,14 @@ def _area_routes() -> Iterable[web.RouteTableDef]:
 def create_app(services: Services,
                readiness: Callable[[], dict[str, str]] | None = None) -> web.Application:
     """Build the app around already-started services."""
-    app = web.Application(middlewares=[request_context, authenticate, admin.admin_guard],
+    app = web.Application(middlewares=[request_context, metrics.time_webhooks, authenticate,
+                                       admin.admin_guard],
                           client_max_size=MAX_JSON_BODY)
     app[SERVICES] = services
     if readiness is not None:
         app[READINESS] = readiness
     app.add_routes(health.routes)
+    app.add_routes(metrics.routes)
     for table in _area_routes():
         app.add_routes(table)
     admin.setup(app)

@@ -90,7 +90,7 @@ async def _served(request: web.Request, handler: Handler, rid: str) -> web.Strea
         status = response.status
         return response
     finally:
-        if request.path not in ("/healthz", "/readyz"):
+        if request.path not in ("/healthz", "/readyz", "/metrics"):  # probes and scrapes
             log.info("http_request", method=request.method, path=request.path, status=status,
                      ms=round((time.perf_counter() - started) * 1000, 1))
 

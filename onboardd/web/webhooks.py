@@ -25,6 +25,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from multidict import MultiDict
 from twilio.request_validator import RequestValidator
 
+from onboardd.db.pool import unreachable
 from onboardd.domain.status_events import StatusCallback, StatusWork
 from onboardd.logging import get_logger
 from onboardd.runtime import Services
@@ -154,7 +155,10 @@ async def status_callback(request: web.Request) -> web.StreamResponse:
         raise ApiError(503, "status not recorded yet; retry later",
                        headers={"Retry-After": "5"}) from None
     except Exception as exc:
-        log.error("status_callback_not_recorded", sid=sid, error=repr(exc))
+        # Twilio retries on the 503; an unreachable database is an outage, logged as such by
+        # the actors, so each refused callback is only a warning then.
+        level = log.warning if unreachable(exc) else log.error
+        level("status_callback_not_recorded", sid=sid, error=repr(exc))
         raise ApiError(503, "status not recorded; retry later",
                        headers={"Retry-After": "5"}) from None
     return _twiml()

@@ -140,8 +140,10 @@ WHERE c.id = u.id
 
 -- name: messages_claim
 -- $1 channel, $2 how many, $3 lease seconds, $4 whatsapp sender, $5 sms sender,
--- $6 resend window hours, $7 bare whatsapp sender number.
--- An equal share per sending campaign (fairness between salons), locked with SKIP LOCKED.
+-- $6 resend window hours, $7 bare whatsapp sender number, $8 the claiming instance.
+-- An equal share per sending campaign (fairness between salons), locked with SKIP LOCKED. Each
+-- row gets a new claim_token: outcomes and hand-backs name it, so they change nothing once the
+-- row was taken over (see 0013_instances.sql).
 WITH active AS (
     SELECT id FROM invitation_campaigns WHERE status = 'sending'
 ), share AS (
@@ -163,15 +165,18 @@ WITH active AS (
     UPDATE invitation_messages m
     SET status = 'sending',
         claimed_until = now() + make_interval(secs => $3::float8),
+        claimed_by = $8::integer,
+        claim_token = nextval('onboardd_claim_token_seq'),
         attempt_started_at = now(),
         sender = CASE m.channel WHEN 'whatsapp' THEN $4::text ELSE $5::text END,
         updated_at = now()
     FROM picked
     WHERE m.id = picked.id
     RETURNING m.id, m.campaign_id, m.imported_customer_id, m.channel, m.attempts, m.sender,
-              m.attempt_started_at
+              m.attempt_started_at, m.claim_token
 )
 SELECT cl.id, cl.campaign_id, cl.channel, cl.attempts, cl.sender, cl.attempt_started_at,
+       cl.claim_token,
        cu.customer_name, cu.normalized_phone_enc, cu.offer_code, cu.download_token,
        c.salon_id, c.channel AS campaign_channel, c.message_template, c.whatsapp_content_sid,
        s.name AS salon_name, s.app_download_link,
@@ -201,9 +206,27 @@ JOIN salons s ON s.id = c.salon_id
 LEFT JOIN welcome_offers o ON o.id = c.welcome_offer_id;
 
 -- name: messages_release
--- Hand claimed messages back unsent ($2: not before). attempts counts requests made and is
--- kept by the status recorder, so it is not touched here.
-UPDATE invitation_messages
-SET status = 'pending', claimed_until = NULL,
-    next_attempt_at = greatest(now(), $2::timestamptz), updated_at = now()
-WHERE id = ANY($1::text[]) AND status = 'sending';
+-- Hand claimed messages back unsent ($1 ids, $2 their claim tokens, $3 not before). attempts
+-- counts requests made and is kept by the status recorder, so it is not touched here. A row
+-- taken over meanwhile (another token) is not touched.
+UPDATE invitation_messages m
+SET status = 'pending', claimed_until = NULL, claimed_by = NULL, claim_token = NULL,
+    next_attempt_at = greatest(now(), $3::timestamptz), updated_at = now()
+FROM unnest($1::text[], $2::bigint[]) AS r (id, token)
+WHERE m.id = r.id AND m.claim_token = r.token AND m.status = 'sending';
+
+-- name: messages_renew
+-- A live dispatcher extends the leases of the messages it still holds (buffered or in flight),
+-- so that a slow send is never mistaken for an abandoned one.
+UPDATE invitation_messages m
+SET claimed_until = now() + make_interval(secs => $3::float8)
+FROM unnest($1::text[], $2::bigint[]) AS r (id, token)
+WHERE m.id = r.id AND m.claim_token = r.token AND m.status = 'sending';
+
+-- name: messages_expire_lease
+-- A dispatcher gives up on messages it cannot settle (Twilio could not be asked whether a
+-- cut-off request reached it): their lease ends now, so the next sweep asks Twilio.
+UPDATE invitation_messages m
+SET claimed_until = now()
+FROM unnest($1::text[], $2::bigint[]) AS r (id, token)
+WHERE m.id = r.id AND m.claim_token = r.token AND m.status = 'sending';

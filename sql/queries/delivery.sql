@@ -5,21 +5,24 @@
 -- name: delivery_apply_outcomes
 -- The dispatcher's send outcomes, one row per message (folded in Python). Applies only to
 -- messages still pending or in flight; a stale outcome for a message already past that is
--- ignored (the returned ids tell which were applied). Message, customer, opt-out and campaign
+-- ignored (the returned ids tell which were applied), and so is an outcome naming a claim token
+-- ($13) the row no longer carries: the attempt was taken over by the lease sweep, whose own
+-- outcome decides (NULL: no token to check). Message, customer, opt-out and campaign
 -- counters change in this one statement; counter deltas come from the old vs new row.
 WITH i AS (
     SELECT *
     FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[],
                 $6::text[], $7::integer[], $8::text[], $9::text[], $10::timestamptz[],
-                $11::boolean[], $12::integer[])
+                $11::boolean[], $12::integer[], $13::bigint[])
         AS t(message_id, outcome, at, channel, sid, sender, error_code, error_message,
-             skip_reason, next_attempt_at, opted_out, attempts)
+             skip_reason, next_attempt_at, opted_out, attempts, claim_token)
 ),
 o AS (
-    SELECT m.id, m.status AS old_status, m.twilio_message_sid AS old_sid
+    SELECT m.id, i.claim_token AS token, m.status AS old_status, m.twilio_message_sid AS old_sid
     FROM invitation_messages m
     JOIN i ON i.message_id = m.id
     WHERE m.status IN ('pending', 'sending')
+      AND (i.claim_token IS NULL OR m.claim_token = i.claim_token)
     ORDER BY m.id
     FOR UPDATE OF m
 ),
@@ -51,9 +54,11 @@ u AS (
             ELSE coalesce(i.error_message, m.error_message) END,
         skip_reason = CASE WHEN i.outcome = 'skipped' THEN i.skip_reason ELSE m.skip_reason END,
         claimed_until = NULL,
+        claimed_by = NULL,
+        claim_token = NULL,
         updated_at = now()
     FROM i
-    JOIN o ON o.id = i.message_id
+    JOIN o ON o.id = i.message_id AND o.token IS NOT DISTINCT FROM i.claim_token
     WHERE m.id = i.message_id
     RETURNING m.id, m.campaign_id, m.imported_customer_id, o.old_status, o.old_sid,
               m.status, m.twilio_message_sid AS sid, i.outcome, i.at, i.sender, i.opted_out

@@ -74,12 +74,19 @@ WHERE batch_id = $1
 ORDER BY row_number;
 
 -- name: claim_import_batch
--- The oldest confirmed batch nobody holds (or whose holder's lease ran out).
+-- The oldest confirmed batch nobody alive holds, for instance $2: unheld; held by a dead
+-- instance (its liveness lock is gone, see 0013_instances.sql), taken at once; held by this
+-- instance (its importer restarted); or held without liveness (the CLI) with its lease run out.
+-- A live instance's batch is never taken, however slow it is: the chunk guard of
+-- import_write_chunk would stop a double write anyway, but the work would be done twice.
 UPDATE customer_import_batches AS b
-SET claimed_until = now() + make_interval(secs => $1)
+SET claimed_until = now() + make_interval(secs => $1), claimed_by = $2::integer
 WHERE b.id = (
     SELECT id FROM customer_import_batches
-    WHERE status = 'processing' AND (claimed_until IS NULL OR claimed_until < now())
+    WHERE status = 'processing'
+      AND CASE WHEN claimed_by IS NULL THEN claimed_until IS NULL OR claimed_until < now()
+               ELSE claimed_by = $2::integer
+                    OR claimed_by NOT IN (SELECT onboardd_live_instances()) END
     ORDER BY confirmed_at, id
     FOR UPDATE SKIP LOCKED
     LIMIT 1)
@@ -201,7 +208,7 @@ WHERE id = $1 AND status = 'processing';
 
 -- name: import_release_batch
 -- Hand a claimed batch back (shutdown): the next importer resumes at `processed`.
-UPDATE customer_import_batches SET claimed_until = NULL
+UPDATE customer_import_batches SET claimed_until = NULL, claimed_by = NULL
 WHERE id = $1 AND status = 'processing';
 
 -- name: import_expire_previews

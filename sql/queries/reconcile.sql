@@ -2,14 +2,24 @@
 -- accepted messages whose final status never arrived.
 
 -- name: reconcile_claim_expired
--- The lease sweep: 'sending' rows whose lease ran out (their dispatcher died, was cut off, or
--- could not ask Twilio), of one campaign ($3) or every one, or only the given ids ($4), at
--- most $1; re-leased for $2 s to this sweeper, so that no other sweeper acts on them meanwhile
--- (a dispatcher claims only 'pending' rows). The row's attempt start, sender and the
--- customer's offer code identify what the cut-off attempt may have created at Twilio.
+-- The lease sweep: 'sending' rows that nobody will settle, of one campaign ($3) or every one,
+-- or only the given ids ($4), at most $1:
+--   * their lease ran out (their dispatcher gave up on them, or holds no liveness lock and
+--     claimed them without one), or
+--   * their holder is dead: it no longer holds its liveness lock (onboardd_live_instances), and
+--     the attempt started more than $5 s ago, so no request of it can still be on its way.
+-- A live holder's rows are never taken before their lease runs out (it renews the leases of
+-- what it still holds). Taken rows are re-leased for $2 s to this sweeper ($6, the instance)
+-- with a new claim token, so that no other sweeper acts on them meanwhile and a late outcome of
+-- the cut-off attempt changes nothing. The row's attempt start, sender and the customer's offer
+-- code identify what the cut-off attempt may have created at Twilio.
 WITH expired AS (
     SELECT id FROM invitation_messages
-    WHERE status = 'sending' AND claimed_until < now()
+    WHERE status = 'sending'
+      AND (claimed_until < now()
+           OR (claimed_by IS NOT NULL
+               AND claimed_by NOT IN (SELECT onboardd_live_instances())
+               AND attempt_started_at < now() - make_interval(secs => $5::float8)))
       AND ($3::text IS NULL OR campaign_id = $3)
       AND ($4::text[] IS NULL OR id = ANY($4::text[]))
     ORDER BY claimed_until
@@ -17,13 +27,16 @@ WITH expired AS (
     FOR UPDATE SKIP LOCKED
 ), leased AS (
     UPDATE invitation_messages m
-    SET claimed_until = now() + make_interval(secs => $2::float8), updated_at = now()
+    SET claimed_until = now() + make_interval(secs => $2::float8),
+        claimed_by = $6::integer,
+        claim_token = nextval('onboardd_claim_token_seq'),
+        updated_at = now()
     FROM expired
     WHERE m.id = expired.id
     RETURNING m.id, m.campaign_id, m.imported_customer_id, m.channel, m.sender,
-              m.attempt_started_at, m.created_at
+              m.attempt_started_at, m.created_at, m.claim_token
 )
-SELECT l.id, l.campaign_id, l.channel, l.sender,
+SELECT l.id, l.campaign_id, l.channel, l.sender, l.claim_token,
        coalesce(l.attempt_started_at, l.created_at) AS attempt_started_at,
        cu.normalized_phone_enc, cu.offer_code
 FROM leased l

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from onboardd.actors import register_actors
+from onboardd.actors import readiness, register_actors
 from onboardd.config import load
 from onboardd.daemon import HTTP_DRAIN_S, twilio_endpoint
 from onboardd.runtime import Services, open_services
@@ -76,10 +76,11 @@ async def live_app(pg_uri: str, template: str, state_dir: Path, **overrides: str
             "INSERT INTO salons (name, app_download_link, timezone) VALUES ($1, $2, $3) "
             "RETURNING id", SALON_NAME, "https://app.example.com/glamour", "Asia/Kolkata")
 
-        supervisor = Supervisor(cfg.supervisor, services.stopping)
+        supervisor = Supervisor(cfg.supervisor, services.stopping,
+                                on_restart=services.metrics.actor_restarted)
         register_actors(supervisor, services)
 
-        runner = front_runner(create_app(services, supervisor.not_running), cfg.http,
+        runner = front_runner(create_app(services, readiness(supervisor, services)), cfg.http,
                               shutdown_timeout=HTTP_DRAIN_S)
         await runner.setup()
         actors: list[asyncio.Task[None]] = []

@@ -102,6 +102,7 @@ async def make_rig(make_config: Callable[..., Config], db_url: str, cipher: PiiC
         services.public_base_url = str(server.make_url("")).rstrip("/")
         # As in the daemon: the recorder is stopped only after the dispatcher returned.
         supervisor = Supervisor(cfg.supervisor, services.stopping)
+        supervisor.add("membership", services.membership.run, drain_last=True)
         supervisor.add("dispatcher", functools.partial(dispatcher.run, services))
         supervisor.add("status_recorder", functools.partial(status_recorder.run, services),
                        drain_last=True)

@@ -379,3 +379,38 @@ async def test_stop_with_slow_sends_in_flight_loses_no_outcome(make_rig: Callabl
     counters = await delivery_db.recount(rig.pool, campaign)
     assert counters.equal
     assert counters.stored["sent"] == len(accepted)
+
+
+async def test_sends_only_while_this_instance_owns_the_sender(
+        make_rig: Callable[..., Any], salon: str, db_url: str) -> None:
+    """Another instance holding the WhatsApp sender (its ownership lock) keeps this dispatcher
+    from sending; once that instance is gone, this one takes the sender and sends everything,
+    each customer once."""
+    import asyncpg
+
+    from onboardd.cluster import membership as m
+
+    rig = await make_rig()
+    key = m.sender_key("whatsapp", "whatsapp:+14155238886")
+    assert key in rig.services.membership.senders
+    # The other "instance": a session holding the sender's lock (taken before this one could).
+    other = await asyncpg.connect(db_url)
+    try:
+        held = False
+        while not held:  # the rig's membership may have taken it first: wait for its release
+            held = await other.fetchval("SELECT pg_try_advisory_lock($1, $2)", m.SENDER_CLASS,
+                                        m.sender_lock_key(key))
+            if not held:
+                await rig.services.membership._give(key)  # hand it over, as a rebalance would
+        await wait_for(lambda: not rig.services.membership.owns(key))
+        campaign = await rig.campaign(salon, [phone(i) for i in range(10)])
+        await asyncio.sleep(1.5)
+        assert len(rig.sim.store) == 0
+        assert await rig.pool.fetchval(
+            "SELECT count(*) FROM invitation_messages"
+            " WHERE campaign_id = $1 AND status = 'pending'", campaign) == 10
+    finally:
+        await other.close()  # the other instance dies: its session and lock end
+    await wait_for(lambda: rig.settled(campaign), timeout_s=15)
+    assert sorted(r.to for r in rig.sim.store.all()) == sorted(
+        "whatsapp:" + phone(i) for i in range(10))

@@ -169,7 +169,7 @@ async def test_hard_cancel_mid_batch_resumes_exactly(small_chunks: Services, sal
     assert row["status"] == "processing" and row["held"]
     assert 0 < row["processed"] < 300
     # A second importer must not touch the batch while the lease holds ...
-    assert await db.claim_batch(small_chunks.pool, 60) is None
+    assert await db.claim_batch(small_chunks.pool, 60, None) is None
     # ... and resumes it once the lease ran out.
     await small_chunks.pool.execute(
         "UPDATE customer_import_batches SET claimed_until = now() - interval '1 second' "
@@ -181,7 +181,7 @@ async def test_hard_cancel_mid_batch_resumes_exactly(small_chunks: Services, sal
 async def test_stop_hands_the_batch_back(small_chunks: Services, salon: str) -> None:
     text, expected = messy_csv(120)
     batch = await stage(small_chunks, salon, text)
-    claimed = await db.claim_batch(small_chunks.pool, importer.LEASE_S)
+    claimed = await db.claim_batch(small_chunks.pool, importer.LEASE_S, None)
     assert claimed is not None
     stopping = asyncio.Event()
 
@@ -200,12 +200,12 @@ async def test_stop_hands_the_batch_back(small_chunks: Services, salon: str) -> 
 async def test_stale_claim_loses_to_the_new_holder(small_chunks: Services, salon: str) -> None:
     text, expected = messy_csv(40)
     batch = await stage(small_chunks, salon, text)
-    stale = await db.claim_batch(small_chunks.pool, importer.LEASE_S)
+    stale = await db.claim_batch(small_chunks.pool, importer.LEASE_S, None)
     assert stale is not None
     # The stale holder's snapshot says processed=0; someone else has moved on since.
     await small_chunks.pool.execute(
         "UPDATE customer_import_batches SET claimed_until = NULL WHERE id = $1", batch)
-    fresh = await db.claim_batch(small_chunks.pool, importer.LEASE_S)
+    fresh = await db.claim_batch(small_chunks.pool, importer.LEASE_S, None)
     assert fresh is not None
     assert await importer.process_batch(small_chunks, fresh, asyncio.Event()) == "completed"
     assert await importer.process_batch(small_chunks, stale, asyncio.Event()) == "lost"

@@ -320,6 +320,12 @@ async def test_two_matchers_process_each_event_once(
     assert await pool.fetchval("SELECT count(*) FROM welcome_offer_redemptions") == 400
 
 
+# The matcher's LISTEN connection, as operators find it.
+LISTENING = ("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+             f"AND application_name = '{offer_matcher.LISTEN_APPLICATION_NAME}' "
+             "AND query LIKE 'LISTEN%'")
+
+
 async def test_lost_listen_connection_resubscribes(
         slow_poll_services: Services, cipher: PiiCipher) -> None:
     services = slow_poll_services
@@ -327,18 +333,20 @@ async def test_lost_listen_connection_resubscribes(
     salon = await add_salon(pool, "S")
     await add_offer(pool, salon)
     await add_customer(pool, cipher, salon, "+919866666666")
-    listening = ("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                 "AND query LIKE 'LISTEN%'")
     async with matcher(services):
-        pid = await eventually(lambda: pool.fetchval(listening))
-        assert pid
+        pids = await eventually(lambda: pool.fetch(LISTENING))
+        assert len(pids) == 1
+        pid = pids[0]["pid"]
         assert await pool.fetchval("SELECT pg_terminate_backend($1)", pid)
-        new_pid = await eventually(lambda: pool.fetchval(listening + " AND pid <> $1", pid))
+        new_pid = await eventually(lambda: pool.fetchval(LISTENING + " AND pid <> $1", pid))
         assert new_pid
+        assert await pool.fetchval(LISTENING + " AND pid = $1", pid) is None
         await register(pool, "9866666666")
         # The poll interval is 10 minutes: only the new subscription can deliver this.
         assert await eventually(lambda: all_processed(pool))
     assert await pool.fetchval("SELECT count(*) FROM welcome_offer_redemptions") == 1
+    # Released at stop: the connection is back in the pool under its ordinary name.
+    assert await pool.fetchval(LISTENING) is None
 
 
 async def test_expiry_sweeps(services: Services, cipher: PiiCipher) -> None:

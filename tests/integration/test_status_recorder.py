@@ -214,6 +214,26 @@ async def test_outcomes_update_message_customer_campaign_and_opt_outs(services: 
     await assert_counters_equal(services, campaign)
 
 
+async def test_an_outcome_under_a_taken_over_claim_changes_nothing(services: Services,
+                                                                   salon: str) -> None:
+    """The fencing token: the late answer of an attempt the lease sweep took over (claim 4) is
+    ignored, in the same flush as the sweep's own outcome (claim 5) and on its own later."""
+    campaign, (mid,) = await seed_campaign(services, salon, 1)
+    await services.pool.execute(
+        "UPDATE invitation_messages SET status = 'sending', claim_token = 5, claimed_by = 1"
+        " WHERE id = $1", mid)
+    stale = SendOutcome(mid, "accepted", T0, "whatsapp", sid=new_sid(), claim_token=4)
+    current = SendOutcome(mid, "retry", T0, "whatsapp", next_attempt_at=T0, claim_token=5)
+    result = await db.record_batch(services.pool, [current, stale], 3600.0)
+    assert result.outcomes_applied == 1
+    row = (await message_rows(services, campaign))[mid]
+    assert row["status"] == "pending" and row["twilio_message_sid"] is None
+    assert row["claim_token"] is None and row["claimed_by"] is None
+    late = await db.record_batch(services.pool, [stale], 3600.0)
+    assert late.outcomes_applied == 0 and late.outcomes_ignored == [mid]
+    assert (await message_rows(services, campaign))[mid]["status"] == "pending"
+
+
 async def test_callback_before_its_outcome_is_kept_then_applied(services: Services,
                                                                 salon: str) -> None:
     campaign, ids = await seed_campaign(services, salon, 2)

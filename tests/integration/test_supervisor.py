@@ -1,14 +1,16 @@
-"""The supervisor with real tasks: restart, crash loop, graceful and ordered stop."""
+"""The supervisor with real tasks: restart, crash loop, graceful and ordered stop, and actors
+waiting for an unreachable database without spending their restart budget."""
 
 from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import pytest
 from structlog.testing import capture_logs
 
 from onboardd.config import Supervisor as Settings
-from onboardd.supervisor import CrashLoop, Supervisor
+from onboardd.supervisor import DATABASE_BACKOFF_MAX_S, CrashLoop, Supervisor
 from tests.campaign_support import wait_for
 
 FAST = Settings(restart_max=3, restart_window_s=10.0, backoff_initial_s=0.01,
@@ -228,3 +230,80 @@ async def test_grace_bounds_producers_then_the_drain_last_actor_is_cancelled_las
     # A bound, not a measurement: without the grace both would wait for an hour.
     await asyncio.wait_for(task, 10)
     assert order == ["producer cancelled", "recorder told to stop", "recorder cancelled"]
+
+
+# The database is unreachable -----------------------------------------------------------------
+
+
+async def test_database_failures_are_waited_out_without_a_crash_loop() -> None:
+    stopping = asyncio.Event()
+    runs: list[int] = []
+    outage = FAST.restart_max * 3  # far more failures than the restart budget allows
+
+    async def needs_db(stop: asyncio.Event) -> None:
+        runs.append(1)
+        if len(runs) <= outage:
+            raise ConnectionRefusedError(111, "Connect call failed")
+        await stop.wait()
+
+    sup = Supervisor(FAST, stopping)
+    sup.add("needs_db", needs_db)
+    with capture_logs() as logs:
+        task = asyncio.create_task(sup.run())
+        await wait_for(lambda: len(runs) == outage + 1 and sup.all_running(), timeout_s=30,
+                       every_s=0.01)
+        assert not task.done()  # no crash loop: the process would have exited
+        stopping.set()
+        await asyncio.wait_for(task, 2)
+    assert [e for e in logs if e["event"] in ("actor_crashed", "actor_crash_loop")] == []
+    waits = [e for e in logs if e["event"] == "actor_waiting_for_database"]
+    # Logged once per outage (the other failures only at debug level).
+    assert [(e["log_level"], e["failures"]) for e in waits] == [("warning", 1)]
+    assert sup.states() == {"needs_db": "stopped"}
+
+
+async def test_waiting_for_the_database_is_reported_and_capped() -> None:
+    stopping = asyncio.Event()
+    # A restart backoff of minutes: an actor waiting for the database still retries within
+    # DATABASE_BACKOFF_MAX_S.
+    slow = Settings(restart_max=1, restart_window_s=600.0, backoff_initial_s=60.0,
+                    backoff_max_s=600.0, shutdown_grace_s=0.5)
+
+    async def no_db(_stop: asyncio.Event) -> None:
+        raise asyncpg.exceptions.CannotConnectNowError("the database system is starting up")
+
+    async def healthy(stop: asyncio.Event) -> None:
+        await stop.wait()
+
+    sup = Supervisor(slow, stopping)
+    sup.add("no_db", no_db)
+    sup.add("healthy", healthy)
+    with capture_logs() as logs:
+        task = asyncio.create_task(sup.run())
+        await wait_for(lambda: sup.states()["no_db"] == "waiting_for_database", timeout_s=5,
+                       every_s=0.01)
+        # What /readyz shows: only the actor that is not running, and why.
+        assert sup.not_running() == {"actor:no_db": "waiting_for_database"}
+        stopping.set()
+        # A bound, not a measurement: the stop interrupts the wait.
+        await asyncio.wait_for(task, 5)
+    waits = [e for e in logs if e["event"] == "actor_waiting_for_database"]
+    assert len(waits) == 1 and 0 < waits[0]["retry_in_s"] <= DATABASE_BACKOFF_MAX_S
+
+
+async def test_other_failures_still_count_towards_the_crash_loop() -> None:
+    stopping = asyncio.Event()
+    calls: list[str] = []
+
+    async def mixed(_stop: asyncio.Event) -> None:
+        # Database failures in between do not reset or spend the budget.
+        calls.append("x")
+        if len(calls) % 2:
+            raise OSError("no route to the database")
+        raise ValueError("a bug")
+
+    sup = Supervisor(FAST, stopping)
+    sup.add("mixed", mixed)
+    with pytest.raises(CrashLoop, match="mixed"):
+        await asyncio.wait_for(sup.run(), 10)
+    assert len(calls) == 2 * (FAST.restart_max + 1)

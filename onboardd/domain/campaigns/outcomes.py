@@ -1,7 +1,9 @@
-"""What the dispatcher does with a refused send: retry, pause, fall back, skip or fail."""
+"""How fast the dispatcher sends from one sender, and what it does with a refused send: retry,
+pause, fall back, skip or fail."""
 
 from __future__ import annotations
 
+import collections
 import random
 from typing import Final, Literal
 
@@ -13,6 +15,7 @@ from onboardd.domain import delivery
 # The bucket of each sender's limiter holds this many requests: enough to absorb a late
 # timer wake-up, small enough that a burst plus the steady rate stays within the limit.
 BUCKET: Final = 2.0
+EARLY_S: Final = 1e-6
 
 
 def make_limiter(rate_per_s: float) -> AsyncLimiter:
@@ -24,6 +27,35 @@ def make_limiter(rate_per_s: float) -> AsyncLimiter:
     steady = max(rate_per_s - BUCKET, rate_per_s / 2)
     bucket = min(BUCKET, rate_per_s)
     return AsyncLimiter(bucket, bucket / steady)
+
+
+class SendWindow:
+    """The last second's request starts of one sender: ``wait_s`` says how long the next start
+    must wait so that no one-second window ever holds more than ``limit`` starts.
+
+    The limiter paces requests; this is the hard cap behind it, checked at the moment a request
+    starts, so a late timer wake-up, a stalled event loop or a burst after a pause can never
+    bunch more than ``limit`` starts into one second.
+    """
+
+    def __init__(self, limit: float, window_s: float = 1.0) -> None:
+        self.limit = max(1, int(limit))
+        self.window_s = window_s
+        self._starts: collections.deque[float] = collections.deque()
+
+    def wait_s(self, now: float) -> float:
+        """0 when a request may start at ``now``, else the seconds until one may."""
+        starts = self._starts
+        # A timer may fire a clock resolution early: a microsecond short of the window is out.
+        while starts and now - starts[0] >= self.window_s - EARLY_S:
+            starts.popleft()
+        if len(starts) < self.limit:
+            return 0.0
+        return starts[0] + self.window_s - now
+
+    def record(self, now: float) -> None:
+        """A request started at ``now``."""
+        self._starts.append(now)
 
 
 class Decision(msgspec.Struct, frozen=True):

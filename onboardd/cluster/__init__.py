@@ -1,0 +1,1 @@
+"""Several daemons on one PostgreSQL: instance liveness and sender ownership (membership)."""

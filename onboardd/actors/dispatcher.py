@@ -73,6 +73,7 @@ class Dispatcher:
             for name, sender, rate in (("whatsapp", whatsapp, cfg.twilio.whatsapp_rate_per_s),
                                        ("sms", sms, cfg.twilio.sms_rate_per_s))
         }
+        self.membership.busy = self._busy
         self.status_callback = status_callback_url(services)
         self.in_flight = asyncio.Semaphore(cfg.twilio.max_in_flight)
         self.active: set[str] = set()
@@ -181,6 +182,14 @@ class Dispatcher:
                            None)
 
     # -- control: active campaigns, pauses, lease renewal ------------------------------------
+
+    def _busy(self, key: str) -> bool:
+        """Whether the sender has work in hand here (buffered or in flight)."""
+        channel = next((c for c in self.channels.values() if c.key == key), None)
+        if channel is None:
+            return False
+        return bool(channel.buffer) or any(m.channel == channel.name
+                                           for m in self.sending.values())
 
     async def _watch(self, stopping: asyncio.Event) -> None:
         """Follow which campaigns are sending (nudges from the API, else a poll)."""

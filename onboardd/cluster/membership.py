@@ -22,8 +22,9 @@ dead instance's senders are taken by the others within a heartbeat. A new owner 
 ``HANDOVER_S`` before its first request, so the previous owner's last second of requests and
 its first never share a one-second window. When a new instance joins, those holding more than
 their share give the extra senders up: they stop starting requests on them at once and unlock
-them ``RELEASE_AFTER_S`` later. (Who held a sender last, and when it let go, is noted in
-``onboardd_senders``: a sender nobody held is sent from at once, one released cleanly one second
+them ``RELEASE_AFTER_S`` later, idle senders first (``busy``, set by the dispatcher, says which
+have work in hand). (Who held a sender last, and when it let go, is noted in
+``onboardd_senders``: a sender nobody held is sent from at once, one released cleanly a moment
 after its release, one whose owner vanished ``HANDOVER_S`` after that owner's last heartbeat.)
 """
 
@@ -35,7 +36,7 @@ import math
 import os
 import socket
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 import asyncpg
@@ -54,9 +55,10 @@ CHECK_TIMEOUT_S: Final = 2.0
 # A new owner's wait after the vanished previous owner's last heartbeat: that owner stopped
 # within HEARTBEAT_S + CHECK_TIMEOUT_S of it, and the second of its last requests is over.
 HANDOVER_S: Final = HEARTBEAT_S + CHECK_TIMEOUT_S + 1.0
-# After a clean release: the second of the releasing owner's last requests is over.
-RELEASED_WAIT_S: Final = 1.0
+# A releasing owner stops starting requests at once and unlocks RELEASE_AFTER_S later, so the
+# second of its last requests is over then; the next owner only allows for timer jitter.
 RELEASE_AFTER_S: Final = 1.0
+RELEASED_WAIT_S: Final = 0.2
 REJOIN_BACKOFF_S: Final = (0.2, 0.5, 1.0, 2.0)
 
 
@@ -86,6 +88,9 @@ class Membership:
         # time to unlock.
         self.owned: dict[str, float] = {}
         self.releasing: dict[str, float] = {}
+        # Whether this instance has work in hand on a sender (the dispatcher sets it): idle
+        # senders are given up first when a new instance needs its share.
+        self.busy: Callable[[str], bool] = lambda _key: False
         self._conn: Any = None
         self._io = asyncio.Lock()
         self._lost = asyncio.Event()
@@ -203,8 +208,9 @@ class Membership:
         held = [k for k in self.owned if k not in self.releasing]
         share = self.fair_share()
         if len(held) > share:
-            # Give up the most recently taken ones (the others are warmed up).
-            for key in sorted(held, key=lambda k: self.owned[k])[share:]:
+            # Give up idle senders first, then the most recently taken.
+            for key in sorted(held, key=lambda k: (self.busy(k), -self.owned[k]),
+                              reverse=True)[share:]:
                 self.releasing[key] = now + RELEASE_AFTER_S
                 log.info("sender_releasing", sender=key, share=share, live=self.live_instances)
             self._pulse()

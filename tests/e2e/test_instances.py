@@ -136,6 +136,14 @@ async def test_two_daemons_share_one_sender_limit(db_url: str, tmp_path: Path,
     customers, rate = 600, 40.0
     async with cluster(db_url, tmp_path, cipher, tokens, customers, rate) as group:
         first, _second = await group.start(), await group.start()
+
+        async def spread() -> bool:  # each daemon holds one of the two senders
+            owners = await group.pool.fetchval(
+                "SELECT count(DISTINCT owner) FROM onboardd_senders"
+                " WHERE owner IN (SELECT onboardd_live_instances())")
+            return bool(owners == 2)
+
+        await wait_for(spread, timeout_s=20, every_s=0.1)
         await group.send_campaign(first)
 
         async def done() -> bool:

@@ -60,8 +60,10 @@ def _checked(path: Path) -> str:
     return token
 
 
+@functools.lru_cache(maxsize=16)
 def simulator_token(state_dir: str | Path) -> str:
-    """The simulator auth token of a state directory, generated on first use."""
+    """The simulator auth token of a state directory, generated on first use (kept per
+    process: every signed webhook asks)."""
     return _kept_token(Path(state_dir).resolve() / SIMULATOR_TOKEN_FILE)
 
 

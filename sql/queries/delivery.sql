@@ -248,7 +248,10 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::integer[], $
 -- name: delivery_complete_campaigns
 -- Sending campaigns (of $1, or every one when $1 is NULL) whose messages are all final; an
 -- accepted message still queued/sent counts as final once the delivery wait ($2 s) is over.
--- A paused campaign stays paused.
+-- A paused campaign stays paused. The unfinished statuses are listed on their own, so one
+-- range of (campaign_id, status) holds every message that may keep the campaign open: the
+-- recorder asks after every flush, and without that range the planner was seen reading all
+-- 20k messages of a campaign near its end (5 ms a flush instead of 0.05).
 UPDATE invitation_campaigns c SET
     status = 'completed',
     completed_at = now(),
@@ -258,10 +261,10 @@ WHERE c.status = 'sending'
   AND NOT EXISTS (
       SELECT 1 FROM invitation_messages m
       WHERE m.campaign_id = c.id
+        AND m.status IN ('pending', 'sending', 'queued', 'sent')
         AND (m.status IN ('pending', 'sending')
-             OR (m.status IN ('queued', 'sent')
-                 AND coalesce(m.queued_at, m.updated_at)
-                     > now() - make_interval(secs => $2::double precision))))
+             OR coalesce(m.queued_at, m.updated_at)
+                > now() - make_interval(secs => $2::double precision)))
   AND EXISTS (SELECT 1 FROM invitation_messages m WHERE m.campaign_id = c.id)
 RETURNING c.id;
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -62,3 +63,14 @@ async def bench_database() -> AsyncIterator[str]:
     afterwards."""
     async with bench_server() as base, migrated_database(base) as url:
         yield url
+
+
+def machine() -> dict[str, object]:
+    """Where a benchmark ran: nproc (CPUs this process may use) and the CPU model."""
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"nproc": len(os.sched_getaffinity(0)), "cpu": model}

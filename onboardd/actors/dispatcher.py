@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import random
 from collections.abc import Awaitable, Iterable
 from datetime import datetime, timedelta
@@ -36,7 +37,7 @@ from twilio.rest import Client
 
 from onboardd.actors import sending
 from onboardd.actors.reporting import REPORT_LINGER_S, Reporter
-from onboardd.actors.sending import Channel, RateLimited, utcnow
+from onboardd.actors.sending import Channel, HandBack, RateLimited, utcnow
 from onboardd.actors.waiting import drain_nudges, first_of, settle
 from onboardd.cluster.membership import sender_key
 from onboardd.db import campaigns as db
@@ -297,21 +298,17 @@ class Dispatcher:
             await self._start_one(channel, stopping)
 
     async def _start_one(self, channel: Channel, stopping: asyncio.Event) -> None:
-        """Wait for a token, a free slot and room in the one-second cap; start the next send
-        unless the channel may no longer send."""
+        """Wait for a token and a free slot; start the next send unless the channel may no
+        longer send."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         await channel.limiter.acquire()
         await self.in_flight.acquire()
-        wait = channel.window.wait_s(loop.time())  # this loop is the window's only writer
-        if wait > 0:
-            await asyncio.sleep(wait)
         self.services.metrics.limiter_waited(channel.name, loop.time() - started)
         if (stopping.is_set() or channel.paused() or not channel.buffer
                 or not self.membership.may_send(channel.key)):
             self.in_flight.release()
             return
-        channel.window.record(loop.time())
         message = channel.buffer.popleft()
         self.sending[message.id] = message
         task = asyncio.create_task(self._send(channel, message), name=f"send-{message.id}")
@@ -327,10 +324,13 @@ class Dispatcher:
         with bound_contextvars(campaign_id=message.campaign_id, message_id=message.id):
             try:
                 result = await sending.attempt(self.services, self.client, channel, message,
-                                               self.status_callback, self.rng)
+                                               self.status_callback, self.rng,
+                                               functools.partial(self._gate, channel))
                 self.services.metrics.send_finished(channel.name, loop.time() - started)
                 if isinstance(result, RateLimited):
                     self._pause_channel(channel, result.delay_s, message)
+                elif isinstance(result, HandBack):
+                    await self._db("release", db.release(self.pool, [message], utcnow()), None)
                 elif result is not None:
                     await self.reporter.report(result)
                 else:  # Twilio could not be asked: the sweep asks it again
@@ -343,6 +343,19 @@ class Dispatcher:
             finally:
                 self.sending.pop(message.id, None)
                 self.in_flight.release()
+
+    async def _gate(self, channel: Channel) -> bool:
+        """The sender's hard one-second cap, passed in order by the sends about to go out:
+        waits until the request fits, stamps it, and says whether it may still be made."""
+        loop = asyncio.get_running_loop()
+        async with channel.gate:
+            wait = channel.window.wait_s(loop.time())
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if not self.membership.may_send(channel.key):
+                return False
+            channel.window.record(loop.time())
+            return True
 
     def _pause_channel(self, channel: Channel, delay_s: float,
                        message: db.ClaimedMessage) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -60,6 +61,7 @@ class Channel:
     claim_batch: int
     window: SendWindow
     key: str
+    gate: asyncio.Lock = field(default_factory=asyncio.Lock)
     buffer: collections.deque[db.ClaimedMessage] = field(default_factory=collections.deque)
     paused_until: float = 0.0
     need: asyncio.Event = field(default_factory=asyncio.Event)
@@ -82,10 +84,20 @@ class RateLimited:
     delay_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class HandBack:
+    """The request was not made (the sender is no longer ours): release the message."""
+
+
+Gate = Callable[[], Awaitable[bool]]
+
+
 async def attempt(services: Services, client: Client, channel: Channel,
                   message: db.ClaimedMessage, status_callback: str | None,
-                  rng: random.Random) -> SendOutcome | RateLimited | None:
-    """One request for one message, and what it means."""
+                  rng: random.Random, gate: Gate) -> SendOutcome | RateLimited | HandBack | None:
+    """One request for one message, and what it means. ``gate`` is passed right before the
+    request goes out (the sender's one-second cap, measured as close to the wire as the
+    process gets); False means the request must not be made."""
     cfg = services.cfg
     phone = services.cipher.decrypt(message.normalized_phone_enc, "phone")
     offer = None
@@ -101,6 +113,8 @@ async def attempt(services: Services, client: Client, channel: Channel,
     out = render.outgoing(channel=channel.name, sender=channel.sender, phone=phone,
                           template=message.message_template,
                           content_sid=message.whatsapp_content_sid, ctx=ctx)
+    if not await gate():
+        return HandBack()
     started = utcnow()
     try:
         result = await send_message(

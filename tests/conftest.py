@@ -161,18 +161,26 @@ def tokens() -> TokenCodec:
     return TokenCodec("HS256", JWT_SECRET, JWT_SECRET)
 
 
-@pytest.fixture
-async def services(config: Config, db_url: str, cipher: PiiCipher, tokens: TokenCodec
-                   ) -> AsyncIterator[Services]:
-    """Services on the test database, without actors."""
-    pool = await create_pool(config, db_url, min_size=1, max_size=10)
-    svc = Services(cfg=config, pool=pool, cipher=cipher, tokens=tokens)
+@contextlib.asynccontextmanager
+async def services_for(cfg: Config, url: str, cipher: PiiCipher, tokens: TokenCodec,
+                       max_size: int = 10) -> AsyncIterator[Services]:
+    """Services on a database, without actors, for the block."""
+    pool = await create_pool(cfg, url, min_size=1, max_size=max_size)
+    svc = Services(cfg=cfg, pool=pool, cipher=cipher, tokens=tokens)
     svc.public_base_url = "http://testserver"
     try:
         yield svc
     finally:
         svc.stopping.set()
         await pool.close()
+
+
+@pytest.fixture
+async def services(config: Config, db_url: str, cipher: PiiCipher, tokens: TokenCodec
+                   ) -> AsyncIterator[Services]:
+    """Services on the test database, without actors."""
+    async with services_for(config, db_url, cipher, tokens) as svc:
+        yield svc
 
 
 @pytest.fixture

@@ -22,14 +22,14 @@ from onboardd.actors import importer, offer_matcher, status_recorder
 from onboardd.auth import TokenCodec
 from onboardd.config import load
 from onboardd.db import imports as import_db
-from onboardd.db.pool import create_pool, unreachable
+from onboardd.db.pool import unreachable
 from onboardd.domain.status_events import SendOutcome, StatusWork
 from onboardd.pii import PiiCipher
 from onboardd.runtime import Services
 from onboardd.web.app import create_app
 from onboardd.web.health import READYZ_DB_TIMEOUT_S
 from tests.campaign_support import wait_for
-from tests.conftest import daemon_env
+from tests.conftest import daemon_env, services_for
 from tests.integration.test_importer import assert_exact, messy_csv, stage
 from tests.integration.test_offer_matcher import add_customer, add_offer, add_salon, register
 from tests.integration.test_status_recorder import (
@@ -67,14 +67,8 @@ async def services_on(url: str, state: Path, cipher: PiiCipher, tokens: TokenCod
                       **env: str) -> AsyncIterator[Services]:
     """Services on the database with ONBOARDD_* overrides."""
     cfg = load(None, daemon_env(url, state, **env))
-    pool = await create_pool(cfg, url, min_size=1, max_size=4)
-    svc = Services(cfg=cfg, pool=pool, cipher=cipher, tokens=tokens)
-    svc.public_base_url = "http://testserver"
-    try:
+    async with services_for(cfg, url, cipher, tokens, max_size=4) as svc:
         yield svc
-    finally:
-        svc.stopping.set()
-        await pool.close()
 
 
 @pytest.fixture

@@ -112,23 +112,27 @@ async def create_message(request: web.Request) -> web.StreamResponse:
     if behaviour in WHATSAPP_CODES and settings.whatsapp_error_mode == "immediate":
         return _reject(state, WHATSAPP_CODES[behaviour])
     if behaviour == "timeout":
-        return await _hang(state, form, channel)
+        return await _hang(state, form, channel, now)
     if behaviour == "slow" and await state.pause(settings.slow_ms / 1000):
         return _reject(state, 20503)
-    record = _accept(state, form, channel, behaviour)
+    record = _accept(state, form, channel, behaviour, now)
     return _json(render(record, record.created_at, as_created=True), status=201)
 
 
-async def _hang(state: SimState, form: Mapping[str, object], channel: str) -> web.Response:
+async def _hang(state: SimState, form: Mapping[str, object], channel: str,
+                arrived_at: float) -> web.Response:
     """Answer only after ``hang_s`` (clients give up first); maybe create the message first."""
-    record = _accept(state, form, channel, None) if state.settings.timeout_accepts else None
+    record = None
+    if state.settings.timeout_accepts:
+        record = _accept(state, form, channel, None, arrived_at)
     if await state.pause(state.settings.hang_s) or record is None:
         return _reject(state, 20503)
     return _json(render(record, record.created_at, as_created=True), status=201)
 
 
 def _accept(
-    state: SimState, form: Mapping[str, object], channel: str, behaviour: str | None
+    state: SimState, form: Mapping[str, object], channel: str, behaviour: str | None,
+    arrived_at: float,
 ) -> MessageRecord:
     """Store the message, plan its statuses and schedule its callbacks."""
     settings, now = state.settings, time.time()
@@ -147,6 +151,7 @@ def _accept(
         channel=channel,
         num_segments=num_segments(body),
         created_at=now,
+        arrived_at=arrived_at,
     )
     record.timeline = plan_timeline(settings, behaviour, channel, now)
     state.store.add(record)

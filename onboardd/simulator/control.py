@@ -41,6 +41,8 @@ def describe(record: MessageRecord, now: float) -> dict[str, Any]:
         "status": state.status,
         "error_code": state.error_code,
         "date_created": _iso(record.created_at),
+        # Epoch seconds when the request reached the simulator (before its latency).
+        "arrived_at": record.arrived_at,
         "date_sent": _iso(state.date_sent),
         "timeline": [
             {"at": _iso(step.at), "status": step.status, "error_code": step.error_code}

@@ -40,6 +40,9 @@ class MessageRecord:
     channel: str
     num_segments: int
     created_at: float
+    # When the create request reached the handler (before the simulated latency): where a
+    # request "arrives", for measuring a sender's rate.
+    arrived_at: float = 0.0
     timeline: list[Transition] = field(default_factory=list)
     callbacks_posted: list[str] = field(default_factory=list)
 

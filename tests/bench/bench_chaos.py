@@ -4,10 +4,11 @@
     .venv/bin/python tests/bench/bench_chaos.py           # 20k customers, 50k rows, 5k users
 
 Starts a dedicated PostgreSQL (pgserver's binaries, its data in a temporary directory), the
-Twilio simulator in this process (no rate enforcement, status callbacks on) and N `python -m
-onboardd serve` daemons in real-Twilio mode pointed at it, sharing one sender limit
-(`[twilio] whatsapp_rate_per_s`, 100/s). The simulator posts its callbacks to one public URL:
-a front in this process that hands each to a daemon that is up, as a load balancer would.
+Twilio simulator in a process of its own (`python -m onboardd simulator`: no rate enforcement,
+so the windows are measured rather than enforced; 20 ms latency; status callbacks on) and N
+`python -m onboardd serve` daemons in real-Twilio mode pointed at it, sharing one sender limit
+(`[twilio] whatsapp_rate_per_s`, 100/s). The simulator posts its callbacks to one public URL: a
+front in this process that hands each to a daemon that is up, as a load balancer would.
 
 All at once: a WhatsApp campaign to every customer of one salon (one sender), a CSV import of
 the given rows (every 25th row an invalid number) uploaded and confirmed through the API into
@@ -22,12 +23,15 @@ frozen at the send, never messaged; a customer who registered before the send is
 duplicated (messaged more than once), max_stall_s (the longest gap between message arrivals at the
 simulator while a daemon was up and messages were unsent), worst_window_per_sender (most
 arrivals from each sender number in any one-second window, stamped by the simulator's handler
-in this process) against limit_per_s, with when it was and every burst over the limit,
-final_counters_equal_recount, import (exactly_once: completed, customers == valid rows ==
-successfulImports), registrations (matched_once: every user linked to one customer and granted
-one offer, every event processed), elapsed_s, kills, the daemons' error events and machine.
+when it accepts the request, read back from its /_sim/messages) against limit_per_s, with when
+it was and every burst over the limit, final_counters_equal_recount, import (exactly_once:
+completed, customers == valid rows == successfulImports), registrations (matched_once: every
+user linked to one customer and granted one offer, every event processed), elapsed_s, kills,
+the daemons' error events, simulator_cpu_share (its CPU seconds over the run's length: how idle
+the stamping process was) and machine (with the 1-minute load average during the run).
 Everything it starts is stopped on exit, Ctrl-C and SIGTERM included; --keep DIR keeps the
-data directory and the daemons' logs.
+data directory, the daemons' and the simulator's logs, and arrivals.json (every arrival's
+stamp, sender and sid, and the t0 the t= figures count from).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import os
 import random
 import secrets
 import shutil
@@ -60,9 +65,10 @@ from onboardd.logging import configure
 from onboardd.pii import cipher_from_config
 from tests.bench.chaos_cluster import Fleet, Postgres, front, log_problems
 from tests.bench.chaos_figures import max_stall, per_recipient, windows_over, worst_window
+from tests.bench.chaos_sim import Arrival, simulator_process
 from tests.bench.chaos_work import customers_csv, import_file, register, retrying, start_campaign
 from tests.bench.support import machine, migrated_database
-from tests.campaign_support import add_customers, add_offer, add_salon, phone, simulator
+from tests.campaign_support import add_customers, add_offer, add_salon, phone
 from tests.conftest import daemon_env
 
 
@@ -98,6 +104,7 @@ class Progress:
     batch_id: str | None = None
     campaign_id: str | None = None
     notes: list[str] = field(default_factory=list)
+    loads: list[float] = field(default_factory=list)  # 1-minute load average, every 5 s
 
 
 async def monitor(pool: asyncpg.Pool, seen: Progress) -> None:
@@ -160,10 +167,10 @@ def progress_line(t: float, sent: int, last: int, every: float, fleet: Fleet, pg
             f"unmatched={seen.unmatched}")
 
 
-async def figures(pool: asyncpg.Pool, sim_records: list[Any], phone_of: dict[str, str],
+async def figures(pool: asyncpg.Pool, sim_records: list[Arrival], phone_of: dict[str, str],
                   fleet: Fleet, seen: Progress, started: float, ended: float, valid_rows: int,
                   plan: Plan) -> dict[str, Any]:
-    """The JSON figures, from the simulator's store and the database."""
+    """The JSON figures, from the simulator's messages and the database."""
     counts = per_recipient(r.to for r in sim_records)
     campaign, batch = seen.campaign_id, seen.batch_id
     # The audience frozen at the send: a customer who registered before it is not invited.
@@ -174,9 +181,9 @@ async def figures(pool: asyncpg.Pool, sim_records: list[Any], phone_of: dict[str
     lost = sum(1 for p in audience if counts[p] == 0)
     by_sender: dict[str, list[float]] = {}
     for record in sim_records:
-        by_sender.setdefault(record.from_, []).append(record.created_at)
+        by_sender.setdefault(record.from_, []).append(record.arrived_at)
     windows = {k: worst_window(v) for k, v in by_sender.items()}
-    arrivals = sorted(r.created_at for r in sim_records)
+    arrivals = sorted(r.arrived_at for r in sim_records)
     stall, stall_at = max_stall(arrivals, started, ended, fleet.spans(), all_sent=lost == 0)
     statuses = {r["status"]: r["count"] for r in await retrying(lambda: pool.fetch(
         "SELECT status, count(*) FROM invitation_messages WHERE campaign_id = $1 "
@@ -238,7 +245,8 @@ async def figures(pool: asyncpg.Pool, sim_records: list[Any], phone_of: dict[str
         "daemon_error_examples": {k: v for k, v in examples.items() if k in
                                   dict(problems.most_common(6))},
         "notes": seen.notes,
-        "machine": machine(),
+        "machine": {**machine(), "load_1m_max": round(max(seen.loads, default=0.0), 2),
+                    "load_1m_mean": round(sum(seen.loads) / max(1, len(seen.loads)), 2)},
     }
 
 
@@ -262,15 +270,15 @@ async def run(plan: Plan, pg: Postgres, root: Path, log_level: str) -> dict[str,
         registering = rng.sample(phones, plan.registrations)
         data, valid_rows = customers_csv(plan.rows)
         token = secrets.token_urlsafe(24)
-        async with simulator(auth_token=token, rate_per_s=0.0, latency_ms=20.0,
-                             callback_workers=32, callback_max_attempts=20,
-                             callback_retry_delay_ms=1000.0, callback_timeout_s=10.0
-                             ) as (sim_url, sim):
+        async with simulator_process(root, token, rate_per_s=0, latency_ms=20,
+                                     callback_workers=32, callback_max_attempts=20,
+                                     callback_retry_delay_ms=1000, callback_timeout_s=10
+                                     ) as sim, aiohttp.ClientSession() as sim_http:
             def env_for(n: int) -> dict[str, str]:
                 return daemon_env(
                     url, root / f"state{n}",
-                    ONBOARDD_TWILIO_ACCOUNT_SID=sim.settings.account_sid,
-                    ONBOARDD_TWILIO_AUTH_TOKEN=token, ONBOARDD_TWILIO_API_BASE_URL=sim_url,
+                    ONBOARDD_TWILIO_ACCOUNT_SID=sim.account_sid,
+                    ONBOARDD_TWILIO_AUTH_TOKEN=token, ONBOARDD_TWILIO_API_BASE_URL=sim.url,
                     ONBOARDD_SIMULATOR_ENABLED="false",
                     ONBOARDD_TWILIO_WHATSAPP_RATE_PER_S=f"{plan.limit_per_s:g}",
                     ONBOARDD_IMPORT_MAX_ROWS=str(max(plan.rows, 10_000)),
@@ -310,18 +318,26 @@ async def run(plan: Plan, pg: Postgres, root: Path, log_level: str) -> dict[str,
                         if failed is not None:
                             raise failed
                         await asyncio.sleep(every)
-                        sent = len(sim.store)
+                        sent = await sim.stored(sim_http)
+                        seen.loads.append(os.getloadavg()[0])
                         print(progress_line(time.time() - t0, sent, last, every, fleet, pg,
                                             seen, plan), flush=True)
                         last = sent
                     ended = time.time()
                     result = {"elapsed_s": round(ended - t0, 1), "completed": finished(
                         seen, plan)}
-                    records = sim.store.all()
             finally:
                 for task in tasks:
                     task.cancel()
                 fleet.kill_all()
+            listed = time.monotonic()
+            result["simulator_cpu_share"] = round(sim.cpu_s() / (ended - t0), 2)
+            records = await sim.arrivals(sim_http)
+            print(f"listed {len(records)} messages from the simulator in "
+                  f"{time.monotonic() - listed:.1f} s", flush=True)
+            # For a look at a burst afterwards (--keep): each arrival, and what t= counts from.
+            (root / "arrivals.json").write_bytes(msgspec.json.encode(
+                {"t0": fleet.t0, "arrivals": [(r.arrived_at, r.from_, r.sid) for r in records]}))
             result.update(await figures(pool, records, phone_of, fleet, seen, started, ended,
                                         valid_rows, plan))
             await pool.close()

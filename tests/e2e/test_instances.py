@@ -86,7 +86,7 @@ class Cluster:
         return left
 
     def arrivals(self) -> list[float]:
-        return [r.created_at for r in self.sim.store.all()]
+        return [r.arrived_at for r in self.sim.store.all()]
 
 
 @asynccontextmanager

@@ -56,8 +56,8 @@ T = TypeVar("T")
 ABANDON_HANDOVER_S: Final = 1.0
 # The one-second cap counts over a slightly longer window: between the cap and the socket
 # write, aiohttp takes a loop turn or more (p99 4-17 ms on a loaded 2-core machine), which
-# could otherwise push one request into the next second. Costs 2 % of the rate.
-WIRE_MARGIN_S: Final = 0.02
+# could otherwise push one request into the next second. Costs 3 % of the rate.
+WIRE_MARGIN_S: Final = 0.03
 # Leases of held messages are renewed this often, as a share of [campaigns] lease_s.
 RENEW_SHARE: Final = 0.25
 

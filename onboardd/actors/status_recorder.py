@@ -2,7 +2,9 @@
 
 Producers (the dispatcher, the status webhook, reconciliation) put ``StatusWork`` on the bounded
 ``services.queues.status``. The recorder takes whatever is queued (up to ``MAX_BATCH`` events)
-and applies it in one transaction (onboardd.db.delivery.record_batch). The batch size adapts to
+and applies it in one transaction (onboardd.db.delivery.record_batch; callbacks alone, in one
+statement), on a connection it keeps while there is work (db.delivery.FlushConnection, given
+back to the pool once the queue stays empty for a poll interval). The batch size adapts to
 the load: when fewer events are queued than the previous flush carried, the producers of that
 flush are probably about to send more, so it lingers up to ``LINGER_S`` for the batch to reach
 that size; a lone event after a quiet spell is flushed at once. Every ``done`` future of the
@@ -48,8 +50,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any
+from typing import Any, TypeAlias
 
+import asyncpg
 import structlog
 
 from onboardd.actors.outage import DatabaseWait
@@ -61,6 +64,9 @@ from onboardd.domain.status_events import SendOutcome, StatusCallback, StatusWor
 from onboardd.logging import get_logger
 from onboardd.metrics import Metrics
 from onboardd.runtime import CampaignWake, Services, nudge
+
+# Where a flush runs: the recorder's own connection, or any of the pool's.
+FlushOn: TypeAlias = db.FlushConnection | asyncpg.Pool
 
 log = get_logger("status_recorder")
 
@@ -139,7 +145,8 @@ async def _park(services: Services, item: SendOutcome | StatusCallback, exc: Exc
               "table")
 
 
-async def _one_by_one(services: Services, batch: list[StatusWork]) -> db.FlushResult:
+async def _one_by_one(services: Services, batch: list[StatusWork], conn: FlushOn
+                      ) -> db.FlushResult:
     """Apply a batch one event at a time (arrival order), parking each event the database
     refuses; a work's future is settled once all its events are applied or parked."""
     total = db.FlushResult()
@@ -147,7 +154,7 @@ async def _one_by_one(services: Services, batch: list[StatusWork]) -> db.FlushRe
         for item in work.items:
             with structlog.contextvars.bound_contextvars(**_event_context(item)):
                 try:
-                    applied = await db.record_batch(services.pool, [item],
+                    applied = await db.record_batch(conn, [item],
                                                     services.cfg.campaigns.delivery_wait_s)
                 except Exception as exc:
                     if not parked_db.is_poison(exc):
@@ -160,12 +167,12 @@ async def _one_by_one(services: Services, batch: list[StatusWork]) -> db.FlushRe
     return total
 
 
-async def _record(services: Services, batch: list[StatusWork]) -> db.FlushResult:
+async def _record(services: Services, batch: list[StatusWork], conn: FlushOn
+                  ) -> db.FlushResult:
     """One group commit; when the events make it fail, the one-at-a-time fallback."""
     items: list[SendOutcome | StatusCallback] = [item for work in batch for item in work.items]
     try:
-        result = await db.record_batch(services.pool, items,
-                                       services.cfg.campaigns.delivery_wait_s)
+        result = await db.record_batch(conn, items, services.cfg.campaigns.delivery_wait_s)
     except Exception as exc:
         if not parked_db.is_poison(exc):
             raise
@@ -174,7 +181,7 @@ async def _record(services: Services, batch: list[StatusWork]) -> db.FlushResult
     else:
         _count_applied(services.metrics, items, result)
         return result
-    return await _one_by_one(services, batch)
+    return await _one_by_one(services, batch, conn)
 
 
 def waits_out_outage(work: StatusWork) -> bool:
@@ -183,13 +190,15 @@ def waits_out_outage(work: StatusWork) -> bool:
     return any(isinstance(item, SendOutcome) for item in work.items)
 
 
-async def flush(services: Services, batch: list[StatusWork]) -> db.FlushResult:
-    """Apply one batch and settle its futures (result after commit or parking, exception when
-    the database failed); when the database is unreachable, the futures of work that
-    waits out an outage stay pending, for the caller to flush that work again."""
+async def flush(services: Services, batch: list[StatusWork],
+                conn: FlushOn | None = None) -> db.FlushResult:
+    """Apply one batch (on `conn`, else on a connection of the pool) and settle its futures
+    (result after commit or parking, exception when the database failed); when the database
+    is unreachable, the futures of work that waits out an outage stay pending, for the caller
+    to flush that work again. A failed flush gives `conn`'s connection back to the pool."""
     started = time.perf_counter()
     try:
-        result = await _record(services, batch)
+        result = await _record(services, batch, conn or services.pool)
     except BaseException as exc:
         kept = unreachable(exc)
         for work in batch:
@@ -198,6 +207,9 @@ async def flush(services: Services, batch: list[StatusWork]) -> db.FlushResult:
             if work.done is not None and not work.done.done():
                 work.done.set_exception(exc if isinstance(exc, Exception) else
                                         RuntimeError("status recorder stopped"))
+        if isinstance(conn, db.FlushConnection):
+            with contextlib.suppress(Exception):  # the flush's own error is what counts
+                await conn.release()
         raise
     services.metrics.recorder_flushed(sum(len(work.items) for work in batch),
                                       time.perf_counter() - started)
@@ -221,15 +233,15 @@ async def flush(services: Services, batch: list[StatusWork]) -> db.FlushResult:
     return result
 
 
-async def flush_durably(services: Services, batch: list[StatusWork],
-                        outage: DatabaseWait) -> None:
+async def flush_durably(services: Services, batch: list[StatusWork], outage: DatabaseWait,
+                        conn: db.FlushConnection | None = None) -> None:
     """Flush batch (a list the caller owns: it holds what is not flushed yet); while the
     database is unreachable, drop the work whose futures failed, take in what is queued, wait
     and flush again, until the kept work lands. Raises any other failure."""
     queue = services.queues.status
     while batch:
         try:
-            await run_to_end(flush(services, batch), "status-flush")
+            await run_to_end(flush(services, batch, conn), "status-flush")
         except Exception as exc:
             if not unreachable(exc):
                 raise
@@ -241,8 +253,8 @@ async def flush_durably(services: Services, batch: list[StatusWork],
         batch.clear()
 
 
-async def _final_drain(services: Services, taken: list[StatusWork],
-                       outage: DatabaseWait) -> None:
+async def _final_drain(services: Services, taken: list[StatusWork], outage: DatabaseWait,
+                       conn: db.FlushConnection) -> None:
     """Flush everything queued until the queue is empty (the producers have stopped).
 
     A flush that failed for another reason than an outage has failed its own futures; the rest
@@ -254,7 +266,7 @@ async def _final_drain(services: Services, taken: list[StatusWork],
             taken.append(queue.get_nowait())
         _take_ready(queue, taken, sum(len(work.items) for work in taken))
         try:
-            await flush_durably(services, taken, outage)
+            await flush_durably(services, taken, outage, conn)
         except Exception as exc:
             log.error("final_flush_failed", events=sum(len(w.items) for w in taken),
                       error=repr(exc), exc_info=exc)
@@ -283,6 +295,7 @@ async def run(services: Services, stopping: asyncio.Event) -> None:
     expected = 1  # events in the previous flush
     taken: list[StatusWork] = []  # taken off the queue, not yet durable
     outage = DatabaseWait("status_recorder")
+    conn = db.FlushConnection(services.pool)
     try:
         while not stopping.is_set():
             get = asyncio.ensure_future(queue.get())
@@ -299,12 +312,15 @@ async def run(services: Services, stopping: asyncio.Event) -> None:
             if taken:
                 await _gather(queue, taken, expected)
                 expected = sum(len(work.items) for work in taken)
-                await flush_durably(services, taken, outage)
-        await _final_drain(services, taken, outage)
+                await flush_durably(services, taken, outage, conn)
+            elif not stopping.is_set():
+                await conn.release()  # idle for a poll interval
+        await _final_drain(services, taken, outage, conn)
     except asyncio.CancelledError:
         _fail_unrecorded(taken, queue)
         raise
     finally:
+        await conn.release()
         stop_wait.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await stop_wait

@@ -67,19 +67,61 @@ class Counters(msgspec.Struct, frozen=True):
         return self.stored == self.recount
 
 
-async def with_retry(pool: asyncpg.Pool, work: Callable[[asyncpg.Connection], Awaitable[T]],
-                     tries: int = 4) -> T:
-    """Run work in one transaction; retry it on a deadlock or serialization failure."""
+class FlushConnection:
+    """The status recorder's connection, kept from one flush to the next while there is work:
+    a flush of callbacks alone is then one round trip (no BEGIN and COMMIT, no reset of a
+    pooled connection), and its statements run on generic plans, set once for the session
+    (delivery_flush_session). Released to the pool when the recorder idles, stops, or a flush
+    fails (the pool resets it, or closes a broken one); the next flush takes one again."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._conn: asyncpg.Connection | None = None
+
+    async def get(self) -> asyncpg.Connection:
+        """The connection, taken from the pool if none is held."""
+        if self._conn is None:
+            conn: asyncpg.Connection = await self._pool.acquire()
+            try:
+                await conn.execute(query("delivery_flush_session"))
+            except BaseException:
+                await self._pool.release(conn)
+                raise
+            self._conn = conn
+        return self._conn
+
+    async def release(self) -> None:
+        """Give the connection back to the pool."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await self._pool.release(conn)
+
+
+async def with_retry(db: asyncpg.Pool | FlushConnection,
+                     work: Callable[[asyncpg.Connection], Awaitable[T]], tries: int = 4,
+                     transaction: bool = True) -> T:
+    """Run work (in one transaction, unless told its statements need none); retry it on a
+    deadlock or serialization failure."""
     for attempt in range(1, tries + 1):
         try:
-            async with pool.acquire() as conn, conn.transaction():
-                return await work(conn)
+            if isinstance(db, FlushConnection):
+                return await _run(await db.get(), work, transaction)
+            async with db.acquire() as conn:
+                return await _run(conn, work, transaction)
         except _RETRYABLE as exc:
             if attempt == tries:
                 raise
             log.warning("delivery_tx_retry", attempt=attempt, error=type(exc).__name__)
             await asyncio.sleep(0.01 * attempt)
     raise AssertionError("unreachable")
+
+
+async def _run(conn: asyncpg.Connection, work: Callable[[asyncpg.Connection], Awaitable[T]],
+               transaction: bool) -> T:
+    if not transaction:
+        return await work(conn)
+    async with conn.transaction():
+        return await work(conn)
 
 
 async def _apply_outcomes(conn: asyncpg.Connection, outcomes: list[SendOutcome],
@@ -112,12 +154,14 @@ async def _apply_outcomes(conn: asyncpg.Connection, outcomes: list[SendOutcome],
 
 
 async def _apply_callbacks(conn: asyncpg.Connection, events: list[StatusCallback],
-                           result: FlushResult) -> set[str]:
+                           result: FlushResult, delivery_wait_s: float) -> set[str]:
     """Apply status callbacks; keep those of unknown SIDs as orphans. A WhatsApp-unreachable
     failure of a `both` campaign's WhatsApp message re-queues it on SMS (see the query);
     callbacks for the WhatsApp SID of such a message are no-ops. Returns the campaigns where a
-    message settled (reached a final status or left pending/sending): only those can have
-    become complete."""
+    message settled (reached a final status or left pending/sending), but not those where
+    this flush left a message unfinished: only those can have become complete. (A campaign
+    cannot complete before that message changes again, and whatever flush changes it asks
+    again; mid-campaign, that spares almost every flush the completion query.)"""
     folded = fold_callbacks(events)
     if not folded:
         return set()
@@ -132,6 +176,7 @@ async def _apply_callbacks(conn: asyncpg.Connection, events: list[StatusCallback
         [f.error_code for f in rows],
         [f.error_message for f in rows],
         [f.whatsapp_unreachable for f in rows],
+        delivery_wait_s,
     )
     found = {r["sid"] for r in records}
     result.callbacks_matched += len(found)
@@ -151,7 +196,8 @@ async def _apply_callbacks(conn: asyncpg.Connection, events: list[StatusCallback
             [e.error_message for e in orphans],
         )
         result.orphaned_sids.extend(sorted({e.sid for e in orphans}))
-    return {r["campaign_id"] for r in records if r["settles"]}
+    kept_open = {r["campaign_id"] for r in records if r["keeps_open"]}
+    return {r["campaign_id"] for r in records if r["settles"]} - kept_open
 
 
 def _callback_from_row(row: asyncpg.Record) -> StatusCallback:
@@ -160,12 +206,20 @@ def _callback_from_row(row: asyncpg.Record) -> StatusCallback:
                           error_code=row["error_code"], error_message=row["error_message"])
 
 
-async def record_batch(pool: asyncpg.Pool, items: list[SendOutcome | StatusCallback],
+async def record_batch(db: asyncpg.Pool | FlushConnection,
+                       items: list[SendOutcome | StatusCallback],
                        delivery_wait_s: float) -> FlushResult:
     """One group commit: outcomes, then callbacks (and orphans whose SID just appeared),
-    then completion of the campaigns where a message settled, all in one transaction.
-    (Campaigns that complete only because the delivery wait ran out are completed by
-    complete_campaigns, which the periodic reconciliation pass calls.)"""
+    then completion of the campaigns where a message settled. (Campaigns that complete only
+    because the delivery wait ran out are completed by complete_campaigns, which the periodic
+    reconciliation pass calls.)
+
+    With outcomes it is one transaction. Callbacks alone, the webhooks' flushes, need none:
+    applying them is one statement (the messages, their counters and funnel facts), and each
+    statement that may follow stands on its own: keeping the callbacks of unknown SIDs as
+    orphans, and completing campaigns (which then sees every commit before it). Applying a
+    callback twice changes nothing, so when a later statement fails, the webhooks' 503 and
+    Twilio's retry land it. That spares a flush its BEGIN and COMMIT round trips."""
     outcomes = [item for item in items if isinstance(item, SendOutcome)]
     callbacks = [item for item in items if isinstance(item, StatusCallback)]
 
@@ -177,13 +231,13 @@ async def record_batch(pool: asyncpg.Pool, items: list[SendOutcome | StatusCallb
             early = await conn.fetch(query("delivery_take_orphans"), sids)
             # Orphans happened before anything in this flush: apply them first.
             events = [_callback_from_row(r) for r in early] + events
-        campaigns |= await _apply_callbacks(conn, events, result)
+        campaigns |= await _apply_callbacks(conn, events, result, delivery_wait_s)
         if campaigns:
             result.completed_campaigns = await complete_campaigns(conn, delivery_wait_s,
                                                                   sorted(campaigns))
         return result
 
-    return await with_retry(pool, work)
+    return await with_retry(db, work, transaction=bool(outcomes))
 
 
 async def complete_campaigns(conn: asyncpg.Connection | asyncpg.Pool, delivery_wait_s: float,

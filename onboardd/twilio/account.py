@@ -94,8 +94,11 @@ def credentials(cfg: Config) -> tuple[str, str]:
 
 
 def auth_token(cfg: Config) -> str:
-    """The token Twilio signs webhooks with."""
-    return credentials(cfg)[1]
+    """The token Twilio signs webhooks with (every webhook asks: the simulator's is read without
+    building its settings)."""
+    if cfg.simulated_twilio:
+        return cfg.simulator.auth_token or simulator_token(cfg.paths.state_dir)
+    return cfg.twilio.auth_token
 
 
 def api_base_url(services: Services) -> str:

@@ -43,8 +43,7 @@ def _area_routes() -> Iterable[web.RouteTableDef]:
 def create_app(services: Services,
                readiness: Callable[[], dict[str, str]] | None = None) -> web.Application:
     """Build the app around already-started services."""
-    app = web.Application(middlewares=[request_context, metrics.time_webhooks, authenticate,
-                                       admin.admin_guard],
+    app = web.Application(middlewares=[request_context, authenticate, admin.admin_guard],
                           client_max_size=MAX_JSON_BODY)
     app[SERVICES] = services
     if readiness is not None:

@@ -89,18 +89,22 @@ def signature_valid(services: Services, request: web.Request, params: MultiDict[
 async def _raw_body(request: web.Request) -> bytes:
     """The request body, at most MAX_BODY_BYTES (413 beyond, 400 when it breaks off)."""
     limit = twilio_form.MAX_BODY_BYTES
-    too_large = ApiError(413, f"body: a Twilio webhook form is at most {limit} bytes")
     if request.content_length is not None and request.content_length > limit:
-        raise too_large
+        raise _too_large()
     body = bytearray()
     try:
         while chunk := await request.content.read(limit + 1 - len(body)):
             body += chunk
             if len(body) > limit:
-                raise too_large
+                raise _too_large()
     except (HttpProcessingError, ConnectionError) as exc:
         raise ApiError(400, f"body: could not be read ({type(exc).__name__})") from None
     return bytes(body)
+
+
+def _too_large() -> ApiError:
+    return ApiError(413, f"body: a Twilio webhook form is at most {twilio_form.MAX_BODY_BYTES} "
+                    "bytes")
 
 
 def _refused(request: web.Request, err: twilio_form.FormError) -> ApiError:
@@ -145,11 +149,13 @@ async def status_callback(request: web.Request) -> web.StreamResponse:
     event = StatusCallback(sid=sid, status=fields.status, at=datetime.now(UTC),
                            error_code=fields.error_code, error_message=fields.error_message)
     svc = services_of(request)
+    # The recorder settles `done` only while it is pending: when the wait times out (and the
+    # future is cancelled), the event is still recorded, and Twilio's retry changes nothing.
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     try:
         async with asyncio.timeout(DURABLE_WAIT_S):
             await svc.queues.status.put(StatusWork(items=[event], done=done))
-            await asyncio.shield(done)
+            await done
     except TimeoutError:
         log.error("status_callback_not_recorded", sid=sid, reason="recorder busy or down")
         raise ApiError(503, "status not recorded yet; retry later",

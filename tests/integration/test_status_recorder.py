@@ -10,6 +10,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,6 +20,7 @@ from onboardd.db import delivery as db
 from onboardd.domain import delivery
 from onboardd.domain.status_events import SendOutcome, StatusCallback, StatusWork
 from onboardd.runtime import Services
+from tests.campaign_support import wait_for
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 TWILIO_STATUSES = ["queued", "sending", "sent", "delivered", "undelivered", "failed", "read"]
@@ -275,6 +277,30 @@ async def test_campaign_completes_when_all_final_but_paused_stays(services: Serv
     assert (await services.pool.fetchrow(status, paused))["status"] == "paused"
 
 
+async def test_a_flush_leaving_a_message_unfinished_completes_nothing_until_its_end(
+        services: Services, salon: str) -> None:
+    status = "SELECT status FROM invitation_campaigns WHERE id = $1"
+    campaign, ids = await seed_campaign(services, salon, 2)
+    sids = await accept_all(services, ids)
+    # One settles, the other is left sent (within the wait): the campaign stays open...
+    result = await db.record_batch(services.pool, [cb(sids[0], "failed", 1, 30003),
+                                                   cb(sids[1], "sent", 1)], 3600.0)
+    assert result.completed_campaigns == []
+    assert await services.pool.fetchval(status, campaign) == "sending"
+    # ... until the flush that settles the last one completes it.
+    result = await db.record_batch(services.pool, [cb(sids[1], "delivered", 2)], 3600.0)
+    assert result.completed_campaigns == [campaign]
+    assert await services.pool.fetchval(status, campaign) == "completed"
+
+    # A message left sent whose delivery wait is over counts as final in the same flush.
+    other, oids = await seed_campaign(services, await new_salon(services), 2)
+    osids = await accept_all(services, oids)
+    result = await db.record_batch(services.pool, [cb(osids[0], "delivered", 1),
+                                                   cb(osids[1], "sent", 1)], 0.0)
+    assert result.completed_campaigns == [other]
+    await assert_counters_equal(services, other)
+
+
 _event = st.tuples(st.integers(min_value=0, max_value=7), st.sampled_from(TWILIO_STATUSES))
 
 
@@ -323,6 +349,38 @@ async def test_actor_resolves_futures_after_commit_and_drains_on_stop(services: 
                for w in late)
     counters = await assert_counters_equal(services, campaign)
     assert counters.stored["delivered"] == 40
+
+
+async def test_the_recorder_keeps_a_connection_only_while_it_has_work(services: Services,
+                                                                      salon: str) -> None:
+    supervisor = msgspec.structs.replace(services.cfg.supervisor, poll_interval_s=0.1)
+    quick = dataclasses.replace(services, cfg=msgspec.structs.replace(
+        services.cfg, supervisor=supervisor), queues=type(services.queues)())
+    pool = services.pool
+
+    def in_use() -> int:
+        return pool.get_size() - pool.get_idle_size()
+
+    campaign, ids = await seed_campaign(services, salon, 2)
+    sids = await accept_all(services, ids)
+    stopping = asyncio.Event()
+    task = asyncio.create_task(status_recorder.run(quick, stopping))
+    loop = asyncio.get_running_loop()
+    for sid in sids:
+        done: asyncio.Future[None] = loop.create_future()
+        quick.queues.status.put_nowait(StatusWork(items=[cb(sid, "delivered")], done=done))
+        await done
+        assert in_use() == 1, "held from one flush to the next"
+    await wait_for(lambda: in_use() == 0, timeout_s=5)  # idle for a poll interval
+    done = loop.create_future()
+    quick.queues.status.put_nowait(StatusWork(items=[cb(sids[0], "read")], done=done))
+    await done
+    stopping.set()
+    await task
+    assert in_use() == 0, "given back when it stops"
+    rows = await message_rows(services, campaign)
+    assert sorted(r["status"] for r in rows.values()) == ["delivered", "read"]
+    await assert_counters_equal(services, campaign)
 
 
 async def test_failed_flush_fails_the_futures(services: Services, db_url: str) -> None:

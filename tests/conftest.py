@@ -25,6 +25,7 @@ from onboardd.db.pool import create_pool
 from onboardd.logging import configure
 from onboardd.pii import PiiCipher
 from onboardd.runtime import Services
+from onboardd.simulator.settings import SimulatorSettings
 from onboardd.web.app import create_app
 
 TEMPLATE_DB = "onboardd_template"
@@ -127,6 +128,16 @@ def daemon_env(db_url: str, state_dir: Path, **extra: str) -> dict[str, str]:
     }
     env.update(extra)
     return env
+
+
+def simulated_twilio_env(db_url: str, state_dir: Path, sim_url: str, sim: SimulatorSettings,
+                         **extra: str) -> dict[str, str]:
+    """daemon_env in real-Twilio mode pointed at a simulator outside the daemon (so the test
+    sees every request it received)."""
+    return daemon_env(db_url, state_dir,
+                      ONBOARDD_TWILIO_ACCOUNT_SID=sim.account_sid,
+                      ONBOARDD_TWILIO_AUTH_TOKEN=sim.auth_token,
+                      ONBOARDD_TWILIO_API_BASE_URL=sim_url, **extra)
 
 
 @pytest.fixture

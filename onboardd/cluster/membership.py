@@ -114,18 +114,6 @@ class Membership:
             return None
         return max(0.0, self.owned[key] - asyncio.get_running_loop().time())
 
-    def state(self) -> dict[str, str]:
-        """Each sender's state on this instance (owned, handover, releasing, elsewhere)."""
-        out: dict[str, str] = {}
-        for key in self.senders:
-            if key in self.releasing:
-                out[key] = "releasing"
-            elif self.owns(key):
-                out[key] = "owned" if self.may_send(key) else "handover"
-            else:
-                out[key] = "elsewhere"
-        return out
-
     # -- the actor ---------------------------------------------------------------------------
 
     async def run(self, stopping: asyncio.Event) -> None:

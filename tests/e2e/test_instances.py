@@ -20,7 +20,7 @@ from onboardd.auth import TokenCodec
 from onboardd.pii import PiiCipher
 from onboardd.simulator.state import SimState
 from tests.campaign_support import add_customers, add_offer, phone, simulator, wait_for
-from tests.conftest import daemon_env
+from tests.conftest import simulated_twilio_env
 from tests.e2e.daemon import Daemon
 
 
@@ -104,11 +104,8 @@ async def cluster(db_url: str, tmp_path: Path, cipher: PiiCipher, tokens: TokenC
         sim_url, sim = await stack.enter_async_context(simulator(
             latency_ms=5.0, rate_per_s=0.0, sent_after_ms=50.0, delivered_after_ms=100.0,
             read_after_ms=150.0))
-        env = daemon_env(
-            db_url, tmp_path / "state",
-            ONBOARDD_TWILIO_ACCOUNT_SID=sim.settings.account_sid,
-            ONBOARDD_TWILIO_AUTH_TOKEN=sim.settings.auth_token,
-            ONBOARDD_TWILIO_API_BASE_URL=sim_url,
+        env = simulated_twilio_env(
+            db_url, tmp_path / "state", sim_url, sim.settings,
             ONBOARDD_TWILIO_WHATSAPP_RATE_PER_S=str(rate),
             ONBOARDD_CAMPAIGNS_DISPATCH_POLL_S="0.2",
             ONBOARDD_LOG_LEVEL="info")

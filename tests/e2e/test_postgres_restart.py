@@ -25,7 +25,7 @@ from onboardd.auth import TokenCodec
 from onboardd.pii import PiiCipher
 from onboardd.simulator.settings import SimulatorSettings
 from tests.campaign_support import add_customers, add_offer, add_salon, phone, simulator, wait_for
-from tests.conftest import daemon_env as base_env
+from tests.conftest import simulated_twilio_env
 from tests.e2e.daemon import Daemon
 from tests.integration.test_importer import messy_csv
 from tests.restartable_pg import RestartablePostgres, migrated_database, restartable_server
@@ -40,11 +40,8 @@ def daemon_env(db_url: str, state: Path, sim_url: str, sim: SimulatorSettings
                ) -> dict[str, str]:
     """Real-Twilio mode against the external simulator; a campaign that lasts ~5 s, an import
     in small chunks, short leases and polls (as in the kill -9 test) for a quick recovery."""
-    return base_env(
-        db_url, state,
-        ONBOARDD_TWILIO_ACCOUNT_SID=sim.account_sid,
-        ONBOARDD_TWILIO_AUTH_TOKEN=sim.auth_token,
-        ONBOARDD_TWILIO_API_BASE_URL=sim_url,
+    return simulated_twilio_env(
+        db_url, state, sim_url, sim,
         ONBOARDD_TWILIO_WHATSAPP_RATE_PER_S="60",
         ONBOARDD_CAMPAIGNS_LEASE_S="3",
         ONBOARDD_CAMPAIGNS_SWEEP_INTERVAL_S="0.5",

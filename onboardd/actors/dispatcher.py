@@ -327,9 +327,14 @@ class Dispatcher:
         started = loop.time()
         with bound_contextvars(campaign_id=message.campaign_id, message_id=message.id):
             try:
-                result = await sending.attempt(self.services, self.client, channel, message,
-                                               self.status_callback, self.rng,
-                                               functools.partial(self._gate, channel))
+                slot = sending.Slot(channel,
+                                    functools.partial(self.membership.may_send, channel.key))
+                try:
+                    result = await sending.attempt(self.services, self.client, channel,
+                                                   message, self.status_callback, self.rng,
+                                                   slot)
+                finally:
+                    slot.close()
                 self.services.metrics.send_finished(channel.name, loop.time() - started)
                 if isinstance(result, RateLimited):
                     self._pause_channel(channel, result.delay_s, message)
@@ -347,19 +352,6 @@ class Dispatcher:
             finally:
                 self.sending.pop(message.id, None)
                 self.in_flight.release()
-
-    async def _gate(self, channel: Channel) -> bool:
-        """The sender's hard one-second cap, passed in order by the sends about to go out:
-        waits until the request fits, stamps it, and says whether it may still be made."""
-        loop = asyncio.get_running_loop()
-        async with channel.gate:
-            wait = channel.window.wait_s(loop.time())
-            if wait > 0:
-                await asyncio.sleep(wait)
-            if not self.membership.may_send(channel.key):
-                return False
-            channel.window.record(loop.time())
-            return True
 
     def _pause_channel(self, channel: Channel, delay_s: float,
                        message: db.ClaimedMessage) -> None:

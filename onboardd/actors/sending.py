@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -29,6 +29,7 @@ from onboardd.domain.status_events import OutcomeKind, SendOutcome
 from onboardd.logging import get_logger
 from onboardd.runtime import Services
 from onboardd.twilio.client import (
+    SendWithdrawn,
     TwilioListError,
     TwilioTimeout,
     TwilioTransportError,
@@ -62,6 +63,7 @@ class Channel:
     window: SendWindow
     key: str
     gate: asyncio.Lock = field(default_factory=asyncio.Lock)
+    went_out: asyncio.Event = field(default_factory=asyncio.Event)
     buffer: collections.deque[db.ClaimedMessage] = field(default_factory=collections.deque)
     paused_until: float = 0.0
     need: asyncio.Event = field(default_factory=asyncio.Event)
@@ -89,15 +91,64 @@ class HandBack:
     """The request was not made (the sender is no longer ours): release the message."""
 
 
-Gate = Callable[[], Awaitable[bool]]
+class Slot:
+    """One request's place under its sender's one-second cap (``Channel.window``): reserved
+    before the request is built, in order, where the waiting happens; stamped at the moment the
+    request's bytes go to the socket; released if the request is not made. ``may_send`` says
+    whether the sender is still this instance's, asked at both steps."""
+
+    def __init__(self, channel: Channel, may_send: Callable[[], bool]) -> None:
+        self.channel = channel
+        self.may_send = may_send
+        self.reserved = False
+
+    async def reserve(self) -> bool:
+        """Wait for a place and take it; False when the request must not be made."""
+        channel, loop = self.channel, asyncio.get_running_loop()
+        async with channel.gate:
+            while (wait := channel.window.reserve_wait_s(loop.time())) != 0.0:
+                if wait is None:  # only a reserved request going out frees a place
+                    channel.went_out.clear()
+                    await channel.went_out.wait()
+                else:
+                    await asyncio.sleep(wait)
+            if not self.may_send():
+                return False
+            channel.window.reserve()
+            self.reserved = True
+            return True
+
+    async def on_wire(self) -> None:
+        """Right before the request is written: wait until the write fits (rarely: only when
+        earlier writes came later than their reservations), then stamp it."""
+        channel, loop = self.channel, asyncio.get_running_loop()
+        while True:  # timed: other writes may land while this one sleeps
+            wait = channel.window.write_wait_s(loop.time())
+            if wait <= 0.0:
+                break
+            await asyncio.sleep(wait)
+        if not self.may_send():
+            raise SendWithdrawn("the sender is no longer this instance's")
+        channel.window.record(loop.time())
+        self._done()
+
+    def close(self) -> None:
+        """The attempt is over: a place reserved but never written is given back."""
+        if self.reserved:
+            self.channel.window.release()
+            self._done()
+
+    def _done(self) -> None:
+        self.reserved = False
+        self.channel.went_out.set()
 
 
 async def attempt(services: Services, client: Client, channel: Channel,
                   message: db.ClaimedMessage, status_callback: str | None,
-                  rng: random.Random, gate: Gate) -> SendOutcome | RateLimited | HandBack | None:
-    """One request for one message, and what it means. ``gate`` is passed right before the
-    request goes out (the sender's one-second cap, measured as close to the wire as the
-    process gets); False means the request must not be made."""
+                  rng: random.Random, slot: Slot) -> SendOutcome | RateLimited | HandBack | None:
+    """One request for one message, and what it means. ``slot`` holds the request's place
+    under the sender's one-second cap, stamped as close to the wire as the process gets; the
+    request is not made (HandBack) when the sender stopped being ours."""
     cfg = services.cfg
     phone = services.cipher.decrypt(message.normalized_phone_enc, "phone")
     offer = None
@@ -113,14 +164,16 @@ async def attempt(services: Services, client: Client, channel: Channel,
     out = render.outgoing(channel=channel.name, sender=channel.sender, phone=phone,
                           template=message.message_template,
                           content_sid=message.whatsapp_content_sid, ctx=ctx)
-    if not await gate():
+    if not await slot.reserve():
         return HandBack()
     started = utcnow()
     try:
         result = await send_message(
             client, from_=out.from_, to=out.to, body=out.body,
             content_sid=out.content_sid, content_variables=out.content_variables,
-            status_callback=status_callback)
+            status_callback=status_callback, on_wire=slot.on_wire)
+    except SendWithdrawn:
+        return HandBack()
     except TwilioUnreachable:
         return refusal(services, channel, message, None, None, None, None, rng)
     except TwilioTimeout:

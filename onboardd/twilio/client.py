@@ -14,6 +14,11 @@ request left this process:
 
 Twilio's exceptions carry no response headers, so the HTTP status and ``Retry-After`` of the
 last response are captured through a context variable set by ``send_message``.
+
+``send_message(on_wire=...)`` is awaited at the last moment before the request's bytes are
+handed to the socket (aiohttp's ``on_request_chunk_sent`` trace signal, which runs right before
+the first body write, headers and body going out together); the sender's one-second cap stamps
+its writes there. When it raises ``SendWithdrawn``, nothing of the request has left.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import asyncio
 import base64
 import contextvars
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import SimpleNamespace
@@ -53,6 +59,17 @@ class TwilioUnreachable(TwilioTransportError):
 
 class TwilioTimeout(TwilioTransportError):
     """The request may have reached Twilio: reconcile before resending."""
+
+
+class SendWithdrawn(Exception):
+    """The ``on_wire`` hook withdrew the request before any byte of it left this process."""
+
+
+# Awaited right before a create request's bytes go out (see send_message's on_wire).
+OnWire = Callable[[], Awaitable[None]]
+_ON_WIRE: contextvars.ContextVar[OnWire | None] = contextvars.ContextVar(
+    "onboardd_twilio_on_wire", default=None
+)
 
 
 class TwilioListError(Exception):
@@ -98,8 +115,28 @@ class ListedMessage(msgspec.Struct, frozen=True):
 async def _mark_sent(
     _session: aiohttp.ClientSession, ctx: SimpleNamespace, _params: object
 ) -> None:
-    """Trace hook: the request headers are about to be written."""
-    ctx.trace_request_ctx["sent"] = True
+    """Trace hook: the request headers are about to be written (buffered, and going out with
+    the body when there is one: a request with an ``on_wire`` hook counts as sent there)."""
+    progress = ctx.trace_request_ctx
+    if progress["on_wire"] is None:
+        progress["sent"] = True
+
+
+async def _on_wire(
+    _session: aiohttp.ClientSession, ctx: SimpleNamespace, _params: object
+) -> None:
+    """Trace hook: the first body chunk is about to be handed to the socket, with the headers;
+    the request's ``on_wire`` runs first, and may withdraw it."""
+    progress = ctx.trace_request_ctx
+    on_wire = progress["on_wire"]
+    if progress["sent"] or on_wire is None:
+        return
+    try:
+        await on_wire()
+    except SendWithdrawn:
+        progress["withdrawn"] = True
+        raise
+    progress["sent"] = True
 
 
 class _OnboarddHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
@@ -112,6 +149,7 @@ class _OnboarddHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
         self._timeout_s = request_timeout_s
         trace = aiohttp.TraceConfig()
         trace.on_request_headers_sent.append(_mark_sent)
+        trace.on_request_chunk_sent.append(_on_wire)
         self.session = aiohttp.ClientSession(trace_configs=[trace])
 
     def rewrite(self, url: str) -> str:
@@ -142,7 +180,8 @@ class _OnboarddHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
         if auth is not None:
             raw = f"{auth[0]}:{auth[1]}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(raw).decode("ascii")
-        progress: dict[str, bool] = {"sent": False}
+        progress: dict[str, Any] = {"sent": False, "withdrawn": False,
+                                    "on_wire": _ON_WIRE.get()}
         try:
             async with (
                 asyncio.timeout(deadline),
@@ -159,6 +198,8 @@ class _OnboarddHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
                 text = await resp.text()
         except (TimeoutError, aiohttp.ClientError) as exc:
             what = f"{method.upper()} {urlsplit(url).path}: {type(exc).__name__}"
+            if progress["withdrawn"]:
+                raise SendWithdrawn(f"{what}: withdrawn before it was written") from exc
             if progress["sent"]:
                 raise TwilioTimeout(f"{what}: request may have reached Twilio") from exc
             raise TwilioUnreachable(f"{what}: request not sent") from exc
@@ -232,8 +273,10 @@ async def send_message(
     content_sid: str | None,
     content_variables: dict[str, str] | None,
     status_callback: str | None,
+    on_wire: OnWire | None = None,
 ) -> SendResult:
-    """Create one message; Twilio's refusals come back as a SendResult, transport errors raise."""
+    """Create one message; Twilio's refusals come back as a SendResult, transport errors raise.
+    ``on_wire`` is awaited right before the request is written (it may raise SendWithdrawn)."""
     kwargs: dict[str, Any] = {"to": to, "from_": from_}
     if body is not None:
         kwargs["body"] = body
@@ -245,11 +288,13 @@ async def send_message(
         kwargs["status_callback"] = status_callback
     meta: dict[str, str] = {}
     token = _RESPONSE_META.set(meta)
+    wire_token = _ON_WIRE.set(on_wire)
     try:
         message = await client.messages.create_async(**kwargs)
     except (TwilioRestException, TwilioServiceException) as exc:
         return _refusal(exc, meta)
     finally:
+        _ON_WIRE.reset(wire_token)
         _RESPONSE_META.reset(token)
     return SendResult(
         sid=message.sid,

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import re
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from onboardd.simulator.app import serve_app
 from onboardd.simulator.segments import num_segments
 from onboardd.twilio.client import (
     SendResult,
+    SendWithdrawn,
     TwilioListError,
     TwilioTimeout,
     TwilioUnreachable,
@@ -325,6 +327,37 @@ async def test_unreachable_port_raises_unreachable() -> None:
             )
     finally:
         await close_client(client)
+
+
+async def test_on_wire_runs_right_before_the_request_is_written() -> None:
+    """The sender's cap stamps a request in ``on_wire``: nothing has reached Twilio before it
+    returns, however long it takes, and the request arrives after it."""
+    stamps: list[float] = []
+    async with started() as sim:
+
+        async def on_wire() -> None:
+            await asyncio.sleep(0.2)
+            assert sim.state.stats.requests == 0
+            stamps.append(time.time())
+
+        assert (await sim.send("+15551230019", on_wire=on_wire)).accepted
+        [record] = sim.state.store.all()
+        assert len(stamps) == 1
+        assert stamps[0] <= record.arrived_at
+
+
+async def test_a_request_withdrawn_on_the_wire_never_reaches_twilio() -> None:
+    async with started() as sim:
+
+        async def withdraw() -> None:
+            raise SendWithdrawn("the sender moved")
+
+        with pytest.raises(SendWithdrawn):
+            await sim.send("+15551230020", on_wire=withdraw)
+        assert sim.state.stats.requests == 0
+        assert len(sim.state.store) == 0
+        # The client is fine afterwards: the next request goes out.
+        assert (await sim.send("+15551230020")).accepted
 
 
 async def test_rate_limit_rejects_beyond_budget(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,32 +30,70 @@ def make_limiter(rate_per_s: float) -> AsyncLimiter:
 
 
 class SendWindow:
-    """The last second's request starts of one sender: ``wait_s`` says how long the next start
-    must wait so that no one-second window ever holds more than ``limit`` starts.
+    """One sender's request writes over the last window: how long the next must wait so that no
+    window of ``window_s`` ever holds more than ``limit`` of them.
 
-    The limiter paces requests; this is the hard cap behind it, checked at the moment a request
-    starts, so a late timer wake-up, a stalled event loop or a burst after a pause can never
-    bunch more than ``limit`` starts into one second.
+    The limiter paces requests; this is the hard cap behind it, in two steps per request:
+
+    * ``reserve`` a place before the request is built (``reserve_wait_s`` says how long to wait
+      first, counting the places reserved but not yet written as written now): the waiting
+      happens here, in order, before any deadline runs;
+    * ``record`` the write at the moment the request's bytes are handed to the socket, after
+      ``write_wait_s`` says 0: counting written requests only, which is what holds the cap. Each
+      write saw fewer than ``limit`` writes in the window before it, so no window holds more.
+
+    A request given up between the two ``release``s its place. A stalled event loop, a late
+    timer or a loop turn between the reservation and the write can only delay a write; it can
+    never bunch more than ``limit`` into one window.
     """
 
     def __init__(self, limit: float, window_s: float = 1.0) -> None:
         self.limit = max(1, int(limit))
         self.window_s = window_s
-        self._starts: collections.deque[float] = collections.deque()
+        self._writes: collections.deque[float] = collections.deque()
+        self.reserved = 0
 
-    def wait_s(self, now: float) -> float:
-        """0 when a request may start at ``now``, else the seconds until one may."""
-        starts = self._starts
+    def _expire(self, now: float) -> None:
+        writes = self._writes
         # A timer may fire a clock resolution early: a microsecond short of the window is out.
-        while starts and now - starts[0] >= self.window_s - EARLY_S:
-            starts.popleft()
-        if len(starts) < self.limit:
+        while writes and now - writes[0] >= self.window_s - EARLY_S:
+            writes.popleft()
+
+    def _wait_for(self, taken: int, now: float) -> float | None:
+        """With ``taken`` places counted, the seconds until one is free; None when only a
+        reserved place going out (or released) can free one."""
+        if taken < self.limit:
             return 0.0
-        return starts[0] + self.window_s - now
+        oldest = taken - self.limit
+        if oldest < len(self._writes):
+            return max(0.0, self._writes[oldest] + self.window_s - now)
+        return None
+
+    def reserve_wait_s(self, now: float) -> float | None:
+        """0 when a place may be reserved at ``now``; else the seconds to wait, or None to wait
+        until a reserved request is written or released."""
+        self._expire(now)
+        return self._wait_for(len(self._writes) + self.reserved, now)
+
+    def reserve(self) -> None:
+        """Take a place for a request about to be made."""
+        self.reserved += 1
+
+    def release(self) -> None:
+        """A reserved request was not made."""
+        self.reserved = max(0, self.reserved - 1)
+
+    def write_wait_s(self, now: float) -> float:
+        """0 when a request may be written at ``now``, else the seconds until one may."""
+        self._expire(now)
+        wait = self._wait_for(len(self._writes), now)
+        assert wait is not None  # written requests alone always leave the window in time
+        return wait
 
     def record(self, now: float) -> None:
-        """A request started at ``now``."""
-        self._starts.append(now)
+        """A reserved request was written at ``now``."""
+        self.release()
+        self._writes.append(now)
 
 
 class Decision(msgspec.Struct, frozen=True):

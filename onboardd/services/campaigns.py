@@ -18,6 +18,7 @@ from onboardd.db import campaigns as db
 from onboardd.db import delivery as delivery_db
 from onboardd.db import imports as imports_db
 from onboardd.db import offers as db_offers
+from onboardd.db.retry import in_transaction
 from onboardd.domain import codes, templates
 from onboardd.domain.campaigns import render
 from onboardd.domain.campaigns.audience import (
@@ -227,7 +228,8 @@ async def start(pool: asyncpg.Pool, campaign_id: str, salon_id: str,
     Raises ServiceError: not_found; conflict (a status not in ``allowed``: details.status; or
     code campaign_already_sending); invalid (the audience matches no customer).
     """
-    async with pool.acquire() as conn, conn.transaction():
+
+    async def work(conn: asyncpg.Connection) -> db.Campaign:
         current = await db.lock(conn, campaign_id, salon_id)
         if current is None:
             raise ServiceError("not_found", f"no campaign {campaign_id!r} in this salon")
@@ -243,6 +245,10 @@ async def start(pool: asyncpg.Pool, campaign_id: str, salon_id: str,
             raise _empty()
         await _assign_codes(conn, campaign_id)
         return await db.set_target(conn, campaign_id)
+
+    # Assigning codes locks thousands of customer rows, which the offer matcher and imports
+    # also write: a deadlock aborts the whole start, which is then simply run again.
+    return await in_transaction(pool, work, what="campaign_start")
 
 
 async def _recheck_offer(services: Services, found: db.Campaign) -> None:

@@ -28,7 +28,8 @@ it was and every burst over the limit, final_counters_equal_recount, import (exa
 completed, customers == valid rows == successfulImports), registrations (matched_once: every
 user linked to one customer and granted one offer, every event processed), elapsed_s, kills,
 the daemons' error events, simulator_cpu_share (its CPU seconds over the run's length: how idle
-the stamping process was) and machine (with the 1-minute load average during the run).
+the stamping process was), simulator_priority (it runs at nice -10 when allowed: see
+tests/bench/chaos_sim.py) and machine (with the 1-minute load average during the run).
 Everything it starts is stopped on exit, Ctrl-C and SIGTERM included; --keep DIR keeps the
 data directory, the daemons' and the simulator's logs, and arrivals.json (every arrival's
 stamp, sender and sid, and the t0 the t= figures count from).
@@ -332,6 +333,7 @@ async def run(plan: Plan, pg: Postgres, root: Path, log_level: str) -> dict[str,
                 fleet.kill_all()
             listed = time.monotonic()
             result["simulator_cpu_share"] = round(sim.cpu_s() / (ended - t0), 2)
+            result["simulator_priority"] = sim.priority
             records = await sim.arrivals(sim_http)
             print(f"listed {len(records)} messages from the simulator in "
                   f"{time.monotonic() - listed:.1f} s", flush=True)

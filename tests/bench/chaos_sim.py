@@ -9,8 +9,14 @@ message with its ``arrived_at`` (the handler's ``time.time()`` when the request 
 before the simulated latency, to the microsecond) and its ``from``. The stamping process is
 mostly idle (about 10-15 % of one CPU in a full run); `onboardd simulator` freezes its start-up
 objects out of the garbage collector and makes full collections rare, which over a growing
-message store took 80-250 ms near 20k messages and bunched the stamps behind them. Waits in a
-loaded machine's run queue can still hold requests back.
+message store took 80-250 ms near 20k messages and bunched the stamps behind them.
+
+It also runs at a higher priority (nice -10, when the benchmark may set it: it runs as root on
+the test machines). The simulator stands in for Twilio's edge, which has machines of its own;
+here it shares two cores with three daemons, PostgreSQL and the benchmark, and at normal
+priority it waited in the run queue for tens of milliseconds at a time, stamping the requests
+that arrived meanwhile all at once: a stall of 60 ms put six extra requests into a one-second
+window that the daemons had paced correctly. ``priority`` in the result says what was set.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ import aiohttp
 from tests.e2e.daemon import free_port
 
 READY_TIMEOUT_S = 30.0
+# The simulator's nice value (lower runs first), so its clock reads arrivals, not its waits.
+SIM_NICE = -10
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +59,7 @@ class SimProcess:
     account_sid: str
     proc: subprocess.Popen[bytes]
     log_path: Path
+    priority: str = "normal"
 
     async def stored(self, http: aiohttp.ClientSession) -> int:
         """How many messages it has accepted so far."""
@@ -101,6 +110,11 @@ async def simulator_process(root: Path, auth_token: str, **settings: object
         proc = subprocess.Popen([sys.executable, "-m", "onboardd", "simulator"], env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
     sim = SimProcess(f"http://127.0.0.1:{port}", "", proc, log_path)
+    try:
+        os.setpriority(os.PRIO_PROCESS, proc.pid, SIM_NICE)
+        sim.priority = f"nice {SIM_NICE}"
+    except OSError as exc:  # not allowed (not root): measured at normal priority, and said so
+        sim.priority = f"normal ({exc.strerror})"
     try:
         async with aiohttp.ClientSession() as http:
             sim.account_sid = await _wait_ready(http, sim)

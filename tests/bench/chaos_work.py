@@ -85,12 +85,14 @@ async def import_file(http: aiohttp.ClientSession, fleet: Fleet, salon: str, dat
 
 async def start_campaign(http: aiohttp.ClientSession, fleet: Fleet, salon: str, offer: str
                          ) -> tuple[str, float]:
-    """Create and send the campaign; (its id, when the send was asked for)."""
+    """Create and send the campaign; (its id, when the send was asked for). Prints how long
+    the send took to answer (the audience frozen and the codes assigned, in one transaction)."""
     path = f"/api/salons/{salon}/invitation-campaigns"
     made = await api(http, fleet, "POST", path, json_body={
         "name": "Chaos", "channel": "whatsapp", "welcomeOfferId": offer})
     started = time.time()
     await api(http, fleet, "POST", f"{path}/{made['id']}/send", json_body={})
+    print(f"campaign started: the send answered in {time.time() - started:.1f} s", flush=True)
     return str(made["id"]), started
 
 

@@ -42,9 +42,20 @@ async def twilio_endpoint(cfg: Config) -> AsyncIterator[str]:
         yield base_url
 
 
+def warn_about_settings(cfg: Config) -> None:
+    """Settings that work but weaken a guarantee: one warning each, at every start."""
+    if not cfg.offers.check_requires_proof:
+        log.warning("check_requires_proof_off",
+                    hint="[offers] check_requires_proof = false: check-imported-customer tells "
+                         "any caller whether any number is a salon's customer; have the host "
+                         "app add the verified phone claim to its tokens, then remove the "
+                         "setting")
+
+
 async def serve(cfg: Config) -> int:
     """Run until SIGTERM/SIGINT (exit 0) or an actor crash loop (exit 1)."""
     twilio_account.check_mode(cfg)  # before any database is touched
+    warn_about_settings(cfg)
     shutdown = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,5 +1,6 @@
-"""Welcome offers (spec §5, §7.3, §7.4): the admin's offers, and the mobile app's check,
-validate and redeem. Claims of an offer live in onboardd.services.offer_claims.
+"""Welcome offers (spec §5, §7.3, §7.4): the admin's offers, and the mobile app's validate and
+redeem. The check of a phone lives in onboardd.services.offer_check, claims of an offer in
+onboardd.services.offer_claims.
 
 The caller of the mobile functions is a row of the host app's ``users`` table. A salon's welcome
 offer is only for its imported customers: a user without a grant for an offer gets the same
@@ -16,7 +17,6 @@ import msgspec
 
 from onboardd.db import offers as db
 from onboardd.db.offers import RedemptionPage, RedemptionRow
-from onboardd.domain.matching import NO_REGION, caller_region, user_number
 from onboardd.domain.offers import (
     EXPIRED,
     NOT_FOUND,
@@ -29,9 +29,8 @@ from onboardd.domain.offers import (
     validate_offer,
     validate_offer_input,
 )
-from onboardd.domain.phones import PhoneError, normalize_phone
 from onboardd.runtime import Services
-from onboardd.services.errors import Kind, ServiceError, invalid_field
+from onboardd.services.errors import Kind, ServiceError
 
 # A refused redemption: the kind and code of each reason (else a minimum purchase not met).
 _REASON_ERRORS: Final[dict[str, tuple[Kind, str]]] = {
@@ -119,24 +118,6 @@ async def redemptions(services: Services, salon_id: str, offer_id: str, *, statu
 
 # Mobile ------------------------------------------------------------------------------------------
 
-class CheckMatch(msgspec.Struct, frozen=True):
-    """A salon where the number is an imported customer, with the offer they would get; the
-    code and claim state only when the number is the caller's own."""
-
-    salon_id: str
-    salon_name: str
-    offer: Offer | None
-    offer_code: str | None
-    claimed: bool
-
-
-class CheckResult(msgspec.Struct, frozen=True):
-    """The salons where a number is an imported customer, best match first."""
-
-    own_number: bool
-    matches: list[CheckMatch]
-
-
 async def caller_phone(services: Services, user_id: str) -> str | None:
     """The caller's phone as the host app stored it; not found when the user does not exist."""
     caller = await db.caller(services.pool, user_id)
@@ -144,46 +125,6 @@ async def caller_phone(services: Services, user_id: str) -> str | None:
         raise ServiceError("not_found", f"user '{user_id}' not found: the token's sub must be a "
                            "registered user of the app", code="user_not_found")
     return caller.phone
-
-
-def _typed_number(raw: str, region: str) -> str:
-    """The E.164 number the caller typed, read with their region; invalid naming the fix."""
-    try:
-        return normalize_phone(raw, region or NO_REGION)
-    except PhoneError as exc:
-        reason = exc.message
-    if not region:
-        raise invalid_field("phone", f"{reason}: send the number with its country code, such as "
-                            "+919876543210")
-    raise invalid_field("phone", f"{reason}: send a mobile number with its country code, such "
-                        f"as +919876543210 (numbers of your region {region} may omit it)")
-
-
-async def check_customer(services: Services, user_id: str, raw: str) -> CheckResult:
-    """Is this phone a salon's imported customer? Counted against the caller's per-minute
-    budget ([offers] check_rate_per_min) before anything else."""
-    limit = services.cfg.offers.check_rate_per_min
-    wait = services.check_limiter.retry_after(user_id, limit)
-    if wait is not None:
-        seconds = max(1, int(wait + 0.999))
-        raise ServiceError("rate_limited", f"too many checks: at most {limit} per minute; "
-                           f"retry in {seconds}s", details={"retryAfterSeconds": seconds},
-                           retry_after_s=seconds)
-    if not raw:
-        raise invalid_field("phone", "is required: pass ?phone= with the number the customer "
-                            "entered, e.g. 9876543210 or +919876543210")
-    default_region = services.cfg.offers.phone_region
-    caller = await db.caller(services.pool, user_id)
-    own_number = user_number(caller.phone if caller else None, default_region)
-    # The typed number is read with the caller's own region, never with a salon's.
-    number = _typed_number(raw, caller_region(own_number, default_region))
-    found = await db.customers_by_hash(services.pool, services.cipher.phone_hash(number))
-    offers = await db.get_offers(services.pool, [m.offer_id for m in found if m.offer_id])
-    own = own_number is not None and number == own_number
-    return CheckResult(own_number=own, matches=[CheckMatch(
-        salon_id=m.salon_id, salon_name=m.salon_name, offer=offers.get(m.offer_id or ""),
-        offer_code=m.offer_code if own else None, claimed=own and m.linked_user_id == user_id,
-    ) for m in found])
 
 
 async def validate(services: Services, user_id: str, offer_id: str, amount: int) -> Validation:

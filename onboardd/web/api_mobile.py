@@ -1,7 +1,7 @@
 """Mobile app API (spec §7.4, customer JWT): check a phone, claim, validate and redeem offers.
 
 The handlers parse and shape; the rules (who may see and claim which offer) are in
-onboardd.services.offers and onboardd.services.offer_claims.
+onboardd.services.offer_check, onboardd.services.offers and onboardd.services.offer_claims.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from aiohttp import web
 from onboardd.db.offers import RedemptionRow
 from onboardd.domain import claim_throttle
 from onboardd.domain.offers import INT32_MAX, Offer
-from onboardd.services import offer_claims
+from onboardd.services import offer_check, offer_claims
 from onboardd.services import offers as service
 from onboardd.web.body import read_json
 from onboardd.web.errors import ApiError, field_error, json_response
@@ -73,9 +73,11 @@ def _check_amount(amount: int) -> int:
 
 @routes.get("/api/mobile/check-imported-customer")
 async def check_imported_customer(request: web.Request) -> web.Response:
-    """Is this phone a salon's imported customer? Spec fields only, rate-limited per caller."""
-    result = await service.check_customer(services(request), principal(request).sub,
-                                          request.query.get("phone", "").strip())
+    """Is this phone a salon's imported customer? Answered only about the caller's own number
+    (phone claim or users.phone; any other gets the unknown number's answer), rate-limited."""
+    who = principal(request)
+    result = await offer_check.check_customer(services(request), who.sub,
+                                              request.query.get("phone", "").strip(), who.phone)
     items: list[dict[str, Any]] = []
     for match in result.matches:
         item: dict[str, Any] = {

@@ -118,7 +118,9 @@ async def test_pii_key_rotation_keeps_old_data_readable_and_matchable(
         daemon = Daemon(daemon_env(db_url, tmp_path / "state", **new), tmp_path)
         codec = TokenCodec("HS256", JWT_SECRET, JWT_SECRET)
         admin = {"Authorization": "Bearer " + codec.encode("admin-1", "admin", [salon], 600)}
-        user = {"Authorization": "Bearer " + codec.encode("user-1", "customer", [], 600)}
+        # The check answers only about the caller's own (verified) number: the phone claim.
+        user = {"Authorization": "Bearer " + codec.encode("user-1", "customer", [], 600,
+                                                          phone="+919876543210")}
         try:
             await ready(daemon)
             async with aiohttp.ClientSession(daemon.base_url) as http:

@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from onboardd.auth import AuthError, Principal, TokenCodec, parse_ttl
+from onboardd.auth import REASONS, AuthError, Principal, TokenCodec, TokenRules, parse_ttl
 
 SECRET = "x" * 40
 
@@ -65,3 +65,42 @@ def test_parse_ttl() -> None:
     for bad in ("", "1y", "-5m", "0"):
         with pytest.raises(ValueError, match="--ttl"):
             parse_ttl(bad)
+
+
+def test_phone_claim_is_read_as_e164_or_refused() -> None:
+    codec = TokenCodec("HS256", SECRET, SECRET)
+    assert codec.decode(codec.encode("u", "customer", [], 60)).phone is None
+    who = codec.decode(codec.encode("u", "customer", [], 60, phone="+91 98765-43210"))
+    assert who.phone == "+919876543210"
+    now = int(time.time())
+    for bad in ("9876543210", "+911234", 919876543210, "+91 22 2345 6789"):
+        token = jwt.encode({"sub": "u", "role": "customer", "exp": now + 60, "phone": bad},
+                           SECRET)
+        with pytest.raises(AuthError, match="phone must be the user's verified mobile number") \
+                as err:
+            codec.decode(token)
+        assert err.value.reason == "bad_claim"
+
+
+def test_rules_are_pyjwt_options() -> None:
+    """iss and aud are minted and required; the leeway stretches exp; the maximum age needs
+    iat (a refusal names the setting)."""
+    rules = TokenRules(issuer="https://app.example", audience="onboardd", leeway_s=30,
+                       max_age_s=600)
+    codec = TokenCodec("HS256", SECRET, SECRET, rules)
+    assert codec.decode(codec.encode("u", "admin", ["s"], 60)).salons == ("s",)
+    now = int(time.time())
+    claims = {"sub": "u", "role": "customer", "iss": "https://app.example", "aud": "onboardd"}
+    assert codec.decode(jwt.encode(claims | {"iat": now - 620, "exp": now - 20}, SECRET)).sub
+    cases = {
+        "too_old": claims | {"iat": now - 700, "exp": now + 60},
+        "expired": claims | {"iat": now - 100, "exp": now - 40},
+        "missing_claim": claims | {"exp": now + 60},
+        "wrong_issuer": claims | {"iss": "x", "iat": now, "exp": now + 60},
+        "wrong_audience": claims | {"aud": "x", "iat": now, "exp": now + 60},
+    }
+    for reason, body in cases.items():
+        with pytest.raises(AuthError) as err:
+            codec.decode(jwt.encode(body, SECRET))
+        assert err.value.reason == reason, (reason, str(err.value))
+        assert err.value.reason in REASONS

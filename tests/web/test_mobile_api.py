@@ -64,22 +64,22 @@ async def test_check_reports_best_match_and_every_salon(
     await add_customer(pool, cipher, older, "+919876543210", invited_days_ago=10,
                        code="WELCOME-AAAAAA")
     await add_customer(pool, cipher, recent, "+919876543210", invited_days_ago=1)
-    _, headers = await customer(client, tokens, services, "+919111111111")
+    # The user's stored phone is another number; the host app verified this one (phone claim).
+    user = await register(pool, "+919111111111")
+    headers = bearer(tokens, user, "customer", phone="+919876543210")
     resp = await client.get(CHECK, params={"phone": "098765 43210"}, headers=headers)
     assert resp.status == 200, await resp.text()
     body = decode(await resp.read())
     assert body["isImported"] is True and body["salonName"] == "Recent Salon"
+    assert body["ownNumber"] is True
     assert body["welcomeOffer"] == {
         "id": offer_new, "name": "Welcome 15%", "discountType": "percentage",
         "discountValue": 15, "maxDiscountInPaisa": 20000, "minimumPurchaseInPaisa": 50000,
         "validityDays": 30, "offerAmount": "15%"}
-    assert [(m["salonId"], m["welcomeOffer"]["id"]) for m in body["matches"]] == [
-        (recent, offer_new), (older, offer_old)]
+    assert [(m["salonId"], m["welcomeOffer"]["id"], m["offerCode"]) for m in body["matches"]
+            ] == [(recent, offer_new, None), (older, offer_old, "WELCOME-AAAAAA")]
     assert body["matches"][1]["welcomeOffer"]["offerAmount"] == "₹100"
-    # Someone else's number: the spec's fields only, no code, no name, no phone.
-    assert "ownNumber" not in body
-    assert all(set(m) == {"salonId", "salonName", "welcomeOffer"} for m in body["matches"])
-    assert "Priya" not in await resp.text() and "AAAAAA" not in await resp.text()
+    assert "Priya" not in await resp.text()
 
     unknown = decode(await (await client.get(CHECK, params={"phone": "+919000000000"},
                                              headers=headers)).read())
@@ -117,11 +117,11 @@ async def test_check_never_reads_a_number_with_another_salons_region(
     # nobody's record: no match, no code.
     assert body == {"isImported": False, "salonName": None, "welcomeOffer": None, "matches": [],
                     "ownNumber": True}
-    # The same digits typed with the country code are the US customer, but not the caller.
+    # The same digits typed with the country code are the US customer, but not the caller:
+    # the answer of an unknown number.
     body = decode(await (await client.get(CHECK, params={"phone": "+1 (917) 234-5678"},
                                           headers=indian)).read())
-    assert body["isImported"] is True and "ownNumber" not in body
-    assert "USCUST" not in str(body)
+    assert body == {"isImported": False, "salonName": None, "welcomeOffer": None, "matches": []}
     # The US customer, signed up with their number in international form, is read as a US
     # caller: their national form is their own number.
     _, american = await customer(client, tokens, services, "+1 917 234 5678")

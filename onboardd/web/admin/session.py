@@ -79,7 +79,8 @@ def admin_principal(request: web.Request, token: str) -> Principal:
     try:
         who = services(request).tokens.decode(token.strip())
     except AuthError as exc:
-        raise LoginProblem("expired" if "expired" in str(exc) else "invalid") from None
+        raise LoginProblem("expired" if exc.reason in ("expired", "too_old") else "invalid"
+                           ) from None
     if who.role != "admin":
         raise LoginProblem("customer")
     if not who.salons:

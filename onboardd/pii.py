@@ -83,6 +83,16 @@ class PiiCipher:
         """True when the ciphertext was written with a retired key."""
         return token.partition("$")[0] != self._key_id
 
+    def knows(self, key_id: str) -> bool:
+        """True when ciphertext of this key id can be decrypted (current or retired key)."""
+        return key_id in self._aead
+
+    def reencrypt(self, token: str, purpose: str) -> str:
+        """The same plaintext under the current key (the token itself when it already is)."""
+        if not self.needs_rotation(token):
+            return token
+        return self.encrypt(self.decrypt(token, purpose), purpose)
+
 
 def _parse_retired(text: str) -> dict[str, bytes]:
     """'old1:BASE64,old2:BASE64' -> {id: key}."""

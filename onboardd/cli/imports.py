@@ -16,14 +16,12 @@ from pathlib import Path
 from typing import TextIO
 
 from onboardd.actors import importer
+from onboardd.cli.progress import ProgressBar
 from onboardd.config import Config
 from onboardd.importing.preview import Preview
 from onboardd.runtime import open_services
 from onboardd.services.imports import ImportProblem, confirm_batch, create_batch
 from onboardd.services.imports import batch_status as read_status
-
-BAR_WIDTH = 30
-
 
 # How several columns of one field combine, as the preview lists them.
 _JOINERS = {"phone": " then ", "consent": " and "}
@@ -49,30 +47,6 @@ def _print_preview(preview: Preview, out: TextIO) -> None:
             verdict = f"ok, opted out: {row.opt_out_reason}"
         print(f"  row {row.row_number}: {row.name or '-'} {row.phone or '-'} "
               f"{row.email or ''} [{verdict}]", file=out)
-
-
-class _Bar:
-    """A progress bar on a TTY; a line per tenth otherwise (logs stay short)."""
-
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-        self.tty = out.isatty()
-        self.last_tenth = -1
-
-    def __call__(self, done: int, total: int) -> None:
-        fraction = done / total if total else 1.0
-        if self.tty:
-            filled = int(fraction * BAR_WIDTH)
-            self.out.write(f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] "
-                           f"{fraction:4.0%} {done}/{total}")
-            if done >= total:
-                self.out.write("\n")
-            self.out.flush()
-            return
-        tenth = int(fraction * 10)
-        if tenth != self.last_tenth:
-            self.last_tenth = tenth
-            print(f"imported {done}/{total} rows ({fraction:.0%})", file=self.out)
 
 
 def _read_limited(path: Path, limit: int) -> bytes | None:
@@ -125,7 +99,8 @@ async def run_import(cfg: Config, path: Path, salon_id: str, *, assume_yes: bool
         except ImportProblem as exc:
             print(f"onboardd: {exc.message}", file=err)
             return 2
-        outcome = await importer.import_now(services, preview.batch_id, stopping, _Bar(err))
+        bar = ProgressBar(err, "imported {done}/{total} rows")
+        outcome = await importer.import_now(services, preview.batch_id, stopping, bar)
         state = await read_status(services, salon_id, preview.batch_id)
     summary = (f"batch {state.id}: {state.status}; imported {state.successful_imports}, "
                f"failed {state.failed_imports}, duplicates {state.duplicate_skipped} "

@@ -9,6 +9,7 @@ from typing import Any, TypeAlias
 import asyncpg
 import msgspec
 
+from onboardd.db.access_route import ACCESS_ROUTE
 from onboardd.db.queries import query
 from onboardd.domain.columns import ColumnMapping
 
@@ -324,10 +325,12 @@ async def list_customers(conn: Conn, salon_id: str, *, status: str | None,
 
 
 async def log_pii_access(conn: Conn, *, actor: str, salon_id: str, action: str,
-                         record_count: int, details: dict[str, Any], request_id: str) -> None:
-    """Record who read decrypted PII (spec §9.1)."""
+                         record_count: int, details: dict[str, Any], request_id: str,
+                         customer_ids: list[str] | None = None) -> None:
+    """Record who read decrypted PII (spec §9.1): with the route of the request doing it
+    (onboardd.db.access_route) and, when known, the customers whose PII it showed."""
     await conn.execute(query("import_log_pii_access"), actor, salon_id, action, record_count,
-                       details, request_id or None)
+                       details, request_id or None, ACCESS_ROUTE.get(), customer_ids)
 
 
 # GDPR erase -------------------------------------------------------------------------------------

@@ -8,11 +8,10 @@ from typing import Final
 from onboardd.db import imports as db
 from onboardd.logging import get_logger
 from onboardd.runtime import Services
+from onboardd.services.imports import PREVIEW_TTL_S
 
 log = get_logger("import_jobs")
 
-# Previews never confirmed are dropped (with their stored file) after this long.
-PREVIEW_TTL_S: Final = 24 * 3600.0
 INTERVAL_S: Final = 600.0
 
 

@@ -5,21 +5,24 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from typing import Any, Final
 
 import msgspec
 
 from onboardd.db import customers as customers_db
 from onboardd.db import imports as db
+from onboardd.db import privacy as privacy_db
 from onboardd.domain.phones import PhoneError, mask_phone, normalize_phone
+from onboardd.logging import get_logger
 from onboardd.runtime import Services
 from onboardd.services.errors import ServiceError
-from onboardd.services.imports import ROW_PURPOSE
+from onboardd.services.import_holds import OpenImport, holds_phone, open_imports_holding
+from onboardd.services.imports import PREVIEW_TTL_S, ROW_PURPOSE
 
-_NON_DIGITS = re.compile(r"\D")
-# Digits of the number a cell must contain before it is worth normalising.
-_TAIL_DIGITS: Final = 8
+log = get_logger("customers")
+
+# Tries of an erase whose check of the stored import files an upload overtook.
+_ERASE_ATTEMPTS: Final = 3
 
 
 class CustomerOut(msgspec.Struct, frozen=True, rename="camel"):
@@ -85,50 +88,96 @@ async def list_customers(services: Services, *, salon_id: str, status: str | Non
                             action="list_imported_customers", record_count=len(customers),
                             details={"page": page, "limit": limit, "status": status,
                                      "search": search_kind},
-                            request_id=request_id)
+                            request_id=request_id, customer_ids=[c.id for c in customers])
     total = found.total
     return {"customers": customers, "page": page, "limit": limit, "total": total,
             "totalPages": math.ceil(total / limit) if total else 0}
 
 
-def holds_phone(original: dict[str, str], e164: str, region: str) -> bool:
-    """True when a cell of an import row is this E.164 number (read in the batch's region)."""
-    tail = e164[-_TAIL_DIGITS:]
-    for cell in original.values():
-        if tail in _NON_DIGITS.sub("", cell):
-            try:
-                if normalize_phone(cell, region) == e164:
-                    return True
-            except PhoneError:
-                continue
-    return False
-
-
 async def erase(services: Services, *, salon_id: str, customer_id: str, actor: str,
                 request_id: str) -> None:
     """GDPR erase: the customer, their invitation messages and every import error row of the
-    salon's batches holding their number go, in one transaction; the erase is logged.
+    salon's batches holding their number (the rows' sealed original cells, and their entries
+    in the batches' error_log) go, in one transaction; the erase is logged.
+
+    Refused (409, saying when to retry) while an import of the salon that is awaiting
+    confirmation or running holds their number in its stored file: that import would bring
+    the number back, and its file cannot be edited under it. The file is dropped when the
+    import ends, so the erase succeeds then.
 
     Kept: opt-outs and inbound STOP/START records (keyed by the phone's HMAC, a legal record of
     the refusal, no PII in clear), campaign counters (minus the erased messages) and batch
     counters (numbers only).
     """
+    if "\x00" in customer_id:  # no id holds one (PostgreSQL text cannot)
+        raise _missing(customer_id)
     cipher = services.cipher
-    async with services.pool.acquire() as conn, conn.transaction():
-        locked = await db.lock_for_erase(conn, customer_id, salon_id)
-        if locked is None:
+    for _attempt in range(_ERASE_ATTEMPTS):
+        found = await customers_db.customer_brief(services.pool, salon_id, customer_id)
+        if found is None:
             raise _missing(customer_id)
-        e164 = cipher.decrypt(locked.normalized_phone_enc, "phone")
-        decode = msgspec.json.Decoder(dict[str, str]).decode
-        rows = [(r.batch_id, r.row_number) async for r in db.salon_error_rows(conn, salon_id)
-                if holds_phone(decode(cipher.decrypt(r.original_enc, ROW_PURPOSE)), e164,
-                               r.region)]
-        erased = await db.erase_customer(conn, customer_id, salon_id, rows)
-        await db.log_pii_access(
-            conn, actor=actor, salon_id=salon_id, action="erase", record_count=1,
-            details={"customerId": customer_id, "messages": locked.messages,
-                     "campaigns": erased.campaigns, "importErrorRows": erased.error_rows},
-            request_id=request_id)
+        e164 = cipher.decrypt(found.normalized_phone_enc, "phone")
+        # The stored files are read outside the transaction (seconds for a big workbook, with
+        # no row locked meanwhile); the transaction then checks no other import arrived.
+        holding, looked = await open_imports_holding(services, salon_id, e164)
+        if holding:
+            raise _import_holds(customer_id, holding)
+        async with services.pool.acquire() as conn, conn.transaction():
+            locked = await db.lock_for_erase(conn, customer_id, salon_id)
+            if locked is None:
+                raise _missing(customer_id)
+            if not await privacy_db.open_import_ids(conn, salon_id) <= looked:
+                continue  # an upload arrived meanwhile: read its file too
+            decode = msgspec.json.Decoder(dict[str, str]).decode
+            rows = [(r.batch_id, r.row_number) async for r in db.salon_error_rows(conn, salon_id)
+                    if holds_phone(decode(cipher.decrypt(r.original_enc, ROW_PURPOSE)), e164,
+                                   r.region)]
+            erased = await db.erase_customer(conn, customer_id, salon_id, rows)
+            await db.log_pii_access(
+                conn, actor=actor, salon_id=salon_id, action="erase", record_count=1,
+                details={"customerId": customer_id, "messages": locked.messages,
+                         "campaigns": erased.campaigns, "importErrorRows": erased.error_rows},
+                request_id=request_id, customer_ids=[customer_id])
+        log.info("customer_erased", customer_id=customer_id, messages=locked.messages,
+                 import_error_rows=erased.error_rows)
+        return
+    raise ServiceError(
+        "conflict", "customer files keep being uploaded to this salon while the erase runs: "
+        "try again in a minute", code="imports_arriving", retry_after_s=60,
+        details={"customerId": customer_id})
+
+
+def _import_holds(customer_id: str, holding: list[OpenImport]) -> ServiceError:
+    """409: imports awaiting confirmation or running hold the customer's number; the sentence
+    says when the erase will work."""
+    running = [i for i in holding if i.status == "processing"]
+    waiting = [i for i in holding if i.status != "processing"]
+    ttl = dt.timedelta(seconds=PREVIEW_TTL_S)
+
+    def named(batch: OpenImport) -> str:
+        return f"'{batch.file_name}' (batch {batch.batch_id})" if batch.file_name else (
+            f"batch {batch.batch_id}")
+
+    parts = []
+    if running:
+        parts.append("being imported now (" + ", ".join(
+            f"{named(i)}, {i.progress}% done" for i in running) + ")")
+    if waiting:
+        parts.append("uploaded and awaiting confirmation (" + ", ".join(
+            f"{named(i)}, dropped unless confirmed by "
+            f"{(i.created_at + ttl).astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC" for i in waiting) + ")")
+    message = (f"this customer's number is in a customer file {' and in one '.join(parts)}; "
+               "erasing now would let that import bring the number back, so erase them again "
+               "once the import has finished (its status shows completed or failed)"
+               + (" or its preview has been dropped" if waiting else "")
+               + (": usually within minutes" if running and not waiting else ""))
+    imports = [{"batchId": i.batch_id, "status": i.status, "fileName": i.file_name,
+                "rows": i.rows, "progress": i.progress,
+                "expiresAt": None if i.status == "processing" else i.created_at + ttl}
+               for i in holding]
+    return ServiceError("conflict", message, code="import_in_progress",
+                        details={"customerId": customer_id, "imports": imports},
+                        retry_after_s=60 if running else None)
 
 
 # The admin UI ------------------------------------------------------------------------------------
@@ -186,7 +235,7 @@ async def masked_page(services: Services, *, salon_id: str, status: str | None,
                             action="admin_list_customers", record_count=len(customers),
                             details={"page": page, "limit": limit, "status": status,
                                      "search": search_kind, "phones": "masked"},
-                            request_id=request_id)
+                            request_id=request_id, customer_ids=[c.id for c in customers])
     return CustomerList(customers=customers, page=page, limit=limit, total=found.total,
                         total_pages=pages)
 
@@ -221,5 +270,6 @@ async def reveal_phone(services: Services, *, salon_id: str, customer_id: str, a
     phone = services.cipher.decrypt(found.normalized_phone_enc, "phone")
     await db.log_pii_access(services.pool, actor=actor, salon_id=salon_id,
                             action="reveal_phone", record_count=1,
-                            details={"customerId": customer_id}, request_id=request_id)
+                            details={"customerId": customer_id}, request_id=request_id,
+                            customer_ids=[customer_id])
     return Revealed(id=found.id, customer_name=found.customer_name, phone=phone)

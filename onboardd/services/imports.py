@@ -54,6 +54,9 @@ log = get_logger("import")
 PREVIEW_ROWS: Final = 10
 STATUS_ERRORS: Final = 100
 ROLLING_WINDOW: Final = dt.timedelta(hours=1)
+# Previews never confirmed are dropped (with their stored file) after this long (the
+# import_preview_expiry job; an erase waiting for a preview says when).
+PREVIEW_TTL_S: Final = 24 * 3600.0
 # The AES-GCM purpose of the original cells of a rejected row kept for the error report.
 ROW_PURPOSE: Final = "import_row"
 _FORMULA_PREFIXES: Final = ("=", "+", "-", "@", "\t", "\r")

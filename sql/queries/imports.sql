@@ -245,8 +245,10 @@ FROM imported_customers
 WHERE id = $1 AND salon_id = $2;
 
 -- name: import_log_pii_access
-INSERT INTO pii_access_log (actor, salon_id, action, record_count, details, request_id)
-VALUES ($1, $2, $3, $4, $5, $6);
+-- $7 the route that showed the PII, $8 the customers whose PII it showed (see 0018).
+INSERT INTO pii_access_log (actor, salon_id, action, record_count, details, request_id, route,
+                            customer_ids)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
 
 -- GDPR erase (spec §9.1) ---------------------------------------------------------------------
 

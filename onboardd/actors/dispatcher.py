@@ -44,6 +44,7 @@ from onboardd.db import campaigns as db
 from onboardd.db.pool import CONNECTION_ERRORS
 from onboardd.domain.campaigns import render
 from onboardd.domain.campaigns.outcomes import SendWindow, make_limiter
+from onboardd.domain.sending_hours import SendingHours, is_open, zone
 from onboardd.logging import get_logger
 from onboardd.runtime import Services
 from onboardd.twilio.account import new_client, status_callback_url
@@ -90,6 +91,7 @@ class Dispatcher:
         self.reporter = Reporter(services.queues.status)
         self.rng = random.Random()
         self.client: Client | None = None
+        self.default_hours = cfg.campaigns.sending_hours()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -255,7 +257,8 @@ class Dispatcher:
                 self.pool, channel=channel.name, limit=want, lease_s=cfg.campaigns.lease_s,
                 whatsapp_sender=self.channels["whatsapp"].sender,
                 sms_sender=self.channels["sms"].sender,
-                resend_window_h=cfg.campaigns.resend_window_h, instance_id=instance), [])
+                resend_window_h=cfg.campaigns.resend_window_h, instance_id=instance,
+                hours=self.default_hours), [])
             if not claimed:
                 continue
             sendable: list[db.ClaimedMessage] = []
@@ -290,7 +293,8 @@ class Dispatcher:
                 await first_of(stopping.wait(), self.membership.changed.wait(),
                                poll_s=poll if delay is None else delay)
                 continue
-            while channel.buffer and channel.buffer[0].campaign_id not in self.active:
+            while channel.buffer and (channel.buffer[0].campaign_id not in self.active
+                                      or not window_open(channel.buffer[0])):
                 dropped = channel.buffer.popleft()
                 await self._db("release", db.release(self.pool, [dropped], utcnow()), None)
             if not channel.buffer:
@@ -328,8 +332,7 @@ class Dispatcher:
         started = loop.time()
         with bound_contextvars(campaign_id=message.campaign_id, message_id=message.id):
             try:
-                slot = sending.Slot(channel,
-                                    functools.partial(self.membership.may_send, channel.key))
+                slot = sending.Slot(channel, functools.partial(self._may_send, channel, message))
                 try:
                     result = await sending.attempt(self.services, self.client, channel,
                                                    message, self.status_callback, self.rng,
@@ -354,6 +357,11 @@ class Dispatcher:
                 self.sending.pop(message.id, None)
                 self.in_flight.release()
 
+    def _may_send(self, channel: Channel, message: db.ClaimedMessage) -> bool:
+        """Asked right before a request is reserved and written: the sender is still ours and
+        the salon's sending window still open (a request already written finishes)."""
+        return self.membership.may_send(channel.key) and window_open(message)
+
     def _pause_channel(self, channel: Channel, delay_s: float,
                        message: db.ClaimedMessage) -> None:
         """Twilio said slow down: stop the channel, hand its buffer back until the pause ends."""
@@ -368,6 +376,13 @@ class Dispatcher:
                                    name="release")
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+
+def window_open(message: db.ClaimedMessage) -> bool:
+    """Whether the message's salon is inside its sending window now (as claimed; quiet hours,
+    onboardd.domain.sending_hours)."""
+    hours = SendingHours(message.window_start_s, message.window_end_s)
+    return is_open(hours, zone(message.window_timezone), utcnow())
 
 
 async def run(services: Services, stopping: asyncio.Event) -> None:

@@ -95,6 +95,10 @@ async def _run(cfg: Config, args: argparse.Namespace, http: aiohttp.ClientSessio
         raise DemoFailure(f"salon {salon.name!r} ({salon.id}) already has {existing} imported "
                           "customers; the demo fills an empty salon (pass --force to add "
                           "another history anyway)", 2)
+    if await api.open_sending_window():
+        print(f"onboardd demo: salon {salon.name!r} was outside its sending window (quiet "
+              "hours); its window is now 00:00-24:00 so the demo's campaigns can send: PATCH "
+              f"/api/salons/{salon.id}/settings to set it back", file=sys.stderr)
     # A second run on the same salon (--force) gets other people, not 100 % duplicates.
     demo = Demo(api, pool, codec, salon, seed=1 + existing,
                 read_after_s=cfg.simulator.read_after_ms / 1000)

@@ -15,6 +15,7 @@ import msgspec
 from onboardd.db.queries import query
 from onboardd.domain.campaigns.audience import Audience, audience_from_json, audience_params
 from onboardd.domain.campaigns.validation import CampaignInput
+from onboardd.domain.sending_hours import FALLBACK_TIMEZONE, SendingHours
 
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -106,6 +107,10 @@ class ClaimedMessage(msgspec.Struct, frozen=True):
     # The customer's status is opted_out (STOP to any sender, or the imported file said no).
     customer_opted_out: bool = False
     name_from_organisation: bool = False
+    # The salon's sending window when claimed (onboardd.domain.sending_hours).
+    window_start_s: int = 0
+    window_end_s: int = 86_400
+    window_timezone: str = "UTC"
 
 
 class DueCampaign(msgspec.Struct, frozen=True):
@@ -291,12 +296,14 @@ async def sending_ids(pool: asyncpg.Pool) -> set[str]:
 
 async def claim(pool: asyncpg.Pool, *, channel: str, limit: int, lease_s: float,
                 whatsapp_sender: str, sms_sender: str, resend_window_h: float,
-                instance_id: int) -> list[ClaimedMessage]:
-    """Lease up to ``limit`` due messages of sending campaigns, a fair share per campaign, to
+                instance_id: int, hours: SendingHours) -> list[ClaimedMessage]:
+    """Lease up to ``limit`` due messages of sending campaigns whose salon is inside its
+    sending window (``hours`` for salons without their own), a fair share per campaign, to
     this instance."""
     bare_whatsapp = whatsapp_sender.removeprefix("whatsapp:")
     rows = await pool.fetch(query("messages_claim"), channel, limit, lease_s, whatsapp_sender,
-                            sms_sender, resend_window_h, bare_whatsapp, instance_id)
+                            sms_sender, resend_window_h, bare_whatsapp, instance_id,
+                            hours.start_s, hours.end_s, FALLBACK_TIMEZONE)
     return [_row(ClaimedMessage, r) for r in rows]
 
 

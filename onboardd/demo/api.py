@@ -147,6 +147,17 @@ class DaemonApi:
             raise DemoFailure(f"the import failed: {result.get('failureReason')}")
         return result
 
+    async def open_sending_window(self) -> bool:
+        """Quiet hours would hold the demo's campaigns (it waits for them to complete): when the
+        salon's sending window is shut now, open it all day. True when it was changed."""
+        _, settings = await self.call("GET", self.salon_path("settings"),
+                                      "reading the salon's sending window")
+        if settings["sendingNow"]:
+            return False
+        await self.call("PATCH", self.salon_path("settings"), "opening the sending window",
+                        json={"sendingWindow": {"start": "00:00", "end": "24:00"}})
+        return True
+
     async def create_offer(self, offer: dict[str, Any]) -> dict[str, Any]:
         """POST a welcome offer; the created offer."""
         _, body = await self.call("POST", self.salon_path("welcome-offers"),

@@ -14,6 +14,7 @@ from onboardd.domain.keywords import classify_inbound
 from onboardd.domain.phones import mask_phone
 from onboardd.logging import get_logger
 from onboardd.runtime import Services
+from onboardd.services import sending_hours
 from onboardd.services.errors import ServiceError
 
 log = get_logger("delivery")
@@ -78,7 +79,15 @@ async def campaign_stats(services: Services, salon_id: str, campaign_id: str) ->
         raise _not_found(campaign_id)
     failed = await stats_db.failed_by_code(services.pool, campaign_id)
     skipped = await stats_db.skipped_by_reason(services.pool, campaign_id)
-    return build_stats(row, failed, skipped, datetime.now(UTC))
+    stats = build_stats(row, failed, skipped, datetime.now(UTC))
+    # Quiet hours: what is not sent yet of a sending campaign waits while the window is shut.
+    window = (await sending_hours.window(services, salon_id)).view()
+    held = row.pending if row.status == "sending" and not window["openNow"] else 0
+    stats["waitingForWindow"] = held
+    stats["sendingWindow"] = window
+    if held:
+        stats["estimatedCompletionAt"] = None
+    return stats
 
 
 async def campaign_messages(services: Services, salon_id: str, campaign_id: str,

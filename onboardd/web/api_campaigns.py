@@ -14,7 +14,7 @@ POST   /api/salons/{salonId}/invitation-campaigns/{id}/resume  continue with the
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import msgspec
@@ -25,6 +25,7 @@ from onboardd.domain.campaigns.validation import CampaignInput
 from onboardd.domain.phones import mask_phone
 from onboardd.runtime import Services
 from onboardd.services import campaigns as service
+from onboardd.services import sending_hours
 from onboardd.web.body import query_choice, query_int, read_json
 from onboardd.web.errors import json_response
 from onboardd.web.keys import principal, salon_of, services
@@ -41,6 +42,12 @@ class SendBody(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     """Optional body of /send: a time overrides the campaign's scheduledFor."""
 
     scheduled_for: datetime | None = None
+
+
+class SentCampaign(db.Campaign, frozen=True, rename="camel"):
+    """/send's answer: the campaign, and warnings (a moment outside the sending window)."""
+
+    warnings: list[str] = msgspec.field(default_factory=list)
 
 
 def _ids(request: web.Request) -> tuple[str, str]:
@@ -130,7 +137,12 @@ async def send_campaign(request: web.Request) -> web.StreamResponse:
     if request.can_read_body:
         body = await read_json(request, SendBody)
     result = await service.send(svc, salon_id, campaign_id, body.scheduled_for)
-    return json_response(result, status=202)
+    # Quiet hours: accepted either way; a moment outside the sending window is said.
+    warnings = await sending_hours.send_warnings(
+        svc, salon_id, result.scheduled_for if result.status == "scheduled" else None)
+    sent = SentCampaign(**{name: getattr(result, name) for name in result.__struct_fields__},
+                        warnings=warnings)
+    return json_response(sent, status=202)
 
 
 @routes.post(ONE + "/pause")
@@ -165,4 +177,7 @@ async def preview(request: web.Request) -> web.StreamResponse:
         "contentVariables": result.content_variables,
         "customer": _customer_json(svc, customer) if customer else None,
         "sampleCustomer": customer is None,
+        # Quiet hours: None when a send now starts at once, else when it would start.
+        "sendingWindowNote": (await sending_hours.window(svc, salon_of(request))).start_note(
+            datetime.now(UTC)),
     })

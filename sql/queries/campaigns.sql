@@ -140,12 +140,26 @@ WHERE c.id = u.id
 
 -- name: messages_claim
 -- $1 channel, $2 how many, $3 lease seconds, $4 whatsapp sender, $5 sms sender,
--- $6 resend window hours, $7 bare whatsapp sender number, $8 the claiming instance.
+-- $6 resend window hours, $7 bare whatsapp sender number, $8 the claiming instance,
+-- $9 / $10 the default sending window (seconds after local midnight), $11 the zone an unknown
+-- salons.timezone is read in.
 -- An equal share per sending campaign (fairness between salons), locked with SKIP LOCKED. Each
 -- row gets a new claim_token: outcomes and hand-backs name it, so they change nothing once the
--- row was taken over (see 0013_instances.sql).
+-- row was taken over (see 0013_instances.sql). Quiet hours: a campaign whose salon is outside
+-- its sending window (0017_sending_window.sql) is not claimed from at all; its messages stay
+-- pending until the window opens. Each row carries its window, so that the dispatcher does
+-- not start a buffered message after the window closed.
 WITH active AS (
-    SELECT id FROM invitation_campaigns WHERE status = 'sending'
+    SELECT c.id, w.start_s, w.end_s, s.timezone
+    FROM invitation_campaigns c
+    JOIN salons s ON s.id = c.salon_id
+    LEFT JOIN onboardd_salon_settings st ON st.salon_id = c.salon_id
+    CROSS JOIN LATERAL (
+        SELECT coalesce(st.sending_window_start_s, $9::integer) AS start_s,
+               coalesce(st.sending_window_end_s, $10::integer) AS end_s
+    ) w
+    WHERE c.status = 'sending'
+      AND onboardd_sending_open(s.timezone, w.start_s, w.end_s, $11::text, now())
 ), share AS (
     SELECT greatest(1, ceil($2::float8 / greatest(count(*), 1)))::int AS n FROM active
 ), picked AS (
@@ -198,8 +212,10 @@ SELECT cl.id, cl.campaign_id, cl.channel, cl.attempts, cl.sender, cl.attempt_sta
                  AND coalesce(m2.queued_at, m2.sent_at, m2.attempt_started_at)
                      > now() - make_interval(secs => $6::float8 * 3600))
        ) AS recently_invited,
-       cu.status = 'opted_out' AS customer_opted_out, cu.name_from_organisation
+       cu.status = 'opted_out' AS customer_opted_out, cu.name_from_organisation,
+       a.start_s AS window_start_s, a.end_s AS window_end_s, a.timezone AS window_timezone
 FROM claimed cl
+JOIN active a ON a.id = cl.campaign_id
 JOIN invitation_campaigns c ON c.id = cl.campaign_id
 JOIN imported_customers cu ON cu.id = cl.imported_customer_id
 JOIN salons s ON s.id = c.salon_id

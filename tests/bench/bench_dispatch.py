@@ -110,6 +110,9 @@ async def run(customers: int, rate: float, latency_ms: float, in_flight: int) ->
                     "ONBOARDD_TWILIO_WHATSAPP_RATE_PER_S": str(rate),
                     "ONBOARDD_TWILIO_MAX_IN_FLIGHT": str(in_flight),
                     "ONBOARDD_LOG_LEVEL": "warning",
+                    # Quiet hours would hold the campaign outside 09:00-21:00 salon time.
+                    "ONBOARDD_CAMPAIGNS_SENDING_WINDOW_START": "00:00",
+                    "ONBOARDD_CAMPAIGNS_SENDING_WINDOW_END": "24:00",
                 }
                 daemon = Daemon(env, Path(tmp))
                 try:

@@ -16,7 +16,7 @@ from onboardd.domain.campaigns.builder import Estimate, Prices, Rates, duration_
 from onboardd.domain.delivery import ERROR_EXPLANATIONS
 from onboardd.runtime import Services
 from onboardd.services import campaigns as service
-from onboardd.services import delivery
+from onboardd.services import delivery, sending_hours
 from onboardd.services import offers as offers_service
 from onboardd.services.errors import ServiceError
 from onboardd.web.admin import campaign_form as forms
@@ -52,6 +52,10 @@ class Panels(msgspec.Struct, kw_only=True):
     estimate: Estimate | None = None
     duration: str = ""
     customers: list[tuple[str, str]] = msgspec.field(default_factory=list)
+    # Quiet hours: when sending would actually start (a warning), or that it is inside the
+    # salon's sending window.
+    window_note: str | None = None
+    window_ok: str | None = None
 
 
 def prices(services: Services) -> Prices:
@@ -119,7 +123,24 @@ async def panels(services: Services, salon_id: str, timezone: str, form: Builder
     out.customers = [(c.id, f"{c.customer_name} · {c.phone_masked}") for c in listed]
     if previewed is not None:
         out.preview_customer = f"{previewed.customer_name} ({previewed.phone_masked})"
+    await _window(services, salon_id, timezone, form, out)
     return out
+
+
+async def _window(services: Services, salon_id: str, timezone: str, form: BuilderForm,
+                  out: Panels) -> None:
+    """When the form's send (now, or its time) would actually start sending."""
+    try:
+        when = forms.scheduled_for(form, timezone)
+    except FormProblem:
+        when = None  # the form's own error says what is wrong with the time
+    found = await sending_hours.window(services, salon_id)
+    now = datetime.now(UTC)
+    out.window_note = found.start_note(when or now, now)
+    if out.window_note is None:
+        out.window_ok = (f"Inside the salon's sending window ({found.hours.label()}, "
+                         f"{found.timezone}): sending starts "
+                         + ("at the scheduled time." if when else "at once."))
 
 
 async def choices(services: Services, salon_id: str) -> dict[str, Any]:
@@ -179,8 +200,26 @@ async def live(services: Services, salon_id: str, campaign_id: str) -> dict[str,
             offer = None
     return {"campaign": found, "stats": stats, "failed": failed, "skipped": skipped,
             "offer": offer, "eta": _eta_text(stats, datetime.now(UTC)),
+            "window_note": await _live_window_note(services, found, stats),
             "polling": found.status in POLLING, "channel_words": CHANNEL_WORDS,
             "badges": BADGES}
+
+
+async def _live_window_note(services: Services, found: Campaign, stats: dict[str, Any]
+                            ) -> str | None:
+    """Quiet hours on the live page: what waits for the window and until when, or that the
+    scheduled time is outside it."""
+    if found.status == "scheduled":
+        warnings = await sending_hours.send_warnings(services, found.salon_id,
+                                                     found.scheduled_for)
+        return warnings[0] if warnings else None
+    held = stats.get("waitingForWindow", 0)
+    if not held:
+        return None
+    window = await sending_hours.window(services, found.salon_id)
+    note = window.start_note(datetime.now(UTC))
+    return (f"{held:,} message{'' if held == 1 else 's'} wait for the salon's sending window."
+            + (f" {note}" if note else ""))
 
 
 def summary(stats: dict[str, Any]) -> str:

@@ -175,6 +175,7 @@ class Metrics:
         self.flush_seconds = Histogram(
             "onboardd_recorder_flush_duration_seconds", "Duration of one status recorder "
             "flush (its transaction)", buckets=_LATENCY_BUCKETS, registry=reg)
+        self._webhook_routes: dict[str, Histogram] = {}  # webhook_seconds by route, looked up once
         self.match_lag_seconds = Histogram(
             "onboardd_match_lag_seconds", "From a registration event's creation to its match "
             "(linked and granted)", buckets=_MATCH_LAG_BUCKETS, registry=reg)
@@ -245,7 +246,10 @@ class Metrics:
 
     def webhook_answered(self, route: str, seconds: float) -> None:
         """A Twilio webhook on this route was answered after this long."""
-        self.webhook_seconds.labels(route).observe(seconds)
+        child = self._webhook_routes.get(route)
+        if child is None:
+            child = self._webhook_routes[route] = self.webhook_seconds.labels(route)
+        child.observe(seconds)
 
     def registrations_matched(self, created: Iterable[datetime],
                               now: datetime | None = None) -> None:

@@ -125,6 +125,9 @@ def daemon_env(db_url: str, state_dir: Path, **extra: str) -> dict[str, str]:
         "ONBOARDD_SUPERVISOR_SHUTDOWN_GRACE_S": "5",
         # External database, no Twilio credentials: the simulator must be chosen explicitly.
         "ONBOARDD_SIMULATOR_ENABLED": "true",
+        # Tests send at any hour; the quiet-hours tests set a salon's own window.
+        "ONBOARDD_CAMPAIGNS_SENDING_WINDOW_START": "00:00",
+        "ONBOARDD_CAMPAIGNS_SENDING_WINDOW_END": "24:00",
     }
     env.update(extra)
     return env
@@ -243,10 +246,11 @@ def admin_headers(tokens: TokenCodec, salon: str) -> dict[str, str]:
     return {"Authorization": "Bearer " + tokens.encode("admin-1", "admin", [salon], 3600)}
 
 
-def bearer(tokens: TokenCodec, sub: str, role: str, salons: list[str] | None = None
-           ) -> dict[str, str]:
-    """Authorization header for any principal."""
-    return {"Authorization": "Bearer " + tokens.encode(sub, role, salons or [], 3600)}  # type: ignore[arg-type]
+def bearer(tokens: TokenCodec, sub: str, role: str, salons: list[str] | None = None, *,
+           phone: str | None = None) -> dict[str, str]:
+    """Authorization header for any principal (phone: the verified phone claim)."""
+    return {"Authorization": "Bearer " + tokens.encode(sub, role, salons or [], 3600,  # type: ignore[arg-type]
+                                                       phone=phone)}
 
 
 def decode(body: bytes) -> Any:

@@ -1,4 +1,4 @@
-"""Command line: onboardd serve | migrate | token | salon | demo | import | reconcile |
+"""Command line: onboardd serve | migrate | token | salon | demo | import | reconcile | pii |
 simulator | version.
 
 Each command imports what it runs when it runs: `onboardd version` and `onboardd token` load
@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--salon", action="append", default=[], metavar="ID",
                        help="a salon the admin manages (repeatable)")
     token.add_argument("--ttl", default="1h", help="lifetime: 90s, 15m, 1h, 7d (default 1h)")
+    token.add_argument("--phone", default=None, metavar="E164",
+                       help="a customer's verified number (the phone claim), e.g. +919876543210")
     sub.add_parser("simulator", help="run the Twilio simulator alone (for demos and tests)")
     imp = sub.add_parser("import", help="import a customer file (.csv/.xlsx/.xls) into a salon")
     imp.add_argument("file", type=Path, help="the customer list")
@@ -78,6 +80,15 @@ def _parser() -> argparse.ArgumentParser:
                       help="rows in the generated customer file (default 400)")
     demo.add_argument("--force", action="store_true",
                       help="run even if the salon already has customers")
+    pii = sub.add_parser("pii", help="which keys hold the stored PII; re-encrypt it under "
+                         "the current key")
+    pii_sub = pii.add_subparsers(dest="pii_command", metavar="ACTION", required=True)
+    pii_sub.add_parser("status", help="count ciphertexts per column and key id; says whether "
+                       "retired keys can be removed")
+    rotate = pii_sub.add_parser("rotate", help="re-encrypt every ciphertext under [pii] key, "
+                                "in resumable batches (run again after an interruption)")
+    rotate.add_argument("--batch-size", type=int, default=500, metavar="N",
+                        help="rows per batch, each its own transaction (default 500)")
     sub.add_parser("version", help="print the version")
     return parser
 
@@ -112,7 +123,17 @@ def _cmd_token(cfg: Config, args: argparse.Namespace) -> int:
         raise ConfigError(str(exc)) from None
     if args.role == "admin" and not args.salon:
         raise ConfigError("--salon: an admin token needs at least one --salon ID")
-    print(codec_from_config(cfg).encode(args.user, args.role, list(args.salon), ttl))
+    phone = None
+    if args.phone is not None:
+        from onboardd.domain.phones import PhoneError, normalize_phone
+
+        try:
+            phone = normalize_phone(args.phone, "")
+        except PhoneError as exc:
+            raise ConfigError(f"--phone: {exc.message}: give the number with its country code, "
+                              "such as +919876543210") from None
+    print(codec_from_config(cfg).encode(args.user, args.role, list(args.salon), ttl,
+                                        phone=phone))
     return 0
 
 
@@ -148,6 +169,12 @@ def _cmd_demo(cfg: Config, args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(cfg, args))
 
 
+def _cmd_pii(cfg: Config, args: argparse.Namespace) -> int:
+    from onboardd.cli.pii import run_pii
+
+    return asyncio.run(run_pii(cfg, args))
+
+
 def _cmd_version(_cfg: Config, _args: argparse.Namespace) -> int:
     print(f"onboardd {__version__}")
     return 0
@@ -165,6 +192,7 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "import": _cmd_import,
     "salon": _cmd_salon,
     "demo": _cmd_demo,
+    "pii": _cmd_pii,
 }
 
 

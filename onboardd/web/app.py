@@ -15,6 +15,8 @@ from onboardd.web import (
     api_imports,
     api_mobile,
     api_offers,
+    api_privacy,
+    api_salon_settings,
     health,
     metrics,
     webhooks,
@@ -36,6 +38,8 @@ def _area_routes() -> Iterable[web.RouteTableDef]:
         api_mobile.routes,
         api_imports.routes,
         api_analytics.routes,
+        api_privacy.routes,
+        api_salon_settings.routes,
     ]
     return tables
 

@@ -24,6 +24,7 @@ import structlog
 from aiohttp import web
 
 from onboardd.auth import AuthError, Principal
+from onboardd.db.access_route import ACCESS_ROUTE
 from onboardd.db.salons import salon_exists
 from onboardd.domain.salons import salon_id_problem
 from onboardd.logging import get_logger
@@ -62,6 +63,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     # ends empty: nothing of one request shows up in the lines of the next.
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=rid)
+    # The route (its pattern) any pii_access_log row written by this request records.
+    resource = request.match_info.route.resource
+    ACCESS_ROUTE.set(None if resource is None else f"{request.method} {resource.canonical}")
     try:
         return await _served(request, handler, rid)
     finally:
@@ -108,13 +112,21 @@ def _route_label(request: web.Request) -> str:
 
 
 def _answered(request: web.Request, services: Services, status: int, seconds: float) -> None:
-    """A request answered: a webhook's latency observed (refusals included), the access line."""
+    """A request answered: a webhook's latency observed (refusals included), the access line.
+
+    A webhook answered 2xx logs its access line at debug level only: the webhook latency
+    histogram and the recorder's callbacks-by-status counter count those (tens of thousands a
+    campaign); every refusal or failure is still an info line, next to the warning or error
+    the handler logged."""
     path = request.path
+    level = log.info
     if path.startswith(WEBHOOKS_PREFIX):
         services.metrics.webhook_answered(_route_label(request), seconds)
+        if status < 300:
+            level = log.debug
     if path not in _UNLOGGED_PATHS:
-        log.info("http_request", method=request.method, path=path, status=status,
-                 ms=round(seconds * 1000, 1))
+        level("http_request", method=request.method, path=path, status=status,
+              ms=round(seconds * 1000, 1))
 
 
 async def _answer(request: web.Request, handler: Handler, rid: str) -> web.StreamResponse:
@@ -158,7 +170,7 @@ def _bearer(request: web.Request) -> str:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "missing bearer token: send Authorization: Bearer <JWT>",
-                       headers={"WWW-Authenticate": "Bearer"})
+                       details={"reason": "missing"}, headers={"WWW-Authenticate": "Bearer"})
     return token.strip()
 
 
@@ -209,8 +221,8 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     try:
         who = request.app[SERVICES].tokens.decode(token)
     except AuthError as exc:
-        raise ApiError(401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
-                       ) from None
+        raise ApiError(401, str(exc), details={"reason": exc.reason},
+                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
     if is_admin_api:
         await _authorize_salon(request, who)
     elif who.role != "customer":

@@ -124,6 +124,10 @@ def _read_secret_files(data: dict[str, Any]) -> None:
                 ) from None
 
 
+# Keys that moved to another section: the error names the new place.
+_MOVED_KEYS = {("offers", "check_rate_per_min"): "[ratelimit] check_per_min"}
+
+
 def _describe_validation_error(exc: msgspec.ValidationError) -> str:
     """Turn msgspec's 'problem - at `$.http.port`' into '[http] port: problem'."""
     message, _, where = str(exc).partition(" - at `$.")
@@ -132,7 +136,8 @@ def _describe_validation_error(exc: msgspec.ValidationError) -> str:
         name = message.split("`")[1]
         if not path:
             return f"[{name}]: unknown section"
-        return f"[{path[0]}] {name}: unknown key"
+        moved = _MOVED_KEYS.get((path[0], name))
+        return f"[{path[0]}] {name}: unknown key" + (f" (moved: use {moved})" if moved else "")
     if len(path) >= 2:
         return f"[{path[0]}] {'.'.join(path[1:])}: {message}"
     if path:

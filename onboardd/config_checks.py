@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
-from onboardd.config_sections import Auth, Campaigns, Config, Offers, Twilio
+from onboardd.config_sections import Auth, Campaigns, Config, Offers, RateLimit, Twilio
 from onboardd.domain.sending_hours import SendingHoursError
 
 
@@ -76,6 +76,7 @@ def validate(cfg: Config) -> None:
         decode_key("pii", "key", cfg.pii.key)
     _check_offers(cfg.offers)
     _check_auth(cfg.auth)
+    _check_ratelimit(cfg.ratelimit)
     _check_sending_window(cfg.campaigns)
     for key in ("sms_paisa_per_segment", "whatsapp_paisa_per_message"):
         if getattr(cfg.pricing, key) < 0:
@@ -115,6 +116,24 @@ def _check_auth(auth: Auth) -> None:
         if value != value.strip():
             raise ConfigError(f"[auth] {key}: has leading or trailing spaces; tokens are "
                               "compared exactly")
+
+
+def _check_ratelimit(limits: RateLimit) -> None:
+    """Rates are 0 (that budget off) or more; bursts and the check's minute at least 1."""
+    for area in ("admin", "admin_ip", "mobile", "mobile_ip", "webhook_ip"):
+        rate = getattr(limits, f"{area}_per_s")
+        if rate < 0:
+            raise ConfigError(f"[ratelimit] {area}_per_s: must be 0 (no limit) or more requests "
+                              f"a second, got {rate}")
+        burst = getattr(limits, f"{area}_burst")
+        if burst < 1:
+            raise ConfigError(f"[ratelimit] {area}_burst: must be at least 1 request, got "
+                              f"{burst}")
+    if limits.check_per_min < 0:
+        raise ConfigError(f"[ratelimit] check_per_min: must be 0 (no limit) or more checks a "
+                          f"minute, got {limits.check_per_min}")
+    if limits.max_keys < 1:
+        raise ConfigError(f"[ratelimit] max_keys: must be at least 1, got {limits.max_keys}")
 
 
 def _check_sending_window(campaigns: Campaigns) -> None:

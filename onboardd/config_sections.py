@@ -105,7 +105,6 @@ class Campaigns(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class Offers(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     invitation_expiry_days: int = 30
     match_poll_s: float = 5.0
-    check_rate_per_min: int = 20
     phone_region: str = "IN"
     claim_misses_per_user: int = 5
     claim_misses_per_ip: int = 20
@@ -116,6 +115,30 @@ class Offers(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     # check-imported-customer answers only about the caller's own number (phone claim or
     # users.phone); false: about any number (the spec's fields only), warned at every start.
     check_requires_proof: bool = True
+
+
+class RateLimit(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """API rate limits (README: Rate limits): token buckets per instance, in memory. Each
+    budget is requests a second on average with bursts; a rate of 0 turns that budget off."""
+
+    enabled: bool = True
+    # Admin API (/api/salons/...) and admin UI (/admin/...): per token subject, per address.
+    admin_per_s: float = 50.0
+    admin_burst: int = 200
+    admin_ip_per_s: float = 200.0
+    admin_ip_burst: int = 1000
+    # Mobile API (/api/mobile/...): per token subject, per address (carrier NAT shares them).
+    mobile_per_s: float = 5.0
+    mobile_burst: int = 30
+    mobile_ip_per_s: float = 50.0
+    mobile_ip_burst: int = 200
+    # The mobile check of a phone, per subject, on top: at most this many in any minute.
+    check_per_min: int = 20
+    # Twilio's webhooks (/api/webhooks/...): per address only (Twilio posts from few).
+    webhook_ip_per_s: float = 1000.0
+    webhook_ip_burst: int = 5000
+    # Buckets kept per budget (least recently used dropped first).
+    max_keys: int = 100_000
 
 
 class Pricing(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -158,6 +181,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     import_: Import = msgspec.field(default_factory=Import, name="import")
     campaigns: Campaigns = msgspec.field(default_factory=Campaigns)
     offers: Offers = msgspec.field(default_factory=Offers)
+    ratelimit: RateLimit = msgspec.field(default_factory=RateLimit)
     pricing: Pricing = msgspec.field(default_factory=Pricing)
     supervisor: Supervisor = msgspec.field(default_factory=Supervisor)
     metrics: Metrics = msgspec.field(default_factory=Metrics)

@@ -176,6 +176,11 @@ class Metrics:
             "onboardd_recorder_flush_duration_seconds", "Duration of one status recorder "
             "flush (its transaction)", buckets=_LATENCY_BUCKETS, registry=reg)
         self._webhook_routes: dict[str, Histogram] = {}  # webhook_seconds by route, looked up once
+        self.rate_limited_requests = Counter(
+            "onboardd_rate_limited", "Requests refused 429 by the API rate limits, by area "
+            "(admin, mobile, webhook, check)", ["area"], registry=reg)
+        for area in ("admin", "mobile", "webhook", "check"):
+            self.rate_limited_requests.labels(area)
         self.match_lag_seconds = Histogram(
             "onboardd_match_lag_seconds", "From a registration event's creation to its match "
             "(linked and granted)", buckets=_MATCH_LAG_BUCKETS, registry=reg)
@@ -243,6 +248,10 @@ class Metrics:
     def import_rows_processed(self, rows: int) -> None:
         """A committed import chunk processed this many rows."""
         self.import_rows.inc(rows)
+
+    def rate_limited(self, area: str) -> None:
+        """The API rate limits refused a request of this area (429)."""
+        self.rate_limited_requests.labels(area).inc()
 
     def webhook_answered(self, route: str, seconds: float) -> None:
         """A Twilio webhook on this route was answered after this long."""

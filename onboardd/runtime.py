@@ -21,7 +21,6 @@ from onboardd.db.migrate import available, migrate
 from onboardd.db.pool import create_pool, database_url
 from onboardd.db.queries import check_catalogue
 from onboardd.domain.campaigns import render
-from onboardd.domain.sliding_window import SlidingWindow
 from onboardd.domain.status_events import StatusWork
 from onboardd.metrics import Metrics
 from onboardd.pii import PiiCipher, cipher_from_config
@@ -87,8 +86,6 @@ class Services:
     tokens: TokenCodec
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     queues: Queues = field(default_factory=Queues)
-    # The mobile check's per-caller budget ([offers] check_rate_per_min), per process.
-    check_limiter: SlidingWindow = field(default_factory=SlidingWindow)
     twilio_base_url: str = ""
     public_base_url: str = ""
     # This instance's Prometheus metrics (GET /metrics), in a registry of its own.

@@ -1,6 +1,6 @@
 """Per-key request counts over a sliding minute, in memory.
 
-Used for the mobile check's rate limit ([offers] check_rate_per_min): each daemon counts its
+Used for the mobile check's rate limit ([ratelimit] check_per_min): each daemon counts its
 own callers (the budget is a brake on enumeration, not an accounting), so no database round
 trip is spent on a read-only lookup.
 """

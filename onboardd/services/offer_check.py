@@ -20,7 +20,7 @@ from onboardd.domain.offers import Offer
 from onboardd.domain.phones import PhoneError, mask_phone, normalize_phone
 from onboardd.logging import get_logger
 from onboardd.runtime import Services
-from onboardd.services.errors import ServiceError, invalid_field
+from onboardd.services.errors import invalid_field
 
 log = get_logger("offers")
 
@@ -61,24 +61,13 @@ def _typed_number(raw: str, region: str) -> str:
                         f"as +919876543210 (numbers of your region {region} may omit it)")
 
 
-def _charge(services: Services, user_id: str) -> None:
-    """Count the check against the caller's per-minute budget ([offers] check_rate_per_min)."""
-    limit = services.cfg.offers.check_rate_per_min
-    wait = services.check_limiter.retry_after(user_id, limit)
-    if wait is not None:
-        seconds = max(1, int(wait + 0.999))
-        raise ServiceError("rate_limited", f"too many checks: at most {limit} per minute; "
-                           f"retry in {seconds}s", details={"retryAfterSeconds": seconds},
-                           retry_after_s=seconds)
-
-
 async def check_customer(services: Services, user_id: str, raw: str,
                          phone_claim: str | None = None) -> CheckResult:
-    """Is this phone a salon's imported customer? Counted against the caller's budget before
-    anything else; answered only about the caller's own number (see the module doc).
+    """Is this phone a salon's imported customer? Answered only about the caller's own number
+    (see the module doc); the request middleware holds callers to their budget
+    (onboardd.web.ratelimit, [ratelimit] check_per_min).
 
     phone_claim is the token's verified ``phone`` (E.164), when it has one."""
-    _charge(services, user_id)
     if not raw:
         raise invalid_field("phone", "is required: pass ?phone= with the number the customer "
                             "entered, e.g. 9876543210 or +919876543210")

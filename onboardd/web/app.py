@@ -19,6 +19,7 @@ from onboardd.web import (
     api_salon_settings,
     health,
     metrics,
+    ratelimit,
     webhooks,
 )
 from onboardd.web.keys import READINESS, SERVICES
@@ -47,9 +48,12 @@ def _area_routes() -> Iterable[web.RouteTableDef]:
 def create_app(services: Services,
                readiness: Callable[[], dict[str, str]] | None = None) -> web.Application:
     """Build the app around already-started services."""
-    app = web.Application(middlewares=[request_context, authenticate, admin.admin_guard],
+    app = web.Application(middlewares=[request_context, ratelimit.limit_by_address,
+                                       authenticate, admin.admin_guard,
+                                       ratelimit.limit_by_subject],
                           client_max_size=MAX_JSON_BODY)
     app[SERVICES] = services
+    ratelimit.setup(app, services.cfg.ratelimit)
     if readiness is not None:
         app[READINESS] = readiness
     app.add_routes(health.routes)

@@ -115,7 +115,7 @@ async def run(rounds: int) -> dict[str, Any]:
                 cfg = load(None, {"ONBOARDD_DATABASE_URL": url,
                                   "ONBOARDD_PATHS_STATE_DIR": state,
                                   "ONBOARDD_AUTH_JWT_SECRET": SECRET,
-                                  "ONBOARDD_OFFERS_CHECK_RATE_PER_MIN": "1000000",
+                                  "ONBOARDD_RATELIMIT_ENABLED": "false",
                                   "ONBOARDD_PII_KEY": base64.b64encode(b"b" * 32).decode()})
                 pool = await create_pool(cfg, url, min_size=2, max_size=4)
                 tokens = TokenCodec("HS256", SECRET, SECRET)

@@ -100,6 +100,7 @@ async def run(requests: int, concurrency: int) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as state:
             cfg = load(None, {"ONBOARDD_DATABASE_URL": url, "ONBOARDD_PATHS_STATE_DIR": state,
                               "ONBOARDD_AUTH_JWT_SECRET": SECRET,
+                              "ONBOARDD_RATELIMIT_ENABLED": "false",
                               "ONBOARDD_PII_KEY": base64.b64encode(b"b" * 32).decode()})
             pool = await create_pool(cfg, url, min_size=4, max_size=10)
             tokens = TokenCodec("HS256", SECRET, SECRET)

@@ -201,7 +201,8 @@ async def main(n: int, concurrency: int, seed_value: int) -> dict[str, object]:
                "ONBOARDD_AUTH_JWT_SECRET": "bench-" + "x" * 40,
                "ONBOARDD_PII_KEY": base64.b64encode(b"b" * 32).decode(),
                "ONBOARDD_PATHS_STATE_DIR": tempfile.gettempdir(),
-               "ONBOARDD_SIMULATOR_ENABLED": "true"}
+               "ONBOARDD_SIMULATOR_ENABLED": "true",
+               "ONBOARDD_RATELIMIT_ENABLED": "false"}  # one address, as fast as it can
         cfg = load(None, env)
         pool = await create_pool(cfg, url, min_size=2, max_size=8)
         try:

@@ -34,7 +34,7 @@ def started(make_config: Callable[..., Config], db_url: str, cipher: PiiCipher) 
 
     @contextlib.asynccontextmanager
     async def start(**overrides: str) -> AsyncIterator[Client]:
-        cfg = make_config(offers_check_rate_per_min="1000", **overrides)
+        cfg = make_config(ratelimit_check_per_min="1000", **overrides)
         pool = await create_pool(cfg, db_url, min_size=1, max_size=3)
         svc = Services(cfg=cfg, pool=pool, cipher=cipher, tokens=codec_from_config(cfg))
         try:

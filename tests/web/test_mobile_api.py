@@ -34,7 +34,7 @@ RATE = 5
 @pytest.fixture
 def config(make_config: Callable[..., Config]) -> Config:
     """A low check rate so the limit is reachable in a test."""
-    return make_config(offers_check_rate_per_min=str(RATE))
+    return make_config(ratelimit_check_per_min=str(RATE))
 
 
 async def grant(pool: asyncpg.Pool, offer: str, user: str,

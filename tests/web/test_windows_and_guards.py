@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 async def test_check_rate_window_is_a_minute(app_for: AppFor, tokens: TokenCodec) -> None:
     """Two checks a minute allowed: the third is refused for most of the minute, not for a
     second (the window is 60 s)."""
-    async with app_for(offers_check_rate_per_min="2") as (client, _svc):
+    async with app_for(ratelimit_check_per_min="2") as (client, _svc):
         headers = bearer(tokens, "user-" + uuid.uuid4().hex, "customer")
         for _ in range(2):
             resp = await client.get(CHECK, params={"phone": "9876543210"}, headers=headers)

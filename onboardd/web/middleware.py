@@ -17,6 +17,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from typing import Literal
 from urllib.parse import unquote
 
 import asyncpg
@@ -40,6 +41,18 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _SAFE_ID = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 WEBHOOKS_PREFIX = "/api/webhooks/"
+
+
+def api_area(path: str) -> Literal["admin", "mobile", "webhook"] | None:
+    """Which API a path belongs to: the admin API (/api/salons/...), the mobile API
+    (/api/mobile/...) or Twilio's webhooks; None for anything else."""
+    if path.startswith("/api/salons/") or path == "/api/salons":
+        return "admin"
+    if path.startswith("/api/mobile/"):
+        return "mobile"
+    if path.startswith(WEBHOOKS_PREFIX):
+        return "webhook"
+    return None
 _UNLOGGED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # probes and scrapes
 
 
@@ -212,10 +225,8 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     """/api/salons/{salonId}/... needs an admin token listing the salon, which must exist;
     /api/mobile/... a customer token. Webhooks, health and the UI's static files are not
     token-protected."""
-    path = request.path
-    is_admin_api = path.startswith("/api/salons/") or path == "/api/salons"
-    is_mobile_api = path.startswith("/api/mobile/")
-    if not (is_admin_api or is_mobile_api):
+    area = api_area(request.path)
+    if area not in ("admin", "mobile"):
         return await handler(request)
     token = _bearer(request)
     try:
@@ -223,7 +234,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     except AuthError as exc:
         raise ApiError(401, str(exc), details={"reason": exc.reason},
                        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
-    if is_admin_api:
+    if area == "admin":
         await _authorize_salon(request, who)
     elif who.role != "customer":
         raise ApiError(403, "the mobile API needs a customer token")

@@ -31,6 +31,7 @@ from onboardd.web.admin.assets import PREFIX as ADMIN_STATIC_PREFIX
 from onboardd.web.admin.session import ADMIN_SESSION
 from onboardd.web.errors import ApiError
 from onboardd.web.keys import PRINCIPAL_KEY, SERVICES
+from onboardd.web.middleware import api_area
 
 log = get_logger("http")
 
@@ -41,17 +42,13 @@ AREAS: Final = ("admin", "mobile", "webhook", "check")  # the metric's label val
 
 
 def area_of(path: str) -> str | None:
-    """The budget area of a request path; None when the path is not limited."""
-    if path.startswith("/api/salons/") or path == "/api/salons":
+    """The budget area of a request path (its API, or admin for the admin UI's pages); None
+    when the path is not limited."""
+    area = api_area(path)
+    if area is None and (path == "/admin" or path.startswith("/admin/")) and not (
+            path.startswith(ADMIN_STATIC_PREFIX + "/")):
         return "admin"
-    if path.startswith("/api/mobile/"):
-        return "mobile"
-    if path.startswith("/api/webhooks/"):
-        return "webhook"
-    if (path == "/admin" or path.startswith("/admin/")) and not path.startswith(
-            ADMIN_STATIC_PREFIX + "/"):
-        return "admin"
-    return None
+    return area
 
 
 class Limits:

@@ -11,7 +11,6 @@ status; their definitions are the ``onboardd_counts_*`` SQL functions (migration
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -19,6 +18,7 @@ import asyncpg
 import msgspec
 
 from onboardd.db.queries import query
+from onboardd.db.retry import retried
 from onboardd.domain.delivery import fold_callbacks, fold_outcomes, outcome_error, storable_status
 from onboardd.domain.status_events import SendOutcome, StatusCallback
 from onboardd.logging import get_logger
@@ -27,7 +27,6 @@ log = get_logger("db.delivery")
 
 T = TypeVar("T")
 
-_RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 
 
 class FlushResult(msgspec.Struct):
@@ -101,19 +100,15 @@ async def with_retry(db: asyncpg.Pool | FlushConnection,
                      work: Callable[[asyncpg.Connection], Awaitable[T]], tries: int = 4,
                      transaction: bool = True) -> T:
     """Run work (in one transaction, unless told its statements need none); retry it on a
-    deadlock or serialization failure."""
-    for attempt in range(1, tries + 1):
-        try:
-            if isinstance(db, FlushConnection):
-                return await _run(await db.get(), work, transaction)
-            async with db.acquire() as conn:
-                return await _run(conn, work, transaction)
-        except _RETRYABLE as exc:
-            if attempt == tries:
-                raise
-            log.warning("delivery_tx_retry", attempt=attempt, error=type(exc).__name__)
-            await asyncio.sleep(0.01 * attempt)
-    raise AssertionError("unreachable")
+    deadlock or serialization failure (onboardd.db.retry)."""
+
+    async def run() -> T:
+        if isinstance(db, FlushConnection):
+            return await _run(await db.get(), work, transaction)
+        async with db.acquire() as conn:
+            return await _run(conn, work, transaction)
+
+    return await retried(run, what="delivery_flush", tries=tries, pause_s=0.01)
 
 
 async def _run(conn: asyncpg.Connection, work: Callable[[asyncpg.Connection], Awaitable[T]],

@@ -29,7 +29,7 @@ completed, customers == valid rows == successfulImports), registrations (matched
 user linked to one customer and granted one offer, every event processed), elapsed_s, kills,
 the daemons' error events, simulator_cpu_share (its CPU seconds over the run's length: how idle
 the stamping process was), simulator_priority (it runs at nice -10 when allowed: see
-tests/bench/chaos_sim.py) and machine (with the 1-minute load average during the run).
+tests/serving.py) and machine (with the 1-minute load average during the run).
 Everything it starts is stopped on exit, Ctrl-C and SIGTERM included; --keep DIR keeps the
 data directory, the daemons' and the simulator's logs, and arrivals.json (every arrival's
 stamp, sender and sid, and the t0 the t= figures count from).
@@ -66,11 +66,11 @@ from onboardd.logging import configure
 from onboardd.pii import cipher_from_config
 from tests.bench.chaos_cluster import Fleet, Postgres, front, log_problems
 from tests.bench.chaos_figures import max_stall, per_recipient, windows_over, worst_window
-from tests.bench.chaos_sim import Arrival, simulator_process
 from tests.bench.chaos_work import customers_csv, import_file, register, retrying, start_campaign
 from tests.bench.support import machine, migrated_database
 from tests.campaign_support import add_customers, add_offer, add_salon, phone
 from tests.conftest import daemon_env
+from tests.serving import Arrival, simulator_process
 
 
 @dataclass(frozen=True)

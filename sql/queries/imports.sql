@@ -254,15 +254,20 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
 
 -- name: import_erase_lock
 -- Lock the customer ($1, of salon $2) and its messages, so no status update or send changes
--- them between this read and the erase (same lock order as the status recorder: messages
--- before their campaign). Returns the encrypted E.164 number, to find the import error rows.
-WITH customer AS (
-    SELECT id, normalized_phone_enc FROM imported_customers
-    WHERE id = $1 AND salon_id = $2
+-- them between this read and the erase. The messages first, then the customer (msgs is an
+-- uncorrelated subquery of the customer's scan, run before it): the status recorder's order
+-- (messages, then their campaign and customer), so an erase and a flush never
+-- wait for each other in a cycle. Returns the encrypted E.164 number, to find the import error
+-- rows.
+WITH msgs AS (
+    SELECT m.id FROM invitation_messages m
+    WHERE m.imported_customer_id = $1 AND m.salon_id = $2
+    ORDER BY m.id
     FOR UPDATE),
-msgs AS (
-    SELECT m.id FROM invitation_messages m JOIN customer c ON m.imported_customer_id = c.id
-    FOR UPDATE OF m)
+customer AS (
+    SELECT id, normalized_phone_enc FROM imported_customers
+    WHERE id = $1 AND salon_id = $2 AND (SELECT count(*) FROM msgs) >= 0
+    FOR UPDATE)
 SELECT c.normalized_phone_enc, (SELECT count(*) FROM msgs) AS messages FROM customer c;
 
 -- name: import_salon_error_rows

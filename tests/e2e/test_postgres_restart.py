@@ -162,6 +162,9 @@ async def test_postgres_restart_mid_campaign_import_and_matching(
                     await asyncio.to_thread(server.crash)
                     sent_at_crash = len(sim.store)
                     await asyncio.sleep(OUTAGE_S)
+                    # server.start returns once the server accepts connections, so a probe
+                    # just before back_at may already see it up: "down" ends here.
+                    restarting_at = watch.now()
                     await asyncio.to_thread(server.start)
                     back_at = watch.now()
                     pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
@@ -189,7 +192,7 @@ async def test_postgres_restart_mid_campaign_import_and_matching(
             assert code == 0, daemon.log()
 
             # /readyz: 503 while the server was down, 200 once it was back.
-            during = [s for at, s, _ in watch.samples if crashed_at + 0.5 < at < back_at]
+            during = [s for at, s, _ in watch.samples if crashed_at + 0.5 < at < restarting_at]
             assert during and set(during) == {503}, during
             ready_again = watch.first(back_at, ready=True)
             resumed = watch.first(back_at, sends_above=sent_at_crash)

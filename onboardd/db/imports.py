@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias
 
 import asyncpg
 import msgspec
@@ -14,6 +14,8 @@ from onboardd.db.queries import query
 from onboardd.domain.columns import ColumnMapping
 
 Conn: TypeAlias = "asyncpg.Connection | asyncpg.Pool"
+# The most customers one pii_access_log entry names (an analytics export shows them all).
+MAX_LOGGED_CUSTOMERS: Final = 1_000
 
 
 class StoredMapping(ColumnMapping, frozen=True):
@@ -182,12 +184,12 @@ async def insert_batch(conn: Conn, *, salon_id: str, imported_by: str, file_name
     return NewBatch(id=row["id"], created_at=row["created_at"])
 
 
-async def existing_hashes(conn: Conn, salon_id: str, hashes: list[bytes]) -> set[bytes]:
-    """Which of these phone hashes the salon already has."""
+async def existing_hashes(conn: Conn, salon_id: str, hashes: list[bytes]) -> dict[bytes, str]:
+    """Which of these phone hashes the salon already has, each with its customer's id."""
     if not hashes:
-        return set()
+        return {}
     rows = await conn.fetch(query("import_existing_phone_hashes"), salon_id, hashes)
-    return {bytes(r["phone_hash"]) for r in rows}
+    return {bytes(r["phone_hash"]): r["id"] for r in rows}
 
 
 async def lock_salon_imports(conn: asyncpg.Connection, salon_id: str) -> None:
@@ -326,9 +328,17 @@ async def list_customers(conn: Conn, salon_id: str, *, status: str | None,
 
 async def log_pii_access(conn: Conn, *, actor: str, salon_id: str, action: str,
                          record_count: int, details: dict[str, Any], request_id: str,
-                         customer_ids: list[str] | None = None) -> None:
+                         customer_ids: list[str] | None = None,
+                         customers_shown: int | None = None) -> None:
     """Record who read decrypted PII (spec §9.1): with the route of the request doing it
-    (onboardd.db.access_route) and, when known, the customers whose PII it showed."""
+    (onboardd.db.access_route) and, when known, the customers whose PII it showed: the first
+    MAX_LOGGED_CUSTOMERS, and details.customerIdsOmitted counts the rest of customers_shown
+    (default len(customer_ids)), so no read writes a row (or a log page) of megabytes."""
+    if customer_ids is not None:
+        shown = len(customer_ids) if customers_shown is None else customers_shown
+        customer_ids = customer_ids[:MAX_LOGGED_CUSTOMERS]
+        if shown > len(customer_ids):
+            details = {**details, "customerIdsOmitted": shown - len(customer_ids)}
     await conn.execute(query("import_log_pii_access"), actor, salon_id, action, record_count,
                        details, request_id or None, ACCESS_ROUTE.get(), customer_ids)
 

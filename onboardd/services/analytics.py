@@ -258,7 +258,7 @@ async def stage_customers(services: Services, salon_id: str, stage: str, *,
                           campaign_id: str | None, page: int, limit: int, actor: str,
                           request_id: str) -> StageView:
     """One page of the customers at a funnel stage and not at the next, phones masked; the
-    read is logged to pii_access_log."""
+    read is logged to pii_access_log with their ids (a page holds at most 100)."""
     if stage not in FUNNEL_STAGES:
         raise ServiceError("not_found", f"stage: no funnel stage {stage!r}; use one of "
                            f"{', '.join(FUNNEL_STAGES)}", code="stage_not_found",
@@ -278,7 +278,7 @@ async def stage_customers(services: Services, salon_id: str, stage: str, *,
         services.pool, actor=actor, salon_id=salon_id, action="analytics_stage",
         record_count=len(customers),
         details={"stage": stage, "campaignId": campaign_id, "page": page, "limit": limit},
-        request_id=request_id)
+        request_id=request_id, customer_ids=[c.id for c in customers])
     return StageView(stage=stage, campaign_id=campaign_id, customers=customers,
                      total=found.total, page=page, limit=limit,
                      total_pages=math.ceil(found.total / limit) if found.total else 0,

@@ -140,17 +140,20 @@ async def export(services: Services, salon_id: str, *, raw_from: str | None,
                  ) -> AsyncIterator[ExportFile]:
     """Build the workbook for the window (same from/to rules as analytics.report, which
     validates them) and yield it; the temporary folder goes when the block ends. The export
-    is logged to pii_access_log with its row count (action analytics_export_full when phones
-    are in full)."""
+    is logged to pii_access_log with its row count and the customers it holds (the first
+    MAX_LOGGED_CUSTOMERS named, the rest counted; action analytics_export_full when phones are
+    in full)."""
     numbers = await analytics.report(services, salon_id, raw_from=raw_from, raw_to=raw_to)
     # Private (0700) and made here, on the loop: a cancellation cannot lose track of it.
     folder = Path(tempfile.mkdtemp(prefix="onboardd-export-"))
     try:
         path = folder / "export.xlsx"
         writer = await _off_loop(_Writer, path, folder, numbers, pii, services.cipher.decrypt)
+        named: list[str] = []  # the first customers of the sheet, as many as an entry names
         async with analytics_db.reads(services.pool, "repeatable_read") as conn, \
                 contextlib.aclosing(db.customer_pages(conn, salon_id, PAGE_ROWS)) as pages:
             async for page in pages:
+                named.extend(c.id for c in page[:imports_db.MAX_LOGGED_CUSTOMERS - len(named)])
                 await _off_loop(writer.customers, page)
         size = await _off_loop(writer.close)
         await imports_db.log_pii_access(
@@ -159,7 +162,7 @@ async def export(services: Services, salon_id: str, *, raw_from: str | None,
             record_count=writer.rows,
             details={"from": numbers.range.from_.isoformat(),
                      "to": numbers.range.to.isoformat(), "pii": pii},
-            request_id=request_id)
+            request_id=request_id, customer_ids=named, customers_shown=writer.rows)
         yield ExportFile(path, export_filename(numbers.range.from_, numbers.range.to), size,
                          writer.rows)
     finally:

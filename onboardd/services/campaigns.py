@@ -197,7 +197,8 @@ async def builder_customers(services: Services, salon_id: str, *, choices: int,
             services.pool, actor=actor, salon_id=salon_id, action="builder_sample_customers",
             record_count=len({c.id for c in named}),
             details={"choices": len(found), "previewed": previewed.id if previewed else None,
-                     "phones": "masked"}, request_id=request_id)
+                     "phones": "masked"}, request_id=request_id,
+            customer_ids=list(dict.fromkeys(c.id for c in named)))
     return named[:len(found)], (named[-1] if previewed else None)
 
 

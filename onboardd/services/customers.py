@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any, Final
+from typing import Final
 
 import msgspec
 
@@ -47,6 +47,16 @@ class CustomerOut(msgspec.Struct, frozen=True, rename="camel"):
     name_from_organisation: bool = False
 
 
+class CustomerPage(msgspec.Struct, frozen=True, rename="camel"):
+    """One page of the salon's imported customers, their PII decrypted (the read is logged)."""
+
+    customers: list[CustomerOut]
+    page: int
+    limit: int
+    total: int
+    total_pages: int
+
+
 def _like_pattern(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -68,7 +78,7 @@ async def _search_terms(services: Services, salon_id: str, search: str | None
 
 async def list_customers(services: Services, *, salon_id: str, status: str | None,
                          search: str | None, page: int, limit: int, actor: str,
-                         request_id: str) -> dict[str, Any]:
+                         request_id: str) -> CustomerPage:
     """A page of imported customers; searching by name or by phone through its hash."""
     name_pattern, phone_hash, search_kind = await _search_terms(services, salon_id, search)
     found = await db.list_customers(
@@ -90,8 +100,8 @@ async def list_customers(services: Services, *, salon_id: str, status: str | Non
                                      "search": search_kind},
                             request_id=request_id, customer_ids=[c.id for c in customers])
     total = found.total
-    return {"customers": customers, "page": page, "limit": limit, "total": total,
-            "totalPages": math.ceil(total / limit) if total else 0}
+    return CustomerPage(customers=customers, page=page, limit=limit, total=total,
+                        total_pages=math.ceil(total / limit) if total else 0)
 
 
 async def erase(services: Services, *, salon_id: str, customer_id: str, actor: str,

@@ -4,7 +4,7 @@ and what an inbound STOP / START / HELP from a customer changes."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from onboardd.db import delivery as db
 from onboardd.db import delivery_stats as stats_db
@@ -19,8 +19,8 @@ from onboardd.services.errors import ServiceError
 
 log = get_logger("delivery")
 
-MESSAGE_STATUSES: Final = ("pending", "sending", "queued", "sent", "delivered", "read", "failed",
-                           "undelivered", "skipped")
+MessageStatus = Literal["pending", "sending", "queued", "sent", "delivered", "read", "failed",
+                        "undelivered", "skipped"]
 RATE_WINDOW_S: Final = 10
 
 

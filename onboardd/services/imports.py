@@ -23,6 +23,7 @@ from onboardd.db import import_previews as previews
 from onboardd.db import imports as db
 from onboardd.importing.consent import as_default_consent
 from onboardd.importing.errors import FileRejected
+from onboardd.importing.file_names import file_name_problem
 from onboardd.importing.mapping import (
     ColumnMapping,
     MappingError,
@@ -48,6 +49,7 @@ from onboardd.importing.shapes import Shape, detect_shape
 from onboardd.logging import get_logger
 from onboardd.runtime import BatchConfirmed, Services, nudge
 from onboardd.services.errors import Kind, ServiceError
+from onboardd.services.import_access import log_preview
 
 log = get_logger("import")
 
@@ -149,8 +151,12 @@ async def claim_upload(services: Services, salon_id: str) -> None:
 
 
 async def create_batch(services: Services, *, salon_id: str, user: str, file_name: str,
-                       data: bytes, requested: Requested | None) -> Preview:
-    """Parse and map an uploaded file, store it awaiting confirmation, answer the preview."""
+                       data: bytes, requested: Requested | None,
+                       request_id: str | None = None) -> Preview:
+    """Parse and map an uploaded file, store it awaiting confirmation, answer the preview
+    (its numbers are PII: the answer is written to pii_access_log, see log_preview)."""
+    if (problem := file_name_problem(file_name)) is not None:
+        raise ImportProblem("invalid", "bad_file_name", problem, {"field": "file"})
     limits = services.cfg.import_
     region = await db.salon_region(services.pool, salon_id)
     if region is None:
@@ -165,7 +171,8 @@ async def create_batch(services: Services, *, salon_id: str, user: str, file_nam
         head_rows=PREVIEW_ROWS, region=region, default_consent=default_consent,
         requested=requested or None))
     mapping, shape = choose_mapping(parsed.headers, requested)
-    rows, quality = await _assess(services, salon_id, parsed, mapping, region, default_consent)
+    rows, quality, shown = await _assess(services, salon_id, parsed, mapping, region,
+                                         default_consent)
     batch = await db.insert_batch(
         services.pool, salon_id=salon_id, imported_by=user, file_name=file_name,
         total_records=parsed.total_rows, file_kind=parsed.kind, file_data=data,
@@ -174,15 +181,18 @@ async def create_batch(services: Services, *, salon_id: str, user: str, file_nam
     with structlog.contextvars.bound_contextvars(salon_id=salon_id, batch_id=batch.id):
         log.info("import_uploaded", rows=parsed.total_rows, kind=parsed.kind, bytes=len(data),
                  detected_source=shape.slug if shape else None)
+    await log_preview(services, salon_id, batch.id, rows[0], shown, actor=user,
+                      request_id=request_id)
     return _answer(batch.id, file_name, batch.created_at, parsed, mapping, shape, rows, quality,
                    default_consent)
 
 
 async def preview_again(services: Services, *, salon_id: str, batch_id: str,
-                        requested: Requested | None) -> Preview:
+                        requested: Requested | None, actor: str | None = None,
+                        request_id: str | None = None) -> Preview:
     """The preview of a stored upload, under another mapping (the client's choices over the
     guessed one, as at upload; None keeps the stored mapping), which the batch then keeps for
-    its confirm."""
+    its confirm. Written to pii_access_log as the upload's preview is (log_preview)."""
     found = await previews.stored_upload(services.pool, batch_id, salon_id)
     if found is None:
         raise ImportProblem("not_found", "not_found", f"import batch {batch_id} not found")
@@ -200,13 +210,15 @@ async def preview_again(services: Services, *, salon_id: str, batch_id: str,
         max_rows=max(limits.max_rows, found.total_records), max_columns=limits.max_columns,
         max_uncompressed_bytes=limits.max_uncompressed_bytes, head_rows=PREVIEW_ROWS,
         region=found.region, default_consent=found.default_consent, mapping=mapping))
-    rows, quality = await _assess(services, salon_id, parsed, mapping, found.region,
-                                  found.default_consent)
+    rows, quality, shown = await _assess(services, salon_id, parsed, mapping, found.region,
+                                         found.default_consent)
     if not await previews.update_preview_mapping(services.pool, batch_id, salon_id,
                                                  stored_mapping(parsed.headers, mapping)):
         raise _not_previewable("processing", batch_id)
     with structlog.contextvars.bound_contextvars(salon_id=salon_id, batch_id=batch_id):
         log.info("import_previewed_again", mapping_changed=bool(requested))
+    await log_preview(services, salon_id, batch_id, rows[0], shown, actor=actor,
+                      request_id=request_id)
     return _answer(batch_id, found.file_name or "", found.created_at, parsed, mapping, shape,
                    rows, quality, found.default_consent)
 
@@ -247,40 +259,47 @@ def _answer(batch_id: str, file_name: str, created_at: dt.datetime, parsed: Pars
         mapping_fields=request_fields(mapping, parsed.headers)))
 
 
-async def _existing_phones(services: Services, salon_id: str, phones: set[str]) -> set[str]:
-    """Which of these numbers (E.164) the salon already has: one query over their keyed
-    hashes, computed in a worker thread (a whole file's worth)."""
+async def _existing_phones(services: Services, salon_id: str, phones: set[str]
+                           ) -> dict[str, str]:
+    """Which of these numbers (E.164) the salon already has, each with its customer's id: one
+    query over their keyed hashes, computed in a worker thread (a whole file's worth)."""
     if not phones:
-        return set()
+        return {}
     hash_of = services.cipher.phone_hash
     hashes = await asyncio.to_thread(lambda: {hash_of(phone): phone for phone in phones})
     found = await db.existing_hashes(services.pool, salon_id, list(hashes))
-    return {hashes[digest] for digest in found}
+    return {hashes[digest]: customer_id for digest, customer_id in found.items()}
 
 
 async def _assess(services: Services, salon_id: str, parsed: Parsed, mapping: ColumnMapping,
                   region: str, default_consent: str
-                  ) -> tuple[tuple[list[PreviewRow], bool], Quality | None]:
+                  ) -> tuple[tuple[list[PreviewRow], bool], Quality | None, list[str]]:
     """The first rows as they will be imported (True: an original cell was cut for the
-    answer) and the whole file's quality, both against the salon's customers."""
+    answer) and the whole file's quality, both against the salon's customers, and the ids of
+    the customers whose numbers those rows show."""
     consent = as_default_consent(default_consent)
     results = mark_in_file_duplicates([
         validate_row(cells, number, parsed.headers, mapping, region, consent)
         for cells, number in zip(parsed.rows[:PREVIEW_ROWS], parsed.row_numbers[:PREVIEW_ROWS],
                                  strict=True)])
-    phones = {r.phone for r in results if r.valid and r.phone is not None}
+    phones = {r.phone for r in results if r.phone is not None}  # shown, valid or not
     if parsed.quality is not None:
         phones.update(row.phone for row in parsed.quality.kept)
     existing = await _existing_phones(services, salon_id, phones)
     rows: list[PreviewRow] = []
+    shown: dict[str, None] = {}  # ordered, once each
     any_cut = False
     for r in results:
-        errors = [DUPLICATE_PHONE] if r.valid and r.phone in existing else r.errors
+        customer_id = None if r.phone is None else existing.get(r.phone)
+        if customer_id is not None:
+            shown[customer_id] = None
+        errors = [DUPLICATE_PHONE] if r.valid and customer_id is not None else r.errors
         original, cut = shape_original(r.original)
         any_cut = any_cut or cut
         rows.append(preview_row(r, errors, original, parsed.headers))
     file = parsed.quality
-    return (rows, any_cut), None if file is None else summarise(file, existing, default_consent)
+    return ((rows, any_cut), None if file is None else summarise(file, existing, default_consent),
+            list(shown))
 
 
 async def confirm_batch(services: Services, *, salon_id: str, batch_id: str,
@@ -323,46 +342,6 @@ async def batch_status(services: Services, salon_id: str, batch_id: str) -> db.B
     if state is None:
         raise ImportProblem("not_found", "not_found", f"import batch {batch_id} not found")
     return state
-
-
-def progress_percent(state: db.BatchStatus) -> int:
-    """0-100; a finished batch is 100 whatever its size."""
-    if state.status == "completed":
-        return 100
-    if state.total_records <= 0:
-        return 0
-    return min(100, state.processed * 100 // state.total_records)
-
-
-def status_body(state: db.BatchStatus, status_url: str) -> dict[str, Any]:
-    """The status endpoint's JSON (also the confirm answer)."""
-    return {
-        "batchId": state.id,
-        "status": state.status,
-        "progress": progress_percent(state),
-        "processed": state.processed,
-        "totalRecords": state.total_records,
-        "successfulImports": state.successful_imports,
-        "failedImports": state.failed_imports,
-        "duplicateSkipped": state.duplicate_skipped,
-        "imported": state.successful_imports,
-        "failed": state.failed_imports,
-        "duplicates": state.duplicate_skipped,
-        "importedOptedOut": state.imported_opted_out,
-        "consentUnknown": state.consent_unknown,
-        "existingOptedOut": state.existing_opted_out,
-        "defaultConsent": state.default_consent,
-        "errors": [{"rowNumber": e.get("rowNumber"), "errors": e.get("errors", [])}
-                   for e in state.first_errors],
-        "errorCount": state.error_count,
-        "errorsUrl": f"{status_url.rsplit('/', 1)[0]}/errors.csv",
-        "statusUrl": status_url,
-        "fileName": state.file_name,
-        "failureReason": state.failure_reason,
-        "createdAt": state.created_at,
-        "confirmedAt": state.confirmed_at,
-        "completedAt": state.completed_at,
-    }
 
 
 def neutralise(cell: str) -> str:

@@ -4,7 +4,7 @@ imported customer on request (spec §9.1)."""
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Annotated, Final, Literal, get_args
 
 import msgspec
 from aiohttp import BodyPartReader, web
@@ -15,7 +15,9 @@ from onboardd.importing.preview import Preview
 from onboardd.logging import get_logger
 from onboardd.services import customers
 from onboardd.services import imports as service
-from onboardd.web.body import query_choice, query_int, read_json
+from onboardd.services.import_status import ImportStatus, import_status
+from onboardd.web.body import QUERY_INT_MAX, read_json, read_query
+from onboardd.web.contract import Media, Multipart, follow, operation
 from onboardd.web.errors import ApiError, json_response
 from onboardd.web.keys import principal, request_id, salon_of, services
 
@@ -26,8 +28,10 @@ log = get_logger("imports")
 MULTIPART_OVERHEAD: Final = 64 * 1024
 MAX_MAPPING_BYTES: Final = 16 * 1024
 READ_CHUNK: Final = 64 * 1024
-CUSTOMER_STATUSES: Final = ("pending", "invited", "registered", "expired", "opted_out")
+CustomerStatus = Literal["pending", "invited", "registered", "expired", "opted_out"]
+CUSTOMER_STATUSES: Final[tuple[str, ...]] = get_args(CustomerStatus)
 MAX_SEARCH_CHARS: Final = 100
+MAX_PAGE_SIZE: Final = 100
 MALFORMED: Final = ("file: the upload arrived incomplete or garbled (the multipart body is not "
                     "well-formed); send the file again as multipart/form-data in a field "
                     "named 'file'")
@@ -40,6 +44,29 @@ class ConfirmBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     preview."""
 
     mapping: dict[str, str | list[str] | None] | None = None
+
+
+class PreviewAnswer(Preview, frozen=True, kw_only=True):
+    """The upload's preview: what was found and how the first rows will be imported.
+
+    confirmUrl is where to POST to import it (optionally with another mapping)."""
+
+    confirm_url: str
+
+
+class CustomerQuery(msgspec.Struct, frozen=True, rename="camel"):
+    """Which imported customers to list: by status, by name or phone (search), a page."""
+
+    status: CustomerStatus | None = None
+    search: Annotated[str, msgspec.Meta(max_length=MAX_SEARCH_CHARS)] | None = None
+    page: Annotated[int, msgspec.Meta(ge=1, le=QUERY_INT_MAX)] = 1
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE_SIZE)] = 20
+
+
+BATCH_MISSING: Final = "No such import batch in this salon (code not_found)"
+MAPPING_REFUSED: Final = ("The body or a field of the mapping is invalid, e.g. a column that "
+                          "is not in the file (code mapping_invalid; details.columns lists "
+                          "the file's columns)")
 
 
 def _too_large(limit: int) -> ApiError:
@@ -123,12 +150,43 @@ async def _read_parts(request: web.Request, limit: int
     return file_name, data, mapping
 
 
+class UploadForm(msgspec.Struct, frozen=True):
+    """The upload's parts: the customer list as a file (with its name), and optionally a
+    mapping naming the column(s) of each field, e.g. {"name": "Client", "phone": ["Mobile",
+    "Home Phone"], "consent": "Accepts Marketing"}."""
+
+    file: bytes
+    mapping: dict[str, str | list[str] | None] | None = None
+
+
 def _status_url(request: web.Request, salon_id: str, batch_id: str) -> str:
     return str(request.url.with_path(f"/api/salons/{salon_id}/customers/import/{batch_id}/status"
                                      ).with_query(None))
 
 
 @routes.post(_BASE)
+@operation(
+    "Upload a customer file (.csv, .xlsx, .xls) and answer its preview",
+    body=Multipart(UploadForm, json_parts=("mapping",)), answers={201: PreviewAnswer},
+    links={201: {
+        name: follow(method, _BASE + "/{batchId}" + tail, batchId="$response.body#/batchId")
+        for name, method, tail in (
+            ("PreviewAgain", "post", "/preview"), ("Confirm", "post", "/confirm"),
+            ("Status", "get", "/status"), ("Errors", "get", "/errors.csv"))}},
+    description="The file is stored awaiting confirmation; nothing is imported until "
+                "confirmUrl is posted.",
+    refusals={400: "The multipart body is not well-formed (code malformed_upload)",
+              404: "No such salon",
+              413: "The file is over [import] max_file_bytes (code file_too_large), or a "
+                   "workbook unpacks to more than the limit (code too_large_uncompressed)",
+              415: "Not multipart/form-data, or a file type that is not supported or whose "
+                   "content does not match its name (codes unsupported_type, "
+                   "content_mismatch)",
+              422: "The file part is missing or empty, the file cannot be read as a "
+                   "customer list (too many rows or columns, no header), or the mapping is "
+                   "invalid; the message says which and the fix",
+              429: "The salon has used [import] uploads_per_hour; retry after Retry-After "
+                   "seconds"})
 async def upload(request: web.Request) -> web.Response:
     """Parse and map the file, store it awaiting confirmation, answer the preview. The upload
     counts against [import] uploads_per_hour before its body is read."""
@@ -137,18 +195,25 @@ async def upload(request: web.Request) -> web.Response:
     await service.claim_upload(svc, salon_id)
     file_name, data, mapping = await read_upload(request, svc.cfg.import_.max_file_bytes)
     preview = await service.create_batch(svc, salon_id=salon_id, user=principal(request).sub,
-                                         file_name=file_name, data=data, requested=mapping)
+                                         file_name=file_name, data=data, requested=mapping,
+                                         request_id=request_id(request))
     return json_response(_preview_body(request, salon_id, preview), status=201)
 
 
-def _preview_body(request: web.Request, salon_id: str, preview: Preview) -> dict[str, Any]:
-    body: dict[str, Any] = msgspec.to_builtins(preview)
-    body["confirmUrl"] = str(request.url.with_path(
-        f"/api/salons/{salon_id}/customers/import/{preview.batch_id}/confirm").with_query(None))
-    return body
+def _preview_body(request: web.Request, salon_id: str, preview: Preview) -> PreviewAnswer:
+    return PreviewAnswer(**msgspec.structs.asdict(preview), confirm_url=str(request.url.with_path(
+        f"/api/salons/{salon_id}/customers/import/{preview.batch_id}/confirm").with_query(None)))
 
 
 @routes.post(_BASE + "/{batchId}/preview")
+@operation("The preview of a stored upload under another mapping (kept for the confirm)",
+           body=ConfirmBody, body_optional=True, answers={200: PreviewAnswer},
+           description="Without a body (or without a mapping) the stored mapping is shown.",
+           refusals={404: "No such import batch in this salon (code not_found), or its preview "
+                          "was dropped after 24 hours unconfirmed (code preview_expired)",
+                     409: "The batch has been confirmed; its columns can no longer change "
+                          "(code already_confirmed)",
+                     422: MAPPING_REFUSED})
 async def preview_again(request: web.Request) -> web.Response:
     """The preview of a stored upload under another mapping (kept for the confirm), or with
     the stored one when the body has none."""
@@ -158,11 +223,20 @@ async def preview_again(request: web.Request) -> web.Response:
         body = await read_json(request, ConfirmBody)
     preview = await service.preview_again(services(request), salon_id=salon_id,
                                           batch_id=batch_id,
-                                          requested=_requested_mapping(body.mapping))
+                                          requested=_requested_mapping(body.mapping),
+                                          actor=principal(request).sub,
+                                          request_id=request_id(request))
     return json_response(_preview_body(request, salon_id, preview))
 
 
 @routes.post(_BASE + "/{batchId}/confirm")
+@operation("Import a previewed batch (optionally under another mapping); answers at once",
+           body=ConfirmBody, body_optional=True, answers={202: ImportStatus, 200: ImportStatus},
+           description="202 when this call confirmed the batch, 200 with its current state "
+                       "when it had been confirmed before. Location is the status URL.",
+           refusals={404: BATCH_MISSING, 422: MAPPING_REFUSED,
+                     429: "The salon has used [import] imports_per_hour; retry after "
+                          "Retry-After seconds"})
 async def confirm(request: web.Request) -> web.Response:
     """Hand the batch to the importer; answers at once with the counters so far."""
     svc = services(request)
@@ -173,19 +247,27 @@ async def confirm(request: web.Request) -> web.Response:
     state, confirmed = await service.confirm_batch(
         svc, salon_id=salon_id, batch_id=batch_id, requested=_requested_mapping(body.mapping))
     url = _status_url(request, salon_id, batch_id)
-    return json_response(service.status_body(state, url), status=202 if confirmed else 200,
+    return json_response(import_status(state, url), status=202 if confirmed else 200,
                          headers={"Location": url})
 
 
 @routes.get(_BASE + "/{batchId}/status")
+@operation("An import's progress, counters and first 100 errors", answers={200: ImportStatus},
+           refusals={404: BATCH_MISSING})
 async def status(request: web.Request) -> web.Response:
     """Progress, counters and the first 100 errors."""
     salon_id, batch_id = salon_of(request), request.match_info["batchId"]
     state = await service.batch_status(services(request), salon_id, batch_id)
-    return json_response(service.status_body(state, _status_url(request, salon_id, batch_id)))
+    return json_response(import_status(state, _status_url(request, salon_id, batch_id)))
 
 
 @routes.get(_BASE + "/{batchId}/errors.csv")
+@operation("Every rejected or skipped row of an import, as CSV (the read is logged)",
+           answers={200: Media("text/csv", "UTF-8 with a BOM: Row, the file's original "
+                                           "columns, Errors; one line per rejected or "
+                                           "skipped row")},
+           refusals={404: BATCH_MISSING,
+                     409: "The batch has not been confirmed yet (code not_confirmed)"})
 async def errors_csv(request: web.Request) -> web.Response:
     """Every rejected or skipped row: row number, original cells, errors."""
     salon_id, batch_id = salon_of(request), request.match_info["batchId"]
@@ -201,23 +283,26 @@ async def errors_csv(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/salons/{salonId}/customers/imported")
+@operation("The salon's imported customers, searchable by name or phone (the read is logged)",
+           query=CustomerQuery, answers={200: customers.CustomerPage})
 async def imported(request: web.Request) -> web.Response:
     """The salon's imported customers, searchable by name or phone; PII access is logged."""
-    salon_id = salon_of(request)
-    status_filter = query_choice(request, "status", CUSTOMER_STATUSES)
-    page = query_int(request, "page", 1, minimum=1, maximum=1_000_000)
-    limit = query_int(request, "limit", 20, minimum=1, maximum=100)
-    search = request.query.get("search", "").strip() or None
-    if search is not None and len(search) > MAX_SEARCH_CHARS:
-        raise ApiError(422, f"search: at most {MAX_SEARCH_CHARS} characters",
-                       details={"field": "search"})
+    query = read_query(request, CustomerQuery)
     body = await customers.list_customers(
-        services(request), salon_id=salon_id, status=status_filter, search=search, page=page,
-        limit=limit, actor=principal(request).sub, request_id=request_id(request))
+        services(request), salon_id=salon_of(request), status=query.status,
+        search=query.search, page=query.page, limit=query.limit, actor=principal(request).sub,
+        request_id=request_id(request))
     return json_response(body, headers={"Cache-Control": "no-store"})
 
 
 @routes.delete("/api/salons/{salonId}/customers/imported/{customerId}")
+@operation("Erase an imported customer and what is stored about them (GDPR)",
+           answers={204: None},
+           refusals={404: "No such imported customer in this salon (code customer_not_found)",
+                     409: "An import awaiting confirmation or running holds their number; "
+                          "the message says when to retry (code import_in_progress, "
+                          "details.imports), or uploads keep arriving (code "
+                          "imports_arriving; Retry-After)"})
 async def erase(request: web.Request) -> web.Response:
     """GDPR erase of one imported customer (onboardd.services.customers.erase says what goes
     and what stays)."""

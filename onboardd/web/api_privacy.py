@@ -10,52 +10,50 @@ The erase is DELETE /api/salons/{salonId}/customers/imported/{customerId} (api_i
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Annotated, Final
 
+import msgspec
 from aiohttp import web
 
 from onboardd.domain import audit
 from onboardd.services import privacy as service
-from onboardd.web.errors import ApiError, json_response
+from onboardd.web.body import QUERY_INT_MAX, read_query
+from onboardd.web.contract import operation
+from onboardd.web.errors import field_error, json_response
 from onboardd.web.keys import principal, request_id, salon_of, services
 
 routes = web.RouteTableDef()
 
 EXPORT: Final = "/api/salons/{salonId}/customers/imported/{customerId}/export"
 ACCESS_LOG: Final = "/api/salons/{salonId}/pii-access-log"
-PAGE_MAX: Final = 1_000_000
-MAX_ID_CHARS: Final = 200
 
 
-def _bad(parameter: str, message: str) -> ApiError:
-    return ApiError(400, f"{parameter}: {message}", code="invalid_parameter",
-                    details={"parameter": parameter})
+class AccessLogQuery(msgspec.Struct, frozen=True, rename="camel"):
+    """Window (dates are days in the salon's timezone), customer and page of the log."""
+
+    from_: Annotated[str, msgspec.Meta(max_length=64, description=(
+        "A date (YYYY-MM-DD) or a time with its UTC offset"))] | None = msgspec.field(
+            name="from", default=None)
+    to: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    customer_id: Annotated[str, msgspec.Meta(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$",
+                                             description="Only reads of this customer")
+                           ] | None = None
+    page: Annotated[int, msgspec.Meta(ge=1, le=QUERY_INT_MAX)] = 1
+    limit: Annotated[int, msgspec.Meta(ge=1, le=service.ACCESS_PAGE_MAX)] = 50
 
 
-def _whole(request: web.Request, name: str, default: int, maximum: int) -> int:
-    """A whole number from 1 to maximum, else 400 naming the parameter."""
-    raw = request.query.get(name, "").strip()
-    if not raw:
-        return default
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(maximum)):
-        raise _bad(name, f"'{raw[:40]}' is not a whole number from 1 to {maximum}")
-    value = int(raw)
-    if not 1 <= value <= maximum:
-        raise _bad(name, f"must be from 1 to {maximum}, got {value}")
-    return value
-
-
-def _bound(request: web.Request, name: str) -> audit.Bound | None:
-    raw = request.query.get(name, "").strip()
-    if not raw:
+def _bound(name: str, raw: str | None) -> audit.Bound | None:
+    if raw is None:
         return None
     try:
         return audit.parse_bound(name, raw)
     except audit.BadParameter as exc:
-        raise _bad(exc.parameter, exc.reason) from None
+        raise field_error(exc.parameter, exc.reason) from None
 
 
 @routes.get(EXPORT)
+@operation("Everything stored about one imported customer, decrypted (logged)",
+           answers={200: service.CustomerExport})
 async def export_customer(request: web.Request) -> web.StreamResponse:
     """Everything stored about one imported customer, decrypted, as one JSON document."""
     body = await service.export_customer(
@@ -66,21 +64,17 @@ async def export_customer(request: web.Request) -> web.StreamResponse:
 
 
 @routes.get(ACCESS_LOG)
+@operation("Who read or exported whose personal data, through which route, and when",
+           query=AccessLogQuery, answers={200: service.AccessLogPage})
 async def access_log(request: web.Request) -> web.StreamResponse:
     """A page of the salon's PII access log (dates are days in the salon's timezone)."""
-    raw_from, raw_to = _bound(request, "from"), _bound(request, "to")
-    page = _whole(request, "page", 1, PAGE_MAX)
-    limit = _whole(request, "limit", 50, service.ACCESS_PAGE_MAX)
-    customer_id = request.query.get("customerId", "").strip() or None
-    if customer_id is not None and len(customer_id) > MAX_ID_CHARS:
-        raise _bad("customerId", f"at most {MAX_ID_CHARS} characters")
-    if customer_id is not None and not customer_id.isprintable():
-        raise _bad("customerId", "must not hold control characters; give a customer's id "
-                   "as the customer list shows it")
+    q = read_query(request, AccessLogQuery)
+    raw_from, raw_to = _bound("from", q.from_), _bound("to", q.to)
     try:
         view = await service.access_log(services(request), salon_id=salon_of(request),
                                         raw_from=raw_from, raw_to=raw_to,
-                                        customer_id=customer_id, page=page, limit=limit)
+                                        customer_id=q.customer_id, page=q.page,
+                                        limit=q.limit)
     except audit.BadParameter as exc:
-        raise _bad(exc.parameter, exc.reason) from None
+        raise field_error(exc.parameter, exc.reason) from None
     return json_response(view, headers={"Cache-Control": "no-store"})

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from onboardd.services import sending_hours as service
 from onboardd.web.body import read_json
+from onboardd.web.contract import operation
 from onboardd.web.errors import ApiError, json_response
 from onboardd.web.keys import principal, salon_of, services
 
@@ -36,12 +37,16 @@ class SettingsPatch(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
 
 
 @routes.get(PATH)
+@operation("The salon's settings: timezone, sending window, open now, next change",
+           answers={200: service.SalonSettings})
 async def get_settings(request: web.Request) -> web.StreamResponse:
     """The salon's settings."""
     return json_response(await service.settings(services(request), salon_of(request)))
 
 
 @routes.patch(PATH)
+@operation("Change the salon's sending window (null: back to the configured default)",
+           body=SettingsPatch, answers={200: service.SalonSettings})
 async def patch_settings(request: web.Request) -> web.StreamResponse:
     """Change the sending window (null: back to the configured default)."""
     body = await read_json(request, SettingsPatch)

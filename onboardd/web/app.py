@@ -17,8 +17,10 @@ from onboardd.web import (
     api_offers,
     api_privacy,
     api_salon_settings,
+    contract,
     health,
     metrics,
+    openapi,
     ratelimit,
     webhooks,
 )
@@ -50,7 +52,8 @@ def create_app(services: Services,
     """Build the app around already-started services."""
     app = web.Application(middlewares=[request_context, ratelimit.limit_by_address,
                                        authenticate, admin.admin_guard,
-                                       ratelimit.limit_by_subject],
+                                       ratelimit.limit_by_subject,
+                                       contract.known_query_only],
                           client_max_size=MAX_JSON_BODY)
     app[SERVICES] = services
     ratelimit.setup(app, services.cfg.ratelimit)
@@ -60,5 +63,6 @@ def create_app(services: Services,
     app.add_routes(metrics.routes)
     for table in _area_routes():
         app.add_routes(table)
+    openapi.setup(app)
     admin.setup(app)
     return app

@@ -53,6 +53,54 @@ async def read_json(request: web.Request, kind: type[T]) -> T:
         raise ApiError(400, f"body is not valid JSON: {exc}") from None
 
 
+def read_query(request: web.Request, kind: type[T]) -> T:
+    """Decode the query string into kind (a struct whose fields are the parameters, with their
+    bounds): numbers and booleans from text, an empty value as absent, surrounding spaces
+    dropped, parameters the struct does not name ignored; 422 naming the parameter otherwise."""
+    fields = query_fields(kind)
+    given = {name: value.strip() for name, value in request.query.items()
+             if name in fields and value.strip()}
+    # (Unknown names never get here: contract.known_query_only refuses them first.)
+    try:
+        return msgspec.convert(given, type=kind, strict=False)
+    except msgspec.ValidationError as exc:
+        if missing := _MISSING_RE.search(str(exc)):
+            name = missing.group(1)
+            raise ApiError(422, f"{name}: is required", details={"field": name}) from None
+        name = _field_of(exc)
+        shown = given.get(name, "")[:40]
+        rule = _rule(fields[name]) if name in fields else str(exc).split(" - at ")[0]
+        raise ApiError(422, f"{name}: {rule}, got '{shown}'", details={"field": name}) from None
+
+
+def query_fields(kind: type) -> dict[str, msgspec.inspect.Type]:
+    """The parameters a query struct reads (by their names in the URL) and their types."""
+    info = msgspec.inspect.type_info(kind)
+    if not isinstance(info, msgspec.inspect.StructType):
+        raise TypeError(f"{kind!r} is not a struct of query parameters")
+    return {f.encode_name: f.type for f in info.fields}
+
+
+def _rule(kind: msgspec.inspect.Type) -> str:
+    """What a query parameter of this type must be, in words."""
+    if isinstance(kind, msgspec.inspect.Metadata):
+        return _rule(kind.type)
+    if isinstance(kind, msgspec.inspect.UnionType):
+        kinds = [t for t in kind.types if not isinstance(t, msgspec.inspect.NoneType)]
+        return _rule(kinds[0]) if len(kinds) == 1 else "has the wrong form"
+    if isinstance(kind, msgspec.inspect.LiteralType):
+        return "must be one of " + ", ".join(str(v) for v in kind.values)
+    if isinstance(kind, msgspec.inspect.BoolType):
+        return "must be true or false"
+    if isinstance(kind, msgspec.inspect.IntType):
+        low = "any" if kind.ge is None else kind.ge
+        return (f"must be a whole number from {low} to {kind.le}" if kind.le is not None
+                else f"must be a whole number of at least {low}")
+    if isinstance(kind, msgspec.inspect.StrType) and kind.max_length is not None:
+        return f"must be at most {kind.max_length} characters"
+    return "has the wrong form"
+
+
 # Large enough for any page or count, small enough that offsets stay within int64.
 QUERY_INT_MAX = 1_000_000
 

@@ -27,6 +27,20 @@ _DEFAULT_CODES = {
 }
 
 
+class ErrorDetail(msgspec.Struct, frozen=True):
+    """What went wrong: a stable code, a sentence naming the field and the fix, details."""
+
+    code: str
+    message: str
+    details: dict[str, Any] | list[Any]
+
+
+class ErrorBody(msgspec.Struct, frozen=True):
+    """The one error shape of every refusal."""
+
+    error: ErrorDetail
+
+
 class ApiError(Exception):
     """An error meant for the caller: status, a stable code, a sentence, structured details."""
 
@@ -63,11 +77,9 @@ def api_error(exc: ServiceError) -> ApiError:
 def error_body(status: int, message: str, code: str | None = None,
                details: dict[str, Any] | list[Any] | None = None) -> bytes:
     """Encode the error shape."""
-    return msgspec.json.encode({"error": {
-        "code": code or _DEFAULT_CODES.get(status, "error"),
-        "message": message,
-        "details": details or {},
-    }})
+    return msgspec.json.encode(ErrorBody(ErrorDetail(
+        code=code or _DEFAULT_CODES.get(status, "error"), message=message,
+        details=details or {})))
 
 
 def error_response(err: ApiError, request_id: str | None = None) -> web.Response:
@@ -85,6 +97,13 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     """Encode with msgspec (handles Structs, datetimes, UUIDs)."""
     return web.Response(status=status, body=msgspec.json.encode(data),
                         content_type="application/json", headers=headers)
+
+
+def json_as(kind: type[Any], data: Any, status: int = 200,
+            headers: dict[str, str] | None = None) -> web.Response:
+    """Encode data as the documented answer type kind: a dict built elsewhere (shared with
+    the admin pages) is checked against the published shape on the way out."""
+    return json_response(msgspec.convert(data, kind, from_attributes=True), status, headers)
 
 
 def field_error(field: str, message: str, status: int = 422) -> ApiError:

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from onboardd.db.migrate import schema_problem
 from onboardd.db.pool import Pool, unreachable
+from onboardd.web.contract import Status, operation
 from onboardd.web.errors import ApiError, json_response
 from onboardd.web.keys import READINESS, SERVICES
 
@@ -61,12 +62,16 @@ async def _database_problem(pool: Pool) -> dict[str, str]:
 
 
 @routes.get("/healthz")
+@operation("Alive: the event loop answers", answers={200: Status})
 async def healthz(_request: web.Request) -> web.Response:
     """Alive: the event loop answers."""
-    return json_response({"status": "ok"})
+    return json_response(Status(status="ok"))
 
 
 @routes.get("/readyz")
+@operation("Ready: database reachable and migrated, every actor running",
+           answers={200: Status},
+           refusals={503: "Not ready; details.failing names each failing component"})
 async def readyz(request: web.Request) -> web.Response:
     """Ready: database reachable, at exactly the package's newest migration, every actor
     running. A database that is down or restarting makes it answer 503 at once (no socket,
@@ -78,4 +83,4 @@ async def readyz(request: web.Request) -> web.Response:
     if failing:
         raise ApiError(503, "not ready: " + "; ".join(f"{k}: {v}" for k, v in failing.items()),
                        details={"failing": failing})
-    return json_response({"status": "ready"})
+    return json_response(Status(status="ready"))

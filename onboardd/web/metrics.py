@@ -13,6 +13,7 @@ import hmac
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from onboardd.web.contract import Media, operation
 from onboardd.web.errors import ApiError
 from onboardd.web.keys import services as services_of
 
@@ -32,6 +33,9 @@ def _check_token(request: web.Request, expected: str) -> None:
 
 
 @routes.get(METRICS_PATH)
+@operation("This instance's metrics in the Prometheus text format",
+           answers={200: Media("text/plain", "Prometheus text exposition (version 0.0.4)")},
+           refusals={401: "[metrics] token is set and the request does not carry it"})
 async def metrics(request: web.Request) -> web.Response:
     """The Prometheus text exposition of this instance."""
     svc = services_of(request)

@@ -18,7 +18,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Literal
-from urllib.parse import unquote
+from urllib.parse import unquote, unquote_to_bytes
 
 import asyncpg
 import structlog
@@ -54,6 +54,55 @@ def api_area(path: str) -> Literal["admin", "mobile", "webhook"] | None:
         return "webhook"
     return None
 _UNLOGGED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # probes and scrapes
+_SHOWN_NAME_CHARS = 40
+
+
+def _utf8(text: str) -> str | None:
+    """Percent-decoded text as UTF-8, or None when its bytes are not UTF-8 (a raw byte the
+    HTTP parser kept as a lone surrogate counts as not UTF-8 too)."""
+    try:
+        return unquote_to_bytes(text.replace("+", " ")).decode("utf-8")
+    except UnicodeError:
+        return None
+
+
+def encoding_problem(raw: str, what: str = "query parameter") -> ApiError | None:
+    """A 400 naming the first parameter of a query string (or URL-encoded form) whose name or
+    value is not UTF-8 once percent-decoded (``?search=%ff%fe``), or None. aiohttp would hand
+    such a value on with U+FFFD in place of the bytes: a search or an id nobody sent."""
+    if "%" not in raw and raw.isascii():
+        return None
+    for pair in raw.split("&"):
+        raw_name, _, raw_value = pair.partition("=")
+        name = _utf8(raw_name)
+        if name is None:
+            shown = f" ({raw_name[:_SHOWN_NAME_CHARS]})" if raw_name.isascii() else ""
+            return ApiError(400, f"a {what}'s name{shown} is not UTF-8 text; percent-encode "
+                            "names and values as UTF-8 (e.g. %C3%A9 for é)")
+        if _utf8(raw_value) is None:
+            shown = name[:_SHOWN_NAME_CHARS]
+            return ApiError(400, f"{shown}: the value is not UTF-8 text; percent-encode it as "
+                            "UTF-8 (e.g. %C3%A9 for é)", details={"field": shown})
+    return None
+
+
+def query_problem(request: web.BaseRequest) -> ApiError | None:
+    """encoding_problem of the request's query string."""
+    return encoding_problem(request.rel_url.raw_query_string)
+
+
+def nul_problem(request: web.Request) -> ApiError | None:
+    """A 422 naming the query parameter that holds a NUL (``%00``), which no search, id or
+    date may hold (PostgreSQL text cannot), or None. (A NUL in a path id is the handler's:
+    an id nobody can have is not found.)"""
+    if "%00" not in request.rel_url.raw_query_string:
+        return None
+    for name, value in request.query.items():
+        if "\x00" in name or "\x00" in value:
+            shown = name.replace("\x00", "")[:_SHOWN_NAME_CHARS]
+            return ApiError(422, f"{shown}: must not contain NUL characters (%00); remove them",
+                            details={"field": shown})
+    return None
 
 
 def _incoming_request_id(request: web.Request) -> str:
@@ -145,6 +194,9 @@ def _answered(request: web.Request, services: Services, status: int, seconds: fl
 async def _answer(request: web.Request, handler: Handler, rid: str) -> web.StreamResponse:
     """The handler's response, or the JSON error shape for whatever it raised."""
     try:
+        if request.path.startswith("/api/") and (
+                problem := query_problem(request) or nul_problem(request)):
+            raise problem
         response = await handler(request)
         response.headers["X-Request-Id"] = rid
         return response
@@ -157,11 +209,13 @@ async def _answer(request: web.Request, handler: Handler, rid: str) -> web.Strea
             raise
         message = exc.reason if exc.text is None or exc.text.startswith(str(exc.status)) else (
             exc.text)
+        details: dict[str, object] = {}
         if exc.status == 413:
-            message = "request body too large"
+            message, details = _too_large(request, exc.text or "")
         headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
         headers["X-Request-Id"] = rid
-        return web.Response(status=exc.status, body=error_body(exc.status, message),
+        return web.Response(status=exc.status, body=error_body(exc.status, message,
+                                                               details=details),
                             content_type="application/json", headers=headers)
     except asyncpg.DataError as exc:
         # Input the database cannot hold (a NUL character, a number out of range) that no
@@ -173,9 +227,32 @@ async def _answer(request: web.Request, handler: Handler, rid: str) -> web.Strea
             "of range); check the parameters and body"), rid)
     except BodyTimeout as exc:  # the caller's slow body (request_context adds the details)
         return error_response(ApiError(408, str(exc)), rid)
+    except web.RequestPayloadError as exc:
+        # A body aiohttp could not decode (Content-Encoding gzip/deflate/br that is not): the
+        # caller's bytes, not a server error. The connection is closed after the answer.
+        log.warning("request_body_unreadable", method=request.method, path=request.path,
+                    error=type(exc.__cause__ or exc).__name__)
+        response = error_response(ApiError(
+            400, "body: could not be decoded (its Content-Encoding does not match the bytes); "
+            "send the body again, compressed as its Content-Encoding says or not at all",
+            details={"field": "body"}), rid)
+        response.force_close()
+        return response
     except Exception as exc:
         log.error("request_failed", method=request.method, path=request.path, exc_info=exc)
         return error_response(ApiError(500, f"internal error (request id {rid})"), rid)
+
+
+def _too_large(request: web.Request, text: str) -> tuple[str, dict[str, object]]:
+    """The 413 aiohttp raises for a body over the app's limit (or a form of too many fields),
+    naming the limit and what to do."""
+    if "form fields" in text:  # aiohttp's client_max_fields (1000), for a form body
+        return ("body: a form of more fields than this server reads; send only the form's own "
+                "fields", {"field": "body"})
+    limit = request.client_max_size
+    return (f"body: larger than the {limit} bytes ({limit / (1024 * 1024):g} MB) a request "
+            "body may have here; send a smaller body (customer files go to the import "
+            "upload, which has its own limit)", {"field": "body", "limitBytes": limit})
 
 
 def _bearer(request: web.Request) -> str:

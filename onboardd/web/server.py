@@ -71,6 +71,15 @@ class FrontProtocol(web.RequestHandler):
         response.force_close()
         return response
 
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        """aiohttp's "Unhandled exception", but for the body it could not decode, which it
+        meets again while discarding the rest after the app has answered 400 (see
+        middleware): that is the caller's bytes, already logged once, not a traceback."""
+        if isinstance(kw.get("exc_info"), web.RequestPayloadError):
+            log.debug("request_body_discarded", error=type(kw["exc_info"]).__name__)
+            return
+        super().log_exception(*args, **kw)
+
 
 class FrontServer(web.Server):
     """aiohttp's low-level server whose connections are FrontProtocol."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from email.message import Message
 from email.utils import collapse_rfc2231_value
-from typing import Final
+from typing import Annotated, Final, Literal, get_args
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -28,10 +28,12 @@ MAX_ERROR_MESSAGE_CHARS: Final = 1024
 MAX_TEXT_BODY_CHARS: Final = 4096  # WhatsApp's limit; SMS bodies stop at 1600
 INT32_MAX: Final = 2**31 - 1
 # Every value Twilio documents for MessageStatus (the recorder ignores the inbound ones).
-TWILIO_STATUSES: Final = frozenset({
-    "accepted", "scheduled", "canceled", "queued", "sending", "sent", "failed", "delivered",
-    "undelivered", "receiving", "received", "read", "partially_delivered",
-})
+TwilioStatus = Literal["accepted", "scheduled", "canceled", "queued", "sending", "sent",
+                       "failed", "delivered", "undelivered", "receiving", "received", "read",
+                       "partially_delivered"]
+TWILIO_STATUSES: Final = frozenset(get_args(TwilioStatus))
+_MESSAGE_SID: Final = msgspec.Meta(pattern="^(SM|MM)[0-9a-fA-F]{32}$")
+_ACCOUNT_SID: Final = msgspec.Meta(pattern="^AC[0-9a-fA-F]{32}$")
 
 
 class FormError(Exception):
@@ -41,6 +43,30 @@ class FormError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
+
+
+class StatusCallbackForm(msgspec.Struct, frozen=True, rename="pascal"):
+    """A status callback as Twilio posts it (the fields onboardd reads; others are ignored)."""
+
+    message_sid: Annotated[str, _MESSAGE_SID]
+    message_status: TwilioStatus
+    account_sid: Annotated[str, _ACCOUNT_SID] | None = None
+    error_code: Annotated[int, msgspec.Meta(ge=0, le=INT32_MAX)] | None = None
+    error_message: Annotated[str, msgspec.Meta(max_length=MAX_ERROR_MESSAGE_CHARS)] | None = (
+        None)
+
+
+class InboundForm(msgspec.Struct, frozen=True, rename="pascal"):
+    """An inbound message as Twilio posts it: STOP, START or HELP words act on the sender."""
+
+    from_: Annotated[str, msgspec.Meta(max_length=MAX_ADDRESS_CHARS,
+                                       description="The customer (whatsapp:+91... or +91...)")
+                     ] = msgspec.field(name="From")
+    to: Annotated[str, msgspec.Meta(max_length=MAX_ADDRESS_CHARS,
+                                    description="Our sender number")]
+    body: Annotated[str, msgspec.Meta(max_length=MAX_TEXT_BODY_CHARS)] = ""
+    message_sid: Annotated[str, _MESSAGE_SID] | None = None
+    account_sid: Annotated[str, _ACCOUNT_SID] | None = None
 
 
 class StatusFields(msgspec.Struct, frozen=True):

@@ -19,6 +19,7 @@ import asyncio
 import functools
 import hmac
 from datetime import UTC, datetime
+from typing import Final
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -32,6 +33,7 @@ from onboardd.runtime import Services
 from onboardd.services import delivery
 from onboardd.twilio import account as twilio_account
 from onboardd.web import twilio_form
+from onboardd.web.contract import Form, Media, operation
 from onboardd.web.errors import ApiError
 from onboardd.web.keys import services as services_of
 
@@ -133,11 +135,19 @@ async def signed_form(request: web.Request) -> MultiDict[str]:
     return params
 
 
+TWIML: Final = Media("text/xml", "An empty TwiML <Response/> (nothing to send back)")
+
+
 def _twiml() -> web.Response:
     return web.Response(text=EMPTY_TWIML, content_type="text/xml")
 
 
 @routes.post(twilio_account.STATUS_CALLBACK_PATH)
+@operation("Twilio's delivery status callback; answered once the status is durable",
+           body=Form(twilio_form.StatusCallbackForm), answers={200: TWIML},
+           refusals={413: "The form is larger than Twilio ever sends",
+                     503: "Not recorded (database unreachable or the recorder busy); Twilio "
+                          "retries"})
 async def status_callback(request: web.Request) -> web.StreamResponse:
     """Record one delivery status; answer after it is durable."""
     form = await signed_form(request)
@@ -171,6 +181,9 @@ async def status_callback(request: web.Request) -> web.StreamResponse:
 
 
 @routes.post("/api/webhooks/twilio/inbound")
+@operation("Twilio's inbound message: STOP opts the number out for that sender, START back in",
+           body=Form(twilio_form.InboundForm), answers={200: TWIML},
+           refusals={413: "The form is larger than Twilio ever sends"})
 async def inbound_message(request: web.Request) -> web.StreamResponse:
     """STOP words opt the number out for that sender, START opts it back in, HELP is noted."""
     form = await signed_form(request)

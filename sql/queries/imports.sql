@@ -11,7 +11,10 @@ VALUES ($1, $2, $3, $4, 'preview', $5, $6, $7, $8, $9)
 RETURNING id, created_at;
 
 -- name: import_existing_phone_hashes
-SELECT phone_hash FROM imported_customers WHERE salon_id = $1 AND phone_hash = ANY($2::bytea[]);
+-- The salon's customers among these numbers (by keyed hash): the preview's duplicates, and whose
+-- numbers it showed (the PII access log).
+SELECT id, phone_hash FROM imported_customers
+WHERE salon_id = $1 AND phone_hash = ANY($2::bytea[]);
 
 -- name: import_lock_salon_imports
 -- Serialises confirms of one salon so the rolling-hour count cannot be raced.

@@ -26,8 +26,9 @@ class Daemon:
     """A serving onboardd process with its environment; stop() returns its exit code."""
 
     def __init__(self, env: dict[str, str], cwd: Path, *args: str,
-                 command: Sequence[str] = (sys.executable, "-m", "onboardd")) -> None:
-        self.port = free_port()
+                 command: Sequence[str] = (sys.executable, "-m", "onboardd"),
+                 port: int | None = None) -> None:
+        self.port = port or free_port()
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("ONBOARDD_")}
         full_env.update({"ONBOARDD_HTTP_PORT": str(self.port), "ONBOARDD_LOG_FORMAT": "json"})
         full_env.update(env)

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 
 from onboardd.actors import importer
@@ -19,6 +21,7 @@ from onboardd.runtime import CampaignWake, Services, nudge
 from onboardd.services import campaigns as campaign_service
 from onboardd.services import delivery as delivery_service
 from onboardd.services import imports as import_service
+from onboardd.services.import_status import import_status
 from tests.campaign_support import wait_for
 from tests.conftest import bearer
 from tests.export_shapes import SHAPES, ExportFile, fresha
@@ -63,7 +66,9 @@ async def _finished(services: Services, batch: str) -> bool:
 
 async def _status(services: Services, salon: str, batch: str) -> dict[str, Any]:
     state = await import_service.batch_status(services, salon, batch)
-    return import_service.status_body(state, "http://x/status")
+    body: dict[str, Any] = msgspec.to_builtins(import_status(state, "http://x/status"),
+                                               builtin_types=(datetime,))
+    return body
 
 
 async def customers(rig: Rig, salon: str) -> dict[str, Any]:

@@ -103,8 +103,10 @@ async def test_export_holds_everything_stored_about_the_customer(
     assert rows[0]["cells"] == {"Name": "Priya S", "Phone": "9876543210"}
     assert rows[0]["errors"] == ["Duplicate phone number"]
     assert "9000000002" not in str(body)
-    # Her earlier reads are listed (the list above showed her), the export logged with them.
-    assert [a["action"] for a in body["accessLog"]] == ["list_imported_customers"]
+    # Her earlier reads are listed (the list above showed her, the second file's preview her
+    # number; the first file's preview came before she was a customer), the export logged.
+    assert [a["action"] for a in body["accessLog"]] == [
+        "list_imported_customers", "import_preview"]
     logged = await pool.fetchrow(
         "SELECT actor, salon_id, record_count, route, customer_ids, details FROM pii_access_log"
         " WHERE action = 'export_customer'")
@@ -267,7 +269,7 @@ async def test_access_log_lists_who_read_what_with_pages_and_windows(
         client: Client, salon: str, admin_headers: dict[str, str], services: Services,
         tokens: TokenCodec, importer_running: None) -> None:
     pool = services.pool
-    await import_file(client, salon, admin_headers, GOOD_CSV)
+    await import_file(client, salon, admin_headers, GOOD_CSV)  # 0: its preview, naming nobody
     ids = await _ids(client, salon, admin_headers)  # 1: the list, by admin-1
     priya = ids["Priya Sharma"]
     auditor = bearer(tokens, "auditor-7", "admin", [salon])
@@ -287,11 +289,12 @@ async def test_access_log_lists_who_read_what_with_pages_and_windows(
     resp = await client.get(url, headers=admin_headers)
     assert resp.status == 200, await resp.text()
     body = await resp.json()
-    assert (body["total"], body["page"], body["limit"], body["totalPages"]) == (3, 1, 50, 1)
+    assert (body["total"], body["page"], body["limit"], body["totalPages"]) == (4, 1, 50, 1)
     entries = body["entries"]
     assert [(e["actor"], e["action"]) for e in entries] == [
         ("auditor-7", "list_imported_customers"), ("auditor-7", "export_customer"),
-        ("admin-1", "list_imported_customers")]
+        ("admin-1", "list_imported_customers"), ("admin-1", "import_preview")]
+    assert entries[3]["customerIds"] == [] and entries[3]["recordCount"] == 3
     assert entries[1]["route"] == (
         "GET /api/salons/{salonId}/customers/imported/{customerId}/export")
     assert entries[1]["customerIds"] == [priya] and entries[1]["recordCount"] == 1
@@ -305,7 +308,7 @@ async def test_access_log_lists_who_read_what_with_pages_and_windows(
     resp = await client.get(url, headers=admin_headers, params={"page": "2", "limit": "1"})
     page = await resp.json()
     assert [e["action"] for e in page["entries"]] == ["export_customer"]
-    assert (page["total"], page["totalPages"]) == (3, 3)
+    assert (page["total"], page["totalPages"]) == (4, 4)
     resp = await client.get(url, headers=admin_headers, params={"customerId": priya})
     assert [e["actor"] for e in (await resp.json())["entries"]] == ["auditor-7", "admin-1"]
 
@@ -313,22 +316,22 @@ async def test_access_log_lists_who_read_what_with_pages_and_windows(
     now = await pool.fetchval("SELECT now()")
     today = now.astimezone(dt.timezone(dt.timedelta(hours=5, minutes=30))).date()
     for params, count in [
-            ({"from": today.isoformat(), "to": today.isoformat()}, 3),
+            ({"from": today.isoformat(), "to": today.isoformat()}, 4),
             ({"to": (today - dt.timedelta(days=1)).isoformat()}, 0),
             ({"from": (now + dt.timedelta(minutes=1)).isoformat(),
               "to": (now + dt.timedelta(minutes=9)).isoformat()}, 0),
             ({"from": (now - dt.timedelta(minutes=5)).isoformat(),
-              "to": (now + dt.timedelta(minutes=5)).isoformat().replace("+00:00", "Z")}, 3)]:
+              "to": (now + dt.timedelta(minutes=5)).isoformat().replace("+00:00", "Z")}, 4)]:
         resp = await client.get(url, headers=admin_headers, params=params)
         assert resp.status == 200, (params, await resp.text())
         assert (await resp.json())["total"] == count, params
 
     # Reading the log shows no PII and writes nothing to it.
     assert await pool.fetchval("SELECT count(*) FROM pii_access_log WHERE salon_id = $1",
-                               salon) == 3
+                               salon) == 4
 
 
-async def test_access_log_bad_parameters_are_400_naming_them(
+async def test_access_log_bad_parameters_are_422_naming_them(
         client: Client, salon: str, admin_headers: dict[str, str], tokens: TokenCodec) -> None:
     url = f"/api/salons/{salon}/pii-access-log"
     for params, parameter in [
@@ -340,8 +343,8 @@ async def test_access_log_bad_parameters_are_400_naming_them(
             ({"from": "' OR 1=1 --"}, "from"), ({"customerId": "x" * 500}, "customerId"),
             ({"customerId": "a\x00b"}, "customerId")]:
         resp = await client.get(url, headers=admin_headers, params=params)
-        error = _error(resp.status, await resp.read(), 400)
-        assert error["details"] == {"parameter": parameter}, params
+        error = _error(resp.status, await resp.read(), 422)
+        assert error["details"] == {"field": parameter}, params
         assert error["message"].startswith(f"{parameter}: "), error
     # Ids no customer can have are simply not found.
     for method in ("GET", "DELETE"):

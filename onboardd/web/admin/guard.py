@@ -16,6 +16,7 @@ from onboardd.web.admin import render, session
 from onboardd.web.admin.assets import PREFIX as STATIC_PREFIX
 from onboardd.web.errors import ApiError, api_error
 from onboardd.web.keys import request_id
+from onboardd.web.middleware import encoding_problem, query_problem
 
 log = get_logger("admin")
 
@@ -24,6 +25,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ADMIN = "/admin"
 OPEN_PATHS = frozenset({"/admin/login"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+FORM = "application/x-www-form-urlencoded"
 
 # No inline script, no eval; styles only from our files (htmx's indicator style is turned off
 # in its config, and scripts set styles through the CSSOM, which CSP allows).
@@ -75,6 +77,8 @@ def _to_login(request: web.Request) -> web.StreamResponse:
 
 
 async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if bad_query := query_problem(request):  # ?search=%ff: not text anyone typed
+        raise bad_query
     if request.path.startswith(STATIC_PREFIX + "/") or request.path in OPEN_PATHS:
         return await handler(request)
     try:
@@ -85,6 +89,11 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
         return _to_login(request)
     request[session.ADMIN_SESSION] = found
     if request.method not in SAFE_METHODS:
+        # A form's fields, strictly: aiohttp decodes %ff to U+FFFD (a raw byte that is not
+        # UTF-8 fails the decode here: see _shown).
+        if request.content_type == FORM and (bad_form := encoding_problem(
+                (await request.read()).decode(), "form field")):
+            raise bad_form
         problem = await _csrf_problem(request, found)
         if problem:
             log.warning("admin_csrf_refused", path=request.path, reason=problem)
@@ -108,7 +117,7 @@ async def _csrf_problem(request: web.Request, found: session.AdminSession) -> st
     if not session.same_origin(request):
         return "This request came from another site. Use the admin pages themselves."
     given = request.headers.get(session.CSRF_HEADER)
-    if given is None and request.content_type == "application/x-www-form-urlencoded":
+    if given is None and request.content_type == FORM:
         given = (await request.post()).get(session.CSRF_FIELD)  # type: ignore[assignment]
     if not session.csrf_matches(found, given if isinstance(given, str) else None):
         return ("This form has expired or did not come from this page. Reload the page and "
@@ -142,6 +151,15 @@ async def _shown(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         return render.problem(request, exc.status, TITLES.get(exc.status, "Not done"),
                               "This request cannot be used. Reload the page and try again.")
+    except (UnicodeDecodeError, web.RequestPayloadError) as exc:
+        # A form whose fields are not UTF-8 (aiohttp decodes them strictly), or a body whose
+        # Content-Encoding does not match its bytes: not a browser's form, not a server error.
+        log.warning("admin_form_undecodable", method=request.method, path=request.path,
+                    error=type(exc).__name__)
+        return render.problem(request, 400, TITLES[400],
+                              "This form could not be read: what was sent is not UTF-8 text "
+                              "(or not compressed as it says). Reload the page and send the "
+                              "form again.")
     except asyncpg.DataError:
         # A value the database cannot hold (a NUL character, a number out of range) that no
         # form check caught: the admin's input, not a server error.

@@ -12,6 +12,7 @@ from onboardd.db.imports import BatchStatus
 from onboardd.importing.preview import Preview
 from onboardd.services import imports as service
 from onboardd.services.errors import ServiceError
+from onboardd.services.import_status import progress_percent
 from onboardd.web import api_imports
 from onboardd.web.admin import import_view as view
 from onboardd.web.admin import render, session
@@ -75,7 +76,7 @@ def _preview_ctx(preview: Preview, form: Any = None,
 def _progress_ctx(state: BatchStatus, said_before: str | None = None) -> dict[str, Any]:
     """The step's figures; `said` is the 10 % step a screen reader hears, and `announce`
     whether a poll that last said `said_before` has a new step to say."""
-    percent = service.progress_percent(state)
+    percent = progress_percent(state)
     said = percent // 10 * 10
     return {"state": state, "base": _base(state.id), "percent": percent, "said": said,
             "announce": said_before is not None and said_before != str(said),
@@ -130,13 +131,14 @@ async def upload(request: web.Request) -> web.Response:
 async def batch_page(request: web.Request) -> web.Response:
     """The batch at whatever step it is: its preview, its progress or its summary."""
     svc = services(request)
-    salon_id, batch_id = session.current(request).salon.id, request.match_info["batchId"]
+    me = session.current(request)
+    salon_id, batch_id = me.salon.id, request.match_info["batchId"]
     try:
         state = await service.batch_status(svc, salon_id, batch_id)
         if state.status != "preview":
             return _state_step(request, state)
         preview = await service.preview_again(svc, salon_id=salon_id, batch_id=batch_id,
-                                              requested=None)
+                                              requested=None, actor=me.who.sub)
     except service.ImportProblem as exc:
         if exc.kind != "not_found":
             raise
@@ -156,17 +158,19 @@ def _results(request: web.Request, ctx: dict[str, Any], status: int = 200) -> we
 async def preview_again(request: web.Request) -> web.Response:
     """A dropdown changed: preview the stored file again with the columns chosen."""
     svc = services(request)
-    salon_id, batch_id = session.current(request).salon.id, request.match_info["batchId"]
+    me = session.current(request)
+    salon_id, batch_id = me.salon.id, request.match_info["batchId"]
     form = await request.post()
     try:
         preview = await service.preview_again(svc, salon_id=salon_id, batch_id=batch_id,
-                                              requested=view.requested_from_form(form))
+                                              requested=view.requested_from_form(form),
+                                              actor=me.who.sub)
     except service.ImportProblem as exc:
         if exc.code != "mapping_invalid":
             return _gone_or_confirmed(request, exc, batch_id)
         # Refused columns: the last good preview, the choice kept, the sentence beside it.
         preview = await service.preview_again(svc, salon_id=salon_id, batch_id=batch_id,
-                                              requested=None)
+                                              requested=None, actor=me.who.sub)
         field = view.problem_field(exc.details)
         return _results(request, _preview_ctx(preview, form, (field, problem_sentence(
             exc.message))), status=422)

@@ -386,6 +386,7 @@ async def test_the_builder_masks_numbers_and_logs_the_read(
     row = logged[0]
     assert (row["action"], row["actor"], row["salon_id"], row["record_count"]) == (
         "builder_sample_customers", "admin-1", salon, len(read))
+    assert sorted(row["customer_ids"]) == sorted(read)
     assert row["request_id"] == response.headers["X-Request-Id"]
     # The live preview for one customer: one more read, of that one.
     found = await admin.post(PANELS, form(customer_id=ids[9]))
@@ -394,7 +395,8 @@ async def test_the_builder_masks_numbers_and_logs_the_read(
     assert phone(9)[3:] not in html
     row = await services.pool.fetchrow("SELECT * FROM pii_access_log WHERE request_id = $1",
                                        found.headers["X-Request-Id"])
-    assert (row["action"], row["record_count"]) == ("builder_sample_customers", 1)
+    assert (row["action"], row["record_count"], row["customer_ids"]) == (
+        "builder_sample_customers", 1, [ids[9]])
     assert await services.pool.fetchval("SELECT count(*) FROM pii_access_log") == 2
 
 

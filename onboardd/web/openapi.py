@@ -184,7 +184,8 @@ def _query_parameters(schema: Mapping[str, Any]) -> list[dict[str, Any]]:
 def _without_null(prop: Mapping[str, Any]) -> dict[str, Any]:
     """A query parameter is absent rather than null: drop the null alternative."""
     prop = dict(prop)
-    prop.pop("default", None) if prop.get("default") is None else None
+    if "default" in prop and prop["default"] is None:
+        del prop["default"]
     options = prop.get("anyOf")
     if options is not None:
         kept = [o for o in options if o != {"type": "null"}]

@@ -25,6 +25,7 @@ _LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5
 # A limiter wait spans a token's gap (milliseconds) up to a 429 pause (a minute or more).
 _WAIT_BUCKETS: Final = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0)
 _FLUSH_EVENT_BUCKETS: Final = (1, 2, 5, 10, 25, 50, 100, 250, 500)
+_FOLD_EVENT_BUCKETS: Final = (1, 5, 25, 100, 250, 500, 1000, 2000)
 _MATCH_LAG_BUCKETS: Final = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 
 
@@ -175,6 +176,19 @@ class Metrics:
         self.flush_seconds = Histogram(
             "onboardd_recorder_flush_duration_seconds", "Duration of one status recorder "
             "flush (its transaction)", buckets=_LATENCY_BUCKETS, registry=reg)
+        self.inbox_rows = Gauge(
+            "onboardd_status_inbox_rows", "Status callbacks durable in the status inbox but not "
+            "applied yet, as the last fold of this instance left it", registry=reg)
+        self.fold_events = Histogram(
+            "onboardd_status_fold_events", "Inbox rows (status callbacks) applied per status "
+            "folder transaction", buckets=_FOLD_EVENT_BUCKETS, registry=reg)
+        self.fold_seconds = Histogram(
+            "onboardd_status_fold_duration_seconds", "Duration of one status folder "
+            "transaction", buckets=_LATENCY_BUCKETS, registry=reg)
+        self.fold_lag_seconds = Histogram(
+            "onboardd_status_fold_lag_seconds", "From the oldest callback of a fold reaching "
+            "the inbox to that fold's commit (how stale message statuses are)",
+            buckets=_LATENCY_BUCKETS, registry=reg)
         self._webhook_routes: dict[str, Histogram] = {}  # webhook_seconds by route, looked up once
         self.rate_limited_requests = Counter(
             "onboardd_rate_limited", "Requests refused 429 by the API rate limits, by area "
@@ -224,6 +238,16 @@ class Metrics:
         """One committed status recorder flush."""
         self.flush_events.observe(events)
         self.flush_seconds.observe(seconds)
+
+    def inbox_folded(self, events: int, left: int, seconds: float, lag_s: float | None) -> None:
+        """One committed status folder transaction: rows applied, rows it left in the inbox,
+        its duration, and the age of its oldest row at commit (None when it took none)."""
+        self.inbox_rows.set(left)
+        if events:
+            self.fold_events.observe(events)
+            self.fold_seconds.observe(seconds)
+        if lag_s is not None:
+            self.fold_lag_seconds.observe(lag_s)
 
     def send_finished(self, channel: str, seconds: float) -> None:
         """One request to Twilio returned (or failed) after this long."""

@@ -86,6 +86,8 @@ class Services:
     tokens: TokenCodec
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     queues: Queues = field(default_factory=Queues)
+    # Set by the status recorder after callbacks reach the status inbox: wakes the status folder.
+    inbox_wake: asyncio.Event = field(default_factory=asyncio.Event)
     twilio_base_url: str = ""
     public_base_url: str = ""
     # This instance's Prometheus metrics (GET /metrics), in a registry of its own.

@@ -5,13 +5,21 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from onboardd.actors import dispatcher, importer, offer_matcher, scheduler, status_recorder
+from onboardd.actors import (
+    dispatcher,
+    importer,
+    offer_matcher,
+    scheduler,
+    status_folder,
+    status_recorder,
+)
 from onboardd.runtime import Services
 from onboardd.supervisor import ActorFn, ActorState, Supervisor
 
 # Actors told to stop only after every other one has returned: the status recorder makes the
-# others' outcomes durable, so it drains its queue last; the membership keeps this instance
-# alive (and its senders owned) until the dispatcher's last request is over.
+# others' outcomes durable, so it drains its queue last (and applies the status callbacks it
+# appended to the status inbox last); the membership keeps this instance alive (and its
+# senders owned) until the dispatcher's last request is over.
 DRAIN_LAST: frozenset[str] = frozenset({"status_recorder", "membership"})
 
 
@@ -22,6 +30,7 @@ def build_actors(services: Services) -> dict[str, ActorFn]:
         "dispatcher": functools.partial(dispatcher.run, services),
         "offer_matcher": functools.partial(offer_matcher.run, services),
         "status_recorder": functools.partial(status_recorder.run, services),
+        "status_folder": functools.partial(status_folder.run, services),
         "importer": functools.partial(importer.run, services),
         "scheduler": functools.partial(scheduler.run, services),
     }

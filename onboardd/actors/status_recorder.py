@@ -2,17 +2,23 @@
 
 Producers (the dispatcher, the status webhook, reconciliation) put ``StatusWork`` on the bounded
 ``services.queues.status``. The recorder takes whatever is queued (up to ``MAX_BATCH`` events)
-and applies it in one transaction (onboardd.db.delivery.record_batch; callbacks alone, in one
-statement), on a connection it keeps while there is work (db.delivery.FlushConnection, given
-back to the pool once the queue stays empty for a poll interval). The batch size adapts to
-the load: when fewer events are queued than the previous flush carried, the producers of that
-flush are probably about to send more, so it lingers up to ``LINGER_S`` for the batch to reach
-that size; a lone event after a quiet spell is flushed at once. Every ``done`` future of the
-batch is resolved after the commit, or fails with the error when the flush fails, so a webhook
-answers Twilio only once its update is durable (and 5xx otherwise, so Twilio retries).
-A failed callback saying WhatsApp cannot reach the number re-queues a WhatsApp message of a
-`both` campaign on SMS in the same flush (onboardd.db.delivery); the recorder then wakes the
-dispatcher so the SMS goes out without waiting for its poll.
+and makes it durable in one transaction (onboardd.db.delivery.record_batch, ``inbox`` argument):
+send outcomes are applied to their messages; status callbacks are appended to the status inbox
+(migration 0019; callbacks alone are one INSERT; reconciliation's, StatusWork.apply_now, are
+applied in the flush instead), which the status folder
+(onboardd.actors.status_folder, woken through ``Services.inbox_wake``) then applies to the
+messages. The recorder works on a connection it keeps while there is work
+(db.delivery.FlushConnection, given back to the pool once the queue stays empty for a poll
+interval). The batch size adapts to the load: when fewer events are queued than the previous
+flush carried, the producers of that flush are probably about to send more, so it lingers up to
+``LINGER_S`` for the batch to reach that size; a lone event after a quiet spell is flushed at
+once. Every ``done`` future of the batch is resolved after the commit, or fails with the error
+when the flush fails, so a webhook answers Twilio only once its callback is durable (and 5xx
+otherwise, so Twilio retries). An outcome whose SID callbacks were waiting for (orphans) applies
+them in its flush; a failed callback saying WhatsApp cannot reach the number re-queues a
+WhatsApp message of a `both` campaign on SMS (onboardd.db.delivery), and whoever applied it
+then wakes the dispatcher so the SMS goes out without waiting for its poll. On stop, after its
+final drain, the recorder applies what it appended to the inbox last (``_final_fold``).
 
 The supervisor runs the recorder as a *drain-last* actor: its stop event is set only after every
 producer (dispatcher, scheduler jobs, ...) has returned, so on stop it drains the queue until it
@@ -55,6 +61,7 @@ from typing import Any, TypeAlias
 import asyncpg
 import structlog
 
+from onboardd.actors import status_folder
 from onboardd.actors.outage import DatabaseWait
 from onboardd.actors.waiting import run_to_end
 from onboardd.db import delivery as db
@@ -72,6 +79,7 @@ log = get_logger("status_recorder")
 
 MAX_BATCH = 500  # events per flush
 LINGER_S = 0.003  # longest wait for a batch to reach the previous flush's size
+STOP_FOLDS = 5  # folds of the status inbox at stop, at most (status_folder.FOLD_MAX rows each)
 
 
 def _take_ready(queue: asyncio.Queue[StatusWork], batch: list[StatusWork], size: int) -> int:
@@ -109,6 +117,12 @@ async def _gather(queue: asyncio.Queue[StatusWork], batch: list[StatusWork], exp
 def _settle(work: StatusWork) -> None:
     if work.done is not None and not work.done.done():
         work.done.set_result(None)
+
+
+def _for_inbox(work: StatusWork, item: SendOutcome | StatusCallback) -> StatusCallback | None:
+    """The event if it goes to the status inbox: a callback, unless its producer wants it
+    applied in the flush (StatusWork.apply_now)."""
+    return item if isinstance(item, StatusCallback) and not work.apply_now else None
 
 
 def _event_context(item: SendOutcome | StatusCallback) -> dict[str, Any]:
@@ -154,8 +168,10 @@ async def _one_by_one(services: Services, batch: list[StatusWork], conn: FlushOn
         for item in work.items:
             with structlog.contextvars.bound_contextvars(**_event_context(item)):
                 try:
-                    applied = await db.record_batch(conn, [item],
-                                                    services.cfg.campaigns.delivery_wait_s)
+                    inboxed = _for_inbox(work, item)
+                    applied = await db.record_batch(conn, [] if inboxed else [item],
+                                                    services.cfg.campaigns.delivery_wait_s,
+                                                    inbox=[inboxed] if inboxed else [])
                 except Exception as exc:
                     if not parked_db.is_poison(exc):
                         raise
@@ -170,9 +186,17 @@ async def _one_by_one(services: Services, batch: list[StatusWork], conn: FlushOn
 async def _record(services: Services, batch: list[StatusWork], conn: FlushOn
                   ) -> db.FlushResult:
     """One group commit; when the events make it fail, the one-at-a-time fallback."""
-    items: list[SendOutcome | StatusCallback] = [item for work in batch for item in work.items]
+    items: list[SendOutcome | StatusCallback] = []
+    inbox: list[StatusCallback] = []
+    for work in batch:
+        for item in work.items:
+            if inboxed := _for_inbox(work, item):
+                inbox.append(inboxed)
+            else:
+                items.append(item)
     try:
-        result = await db.record_batch(conn, items, services.cfg.campaigns.delivery_wait_s)
+        result = await db.record_batch(conn, items, services.cfg.campaigns.delivery_wait_s,
+                                       inbox=inbox)
     except Exception as exc:
         if not parked_db.is_poison(exc):
             raise
@@ -215,6 +239,8 @@ async def flush(services: Services, batch: list[StatusWork],
                                       time.perf_counter() - started)
     for work in batch:
         _settle(work)
+    if result.inboxed:
+        services.inbox_wake.set()  # the status folder applies them
     if result.outcomes_ignored:
         log.info("outcomes_ignored", count=len(result.outcomes_ignored),
                  message_ids=result.outcomes_ignored[:20],
@@ -273,6 +299,18 @@ async def _final_drain(services: Services, taken: list[StatusWork], outage: Data
             taken.clear()
 
 
+async def _final_fold(services: Services) -> None:
+    """Apply what the final drain appended to the status inbox (the status folder may have
+    returned before it), at most STOP_FOLDS folds; what is left stays durable for the next
+    instance to start, or any running one."""
+    try:
+        await status_folder.drain(services, max_folds=STOP_FOLDS)
+    except Exception as exc:
+        log.warning("status_inbox_left_at_stop", error=repr(exc),
+                    hint="durable in the status inbox: the next instance to start (or any "
+                    "running one) applies it")
+
+
 def _fail_unrecorded(taken: list[StatusWork], queue: asyncio.Queue[StatusWork]) -> None:
     """Fail the futures of work that will not be recorded (the recorder was cancelled)."""
     events = 0
@@ -316,6 +354,8 @@ async def run(services: Services, stopping: asyncio.Event) -> None:
             elif not stopping.is_set():
                 await conn.release()  # idle for a poll interval
         await _final_drain(services, taken, outage, conn)
+        await conn.release()
+        await _final_fold(services)
     except asyncio.CancelledError:
         _fail_unrecorded(taken, queue)
         raise

@@ -11,7 +11,7 @@ status; their definitions are the ``onboardd_counts_*`` SQL functions (migration
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 import asyncpg
@@ -41,6 +41,8 @@ class FlushResult(msgspec.Struct):
     completed_campaigns: list[str] = msgspec.field(default_factory=list)
     # Callbacks applied to a known message (orphans taken in this flush too), by Twilio status.
     callback_statuses: dict[str, int] = msgspec.field(default_factory=dict)
+    # Callbacks appended to the status inbox (record_batch's `inbox`), not applied yet.
+    inboxed: int = 0
 
     def absorb(self, other: FlushResult) -> None:
         """Add another flush's changes to this one (the one-event-at-a-time fallback)."""
@@ -50,6 +52,7 @@ class FlushResult(msgspec.Struct):
         self.orphaned_sids.extend(other.orphaned_sids)
         self.fell_back_sids.extend(other.fell_back_sids)
         self.completed_campaigns.extend(other.completed_campaigns)
+        self.inboxed += other.inboxed
         for status, count in other.callback_statuses.items():
             self.callback_statuses[status] = self.callback_statuses.get(status, 0) + count
 
@@ -148,9 +151,11 @@ async def _apply_outcomes(conn: asyncpg.Connection, outcomes: list[SendOutcome],
     return sids, {r["campaign_id"] for r in records}
 
 
-async def _apply_callbacks(conn: asyncpg.Connection, events: list[StatusCallback],
-                           result: FlushResult, delivery_wait_s: float) -> set[str]:
-    """Apply status callbacks; keep those of unknown SIDs as orphans. A WhatsApp-unreachable
+async def apply_callbacks(conn: asyncpg.Connection, events: list[StatusCallback],
+                          result: FlushResult, delivery_wait_s: float, *,
+                          unknown: list[StatusCallback] | None = None) -> set[str]:
+    """Apply status callbacks; keep those of unknown SIDs as orphans (or, given ``unknown``,
+    add them to it for the caller to keep: the status folder holds them). A WhatsApp-unreachable
     failure of a `both` campaign's WhatsApp message re-queues it on SMS (see the query);
     callbacks for the WhatsApp SID of such a message are no-ops. Returns the campaigns where a
     message settled (reached a final status or left pending/sending), but not those where
@@ -181,21 +186,32 @@ async def _apply_callbacks(conn: asyncpg.Connection, events: list[StatusCallback
             result.callback_statuses[status] = result.callback_statuses.get(status, 0) + 1
     result.fell_back_sids.extend(sorted(r["sid"] for r in records if r["fell_back"]))
     orphans = [e for e in events if e.sid not in found and storable_status(e.status)]
-    if orphans:
-        await conn.execute(
-            query("delivery_keep_orphans"),
-            [e.sid for e in orphans],
-            [e.status for e in orphans],
-            [e.at for e in orphans],
-            [e.error_code for e in orphans],
-            [e.error_message for e in orphans],
-        )
-        result.orphaned_sids.extend(sorted({e.sid for e in orphans}))
+    if unknown is not None:
+        unknown.extend(orphans)
+    else:
+        await keep_orphans(conn, orphans, result)
     kept_open = {r["campaign_id"] for r in records if r["keeps_open"]}
     return {r["campaign_id"] for r in records if r["settles"]} - kept_open
 
 
-def _callback_from_row(row: asyncpg.Record) -> StatusCallback:
+async def keep_orphans(conn: asyncpg.Connection, orphans: list[StatusCallback],
+                       result: FlushResult) -> None:
+    """Keep callbacks of SIDs no message carries in status_callback_orphans: the send result
+    that brings the SID takes them (delivery_take_orphans), or reconciliation does."""
+    if not orphans:
+        return
+    await conn.execute(
+        query("delivery_keep_orphans"),
+        [e.sid for e in orphans],
+        [e.status for e in orphans],
+        [e.at for e in orphans],
+        [e.error_code for e in orphans],
+        [e.error_message for e in orphans],
+    )
+    result.orphaned_sids.extend(sorted({e.sid for e in orphans}))
+
+
+def callback_from_row(row: asyncpg.Record) -> StatusCallback:
     """A stored orphan callback, as the recorder applies it."""
     return StatusCallback(sid=row["sid"], status=row["status"], at=row["at"],
                           error_code=row["error_code"], error_message=row["error_message"])
@@ -203,18 +219,24 @@ def _callback_from_row(row: asyncpg.Record) -> StatusCallback:
 
 async def record_batch(db: asyncpg.Pool | FlushConnection,
                        items: list[SendOutcome | StatusCallback],
-                       delivery_wait_s: float) -> FlushResult:
+                       delivery_wait_s: float, *, inbox: Sequence[StatusCallback] = ()
+                       ) -> FlushResult:
     """One group commit: outcomes, then callbacks (and orphans whose SID just appeared),
     then completion of the campaigns where a message settled. (Campaigns that complete only
     because the delivery wait ran out are completed by complete_campaigns, which the periodic
     reconciliation pass calls.)
 
-    With outcomes it is one transaction. Callbacks alone, the webhooks' flushes, need none:
-    applying them is one statement (the messages, their counters and funnel facts), and each
-    statement that may follow stands on its own: keeping the callbacks of unknown SIDs as
+    The ``inbox`` callbacks (the webhooks', in the status recorder's flushes) are not applied
+    but appended to the status inbox (migration 0019), in the same flush, for the status folder
+    to apply (onboardd.db.status_inbox).
+
+    With outcomes it is one transaction. Callbacks alone need none: appending them to the inbox
+    is one statement, and so is applying them (the messages, their counters and funnel facts);
+    each statement that may follow stands on its own: keeping the callbacks of unknown SIDs as
     orphans, and completing campaigns (which then sees every commit before it). Applying a
     callback twice changes nothing, so when a later statement fails, the webhooks' 503 and
-    Twilio's retry land it. That spares a flush its BEGIN and COMMIT round trips."""
+    Twilio's retry (or the next reconciliation) land it. That spares a flush its BEGIN and
+    COMMIT round trips."""
     outcomes = [item for item in items if isinstance(item, SendOutcome)]
     callbacks = [item for item in items if isinstance(item, StatusCallback)]
 
@@ -225,14 +247,30 @@ async def record_batch(db: asyncpg.Pool | FlushConnection,
         if sids:
             early = await conn.fetch(query("delivery_take_orphans"), sids)
             # Orphans happened before anything in this flush: apply them first.
-            events = [_callback_from_row(r) for r in early] + events
-        campaigns |= await _apply_callbacks(conn, events, result, delivery_wait_s)
+            events = [callback_from_row(r) for r in early] + events
+        campaigns |= await apply_callbacks(conn, events, result, delivery_wait_s)
+        if inbox:
+            await _append_to_inbox(conn, inbox)
+            result.inboxed = len(inbox)
         if campaigns:
             result.completed_campaigns = await complete_campaigns(conn, delivery_wait_s,
                                                                   sorted(campaigns))
         return result
 
     return await with_retry(db, work, transaction=bool(outcomes))
+
+
+async def _append_to_inbox(conn: asyncpg.Connection, callbacks: Sequence[StatusCallback]
+                           ) -> None:
+    """Append callbacks, in this order, to the status inbox (0019_status_inbox.sql)."""
+    await conn.execute(
+        query("status_inbox_put"),
+        [c.sid for c in callbacks],
+        [c.status for c in callbacks],
+        [c.at for c in callbacks],
+        [c.error_code for c in callbacks],
+        [c.error_message for c in callbacks],
+    )
 
 
 async def complete_campaigns(conn: asyncpg.Connection | asyncpg.Pool, delivery_wait_s: float,
@@ -314,7 +352,7 @@ async def known_sids(pool: asyncpg.Pool, sids: list[str]) -> set[str]:
 async def orphans_with_known_sid(pool: asyncpg.Pool) -> list[StatusCallback]:
     """Take orphan callbacks whose SID is now known (to feed through the recorder)."""
     rows = await pool.fetch(query("delivery_orphans_with_known_sid"))
-    return [_callback_from_row(r) for r in rows]
+    return [callback_from_row(r) for r in rows]
 
 
 class DroppedOrphan(msgspec.Struct, frozen=True):

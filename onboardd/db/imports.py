@@ -9,6 +9,7 @@ from typing import Any, Final, TypeAlias
 import asyncpg
 import msgspec
 
+from onboardd.db import status_inbox
 from onboardd.db.access_route import ACCESS_ROUTE
 from onboardd.db.queries import query
 from onboardd.domain.columns import ColumnMapping
@@ -372,7 +373,9 @@ class SalonErrorRow(msgspec.Struct, frozen=True):
 async def lock_for_erase(conn: asyncpg.Connection, customer_id: str, salon_id: str
                          ) -> LockedCustomer | None:
     """Lock a customer of this salon and its messages (inside a transaction), or None when
-    the salon has no such customer."""
+    the salon has no such customer. First the status folder's lock, and the status callbacks
+    still waiting in the inbox for those messages go (onboardd.db.status_inbox)."""
+    await status_inbox.forget_customer(conn, customer_id, salon_id)
     row = await conn.fetchrow(query("import_erase_lock"), customer_id, salon_id)
     return None if row is None else LockedCustomer(
         normalized_phone_enc=row["normalized_phone_enc"], messages=int(row["messages"]))

@@ -53,10 +53,15 @@ class StatusCallback(msgspec.Struct, frozen=True):
 
 
 class StatusWork(msgspec.Struct):
-    """A queue item: the events plus a future resolved when they are durable."""
+    """A queue item: the events plus a future resolved when they are durable.
+
+    Status callbacks are durable once in the status inbox, applied to their messages a moment
+    later by the status folder; ``apply_now`` has the recorder apply them in its own flush
+    instead (reconciliation, which reads the messages again right after)."""
 
     items: list[SendOutcome | StatusCallback]
     done: asyncio.Future[None] | None = None
+    apply_now: bool = False
 
 
 

@@ -198,7 +198,8 @@ async def _status_one(services: Services, client: Client, message: db.AwaitingMe
 
 
 async def feed(services: Services, items: Sequence[Event]) -> bool:
-    """Put events on the recorder's queue and wait until they are durable.
+    """Put events on the recorder's queue and wait until they are applied (not only durable
+    in the status inbox: the pass and the campaign completion after it read the messages).
 
     The wait is bounded by ``[supervisor] shutdown_grace_s`` (a recorder that is down or
     restarting must not hold a job, or a stopping daemon, forever): False, logged once, when it
@@ -208,7 +209,7 @@ async def feed(services: Services, items: Sequence[Event]) -> bool:
     if not items:
         return True
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    await services.queues.status.put(StatusWork(items=list(items), done=done))
+    await services.queues.status.put(StatusWork(items=list(items), done=done, apply_now=True))
     wait_s = services.cfg.supervisor.shutdown_grace_s
     finished, _ = await asyncio.wait({done}, timeout=wait_s)
     if not finished:

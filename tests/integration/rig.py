@@ -1,5 +1,6 @@
-"""The dispatcher rig of the integration tests: services, a simulator, and the dispatcher and
-status recorder running as in the daemon (the fixture ``make_rig`` builds one)."""
+"""The dispatcher rig of the integration tests: services, a simulator, and the dispatcher, the
+status recorder and the status folder running as in the daemon (the fixture ``make_rig`` builds
+one)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestServer
 
-from onboardd.actors import dispatcher, status_recorder
+from onboardd.actors import dispatcher, status_folder, status_recorder
 from onboardd.config import Config
 from onboardd.db.pool import create_pool
 from onboardd.domain.templates import DEFAULT_TEMPLATE
@@ -105,6 +106,8 @@ async def make_rig(make_config: Callable[..., Config], db_url: str, cipher: PiiC
         supervisor.add("membership", services.membership.run, drain_last=True)
         supervisor.add("dispatcher", functools.partial(dispatcher.run, services))
         supervisor.add("status_recorder", functools.partial(status_recorder.run, services),
+                       drain_last=True)
+        supervisor.add("status_folder", functools.partial(status_folder.run, services),
                        drain_last=True)
         task = asyncio.create_task(supervisor.run())
 

@@ -79,6 +79,11 @@ async def test_scrape_counts_every_message_by_channel_outcome_and_status(
     assert flushed is not None and flushed >= 30 + posted
     assert found.value("onboardd_recorder_flush_duration_seconds_count") == found.value(
         "onboardd_recorder_flush_events_count")
+    # Each callback went through the status inbox: applied by a timed fold, none left.
+    assert found.value("onboardd_status_fold_events_sum") == posted
+    assert found.value("onboardd_status_fold_duration_seconds_count") == found.value(
+        "onboardd_status_fold_events_count")
+    assert found.value("onboardd_status_inbox_rows") == 0
     # The queues and the pool are read at scrape time.
     assert found.value("onboardd_queue_capacity", queue="status") == 1000
     assert found.value("onboardd_queue_depth", queue="campaigns") is not None

@@ -21,6 +21,7 @@ from onboardd.domain import delivery
 from onboardd.domain.status_events import SendOutcome, StatusCallback, StatusWork
 from onboardd.runtime import Services
 from tests.campaign_support import wait_for
+from tests.status_inbox_support import inbox_rows
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 TWILIO_STATUSES = ["queued", "sending", "sent", "delivered", "undelivered", "failed", "read"]
@@ -347,6 +348,8 @@ async def test_actor_resolves_futures_after_commit_and_drains_on_stop(services: 
     await task
     assert all(w.done is not None and w.done.done() and w.done.exception() is None
                for w in late)
+    # Settled once durable in the status inbox; on stop the recorder applies what it appended.
+    assert await inbox_rows(services) == 0
     counters = await assert_counters_equal(services, campaign)
     assert counters.stored["delivered"] == 40
 

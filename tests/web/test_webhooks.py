@@ -12,18 +12,20 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from twilio.request_validator import RequestValidator
 
-from onboardd.actors import status_recorder
+from onboardd.actors import status_folder, status_recorder
 from onboardd.config import Config
 from onboardd.db import delivery as db
 from onboardd.runtime import Services
 from onboardd.web.app import create_app
 from onboardd.web.webhooks import twilio_auth_token
+from tests.campaign_support import wait_for
 from tests.integration.test_status_recorder import (
     accept_all,
     new_salon,
     new_sid,
     seed_campaign,
 )
+from tests.status_inbox_support import inbox_drained
 
 STATUS = "/api/webhooks/twilio/status"
 INBOUND = "/api/webhooks/twilio/inbound"
@@ -33,12 +35,14 @@ ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 
 @pytest.fixture
 async def recorder(services: Services) -> AsyncIterator[None]:
-    """The status-recorder actor running for the test."""
+    """The status-recorder and status-folder actors running for the test (a callback answered
+    200 is durable in the status inbox; the folder applies it: see inbox_drained)."""
     stopping = asyncio.Event()
-    task = asyncio.create_task(status_recorder.run(services, stopping))
+    tasks = [asyncio.create_task(status_recorder.run(services, stopping)),
+             asyncio.create_task(status_folder.run(services, stopping))]
     yield
     stopping.set()
-    await task
+    await asyncio.gather(*tasks)
 
 
 def signed(services: Services, url: str, params: dict[str, str]) -> dict[str, str]:
@@ -128,6 +132,7 @@ async def test_status_callbacks_recorded_before_answering(client: TestClient[Any
     code, _ = await post_signed(client, services, STATUS, status_form(
         sids[1], "undelivered", ErrorCode="30005", ErrorMessage="Unknown destination handset"))
     assert code == 200
+    await inbox_drained(services)
     rows = {r["id"]: r for r in await services.pool.fetch(
         "SELECT * FROM invitation_messages WHERE campaign_id = $1", campaign)}
     assert rows[ids[0]]["status"] == "read"
@@ -139,14 +144,27 @@ async def test_status_callbacks_recorded_before_answering(client: TestClient[Any
 
 
 async def test_unknown_sid_answers_200_and_is_kept(client: TestClient[Any, Any],
-                                                   services: Services, recorder: None) -> None:
+                                                   services: Services, recorder: None,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     sid = new_sid()
     code, _ = await post_signed(client, services, STATUS, status_form(sid, "delivered"))
     assert code == 200
+    # Held in the inbox first (its send result may be committing), not an orphan yet ...
+    await wait_for(lambda: _held(services, sid), timeout_s=5)
+    assert await services.pool.fetchval("SELECT count(*) FROM status_callback_orphans") == 0
+    # ... and kept as an orphan once its hold is over.
+    monkeypatch.setattr(status_folder, "HOLD_UNKNOWN_S", 0.0)
+    services.inbox_wake.set()
+    await inbox_drained(services)
     kept = await services.pool.fetch("SELECT sid, status FROM status_callback_orphans")
     assert [(r["sid"], r["status"]) for r in kept] == [(sid, "delivered")]
     code, _ = await post_signed(client, services, STATUS, {"MessageStatus": "sent"})
     assert code == 400
+
+
+async def _held(services: Services, sid: str) -> bool:
+    return bool(await services.pool.fetchval(
+        "SELECT held_since IS NOT NULL FROM status_inbox WHERE sid = $1", sid))
 
 
 async def test_status_callback_503_when_recorder_is_not_running(

@@ -17,11 +17,12 @@ from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 from twilio.request_validator import RequestValidator
 
-from onboardd.actors import status_recorder
+from onboardd.actors import status_folder, status_recorder
 from onboardd.runtime import Services
 from onboardd.supervisor import Supervisor
 from onboardd.twilio import account as twilio_account
 from tests.integration.test_status_recorder import accept_all, message_rows, seed_campaign
+from tests.status_inbox_support import inbox_drained
 from tests.web.test_webhooks import INBOUND, SENDER, STATUS, post_signed, status_form
 
 PUBLIC_TOKEN = "simulator-auth-token"  # the constant simulator mode used to sign with
@@ -29,9 +30,12 @@ PUBLIC_TOKEN = "simulator-auth-token"  # the constant simulator mode used to sig
 
 @pytest.fixture
 async def supervised(services: Services) -> AsyncIterator[Supervisor]:
-    """The status recorder under the daemon's supervisor (crash loop: restart_max crashes)."""
+    """The status recorder and folder under the daemon's supervisor (crash loop: restart_max
+    crashes)."""
     supervisor = Supervisor(services.cfg.supervisor, services.stopping)
     supervisor.add("status_recorder", functools.partial(status_recorder.run, services),
+                   drain_last=True)
+    supervisor.add("status_folder", functools.partial(status_folder.run, services),
                    drain_last=True)
     task = asyncio.create_task(supervisor.run())
     yield supervisor
@@ -70,6 +74,7 @@ async def test_malformed_signed_callbacks_are_400_and_the_good_ones_land(
         assert code == 400, (field, body)
         assert '"code":"bad_request"' in body and field in body, body
     assert [code for code, _body in answers[len(bad):]] == [200] * len(good)
+    await inbox_drained(services)
     rows = await message_rows(services, campaign)
     assert {r["status"] for r in rows.values()} == {"delivered"}
     assert await services.pool.fetchval("SELECT count(*) FROM status_callback_orphans") == 0
@@ -80,7 +85,8 @@ async def test_malformed_signed_callbacks_are_400_and_the_good_ones_land(
 
 def supervisor_running(supervisor: Supervisor) -> bool:
     """The recorder runs (no crash, no restart) and the process was not told to stop."""
-    return supervisor.states() == {"status_recorder": "running"} and supervisor.all_running()
+    return supervisor.states() == {"status_recorder": "running", "status_folder": "running"
+                                   } and supervisor.all_running()
 
 
 async def test_forged_stop_signed_with_the_public_token_opts_nobody_out(

@@ -129,7 +129,8 @@ async def known_query_only(request: web.Request,
     """A documented operation refuses query parameters it does not take (a misspelt pageSize
     would otherwise be silently ignored), naming the first and those it takes."""
     # Twilio's webhooks may carry what the operator put in the callback URL (it is signed).
-    checked = request.query and api_area(request.path) in ("admin", "mobile")
+    # (The area first: a webhook's query is not parsed here at all.)
+    checked = api_area(request.path) in ("admin", "mobile") and request.query
     op = operation_of(request.match_info.handler) if checked else None
     if op is not None:
         allowed = query_names(op.query)

@@ -127,14 +127,16 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     structlog.contextvars.bind_contextvars(request_id=rid)
     # The route (its pattern) any pii_access_log row written by this request records.
     resource = request.match_info.route.resource
-    ACCESS_ROUTE.set(None if resource is None else f"{request.method} {resource.canonical}")
+    route = None if resource is None else resource.canonical
+    ACCESS_ROUTE.set(None if route is None else f"{request.method} {route}")
     try:
-        return await _served(request, handler, rid)
+        return await _served(request, handler, rid, route)
     finally:
         structlog.contextvars.clear_contextvars()
 
 
-async def _served(request: web.Request, handler: Handler, rid: str) -> web.StreamResponse:
+async def _served(request: web.Request, handler: Handler, rid: str, route: str | None
+                  ) -> web.StreamResponse:
     """The response within the request's log context, its access line and webhook timing."""
     started = time.perf_counter()
     services = request.app[SERVICES]
@@ -164,16 +166,11 @@ async def _served(request: web.Request, handler: Handler, rid: str) -> web.Strea
         status = response.status
         return response
     finally:
-        _answered(request, services, status, time.perf_counter() - started)
+        _answered(request, services, route, status, time.perf_counter() - started)
 
 
-def _route_label(request: web.Request) -> str:
-    """The route a webhook matched (its path pattern), so unknown paths add no series."""
-    resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else "unmatched"
-
-
-def _answered(request: web.Request, services: Services, status: int, seconds: float) -> None:
+def _answered(request: web.Request, services: Services, route: str | None, status: int,
+              seconds: float) -> None:
     """A request answered: a webhook's latency observed (refusals included), the access line.
 
     A webhook answered 2xx logs its access line at debug level only: the webhook latency
@@ -183,7 +180,8 @@ def _answered(request: web.Request, services: Services, status: int, seconds: fl
     path = request.path
     level = log.info
     if path.startswith(WEBHOOKS_PREFIX):
-        services.metrics.webhook_answered(_route_label(request), seconds)
+        # Labelled by the route a webhook matched (its pattern): unknown paths add no series.
+        services.metrics.webhook_answered(route or "unmatched", seconds)
         if status < 300:
             level = log.debug
     if path not in _UNLOGGED_PATHS:

@@ -39,6 +39,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 CHECK_PATH: Final = "/api/mobile/check-imported-customer"
 AREAS: Final = ("admin", "mobile", "webhook", "check")  # the metric's label values
+# The areas with budgets per token subject (webhooks carry no token: by address only).
+SUBJECT_AREAS: Final = frozenset({"admin", "mobile"})
 
 
 def area_of(path: str) -> str | None:
@@ -128,8 +130,10 @@ def _subject(request: web.Request) -> str | None:
 async def limit_by_subject(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Charge the request to its token subject's budget for its area (after auth)."""
     area = area_of(request.path)
-    subject = None if area is None else _subject(request)
-    if area is not None and subject is not None:
+    if area not in SUBJECT_AREAS:  # a webhook, a probe, a static file: no token subject
+        return await handler(request)
+    subject = _subject(request)
+    if subject is not None:
         limits = request.app[LIMITS]
         table = limits.by_subject.get(area)
         if table is not None and (wait := table.take(subject)) is not None:

@@ -44,6 +44,7 @@ routes = web.RouteTableDef()
 # How long a status callback waits for the recorder before answering 503 (Twilio retries).
 DURABLE_WAIT_S = 10.0
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+_EMPTY_TWIML_BYTES = EMPTY_TWIML.encode()
 
 
 def twilio_auth_token(services: Services) -> str:
@@ -91,15 +92,18 @@ def signature_valid(services: Services, request: web.Request, params: MultiDict[
 async def _raw_body(request: web.Request) -> bytes:
     """The request body, at most MAX_BODY_BYTES (413 beyond, 400 when it breaks off)."""
     limit = twilio_form.MAX_BODY_BYTES
-    if request.content_length is not None and request.content_length > limit:
+    length = request.content_length
+    if length is not None and length > limit:
         raise _too_large()
-    body = bytearray()
     try:
+        if length is not None:  # what Twilio sends: exactly that many bytes, in one read
+            return await request.content.readexactly(length)
+        body = bytearray()
         while chunk := await request.content.read(limit + 1 - len(body)):
             body += chunk
             if len(body) > limit:
                 raise _too_large()
-    except (HttpProcessingError, ConnectionError) as exc:
+    except (HttpProcessingError, ConnectionError, asyncio.IncompleteReadError) as exc:
         raise ApiError(400, f"body: could not be read ({type(exc).__name__})") from None
     return bytes(body)
 
@@ -139,7 +143,7 @@ TWIML: Final = Media("text/xml", "An empty TwiML <Response/> (nothing to send ba
 
 
 def _twiml() -> web.Response:
-    return web.Response(text=EMPTY_TWIML, content_type="text/xml")
+    return web.Response(body=_EMPTY_TWIML_BYTES, content_type="text/xml", charset="utf-8")
 
 
 @routes.post(twilio_account.STATUS_CALLBACK_PATH)

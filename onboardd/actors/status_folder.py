@@ -44,11 +44,12 @@ from datetime import UTC, datetime
 from typing import TypeAlias
 
 import asyncpg
+import structlog
 
 from onboardd.actors.outage import DatabaseWait
 from onboardd.db import parked as parked_db
 from onboardd.db import status_inbox as db
-from onboardd.db.delivery import FlushConnection
+from onboardd.db.delivery import FlushConnection, FlushResult
 from onboardd.db.pool import unreachable
 from onboardd.domain.status_events import ParkedEvent, StatusCallback, parked
 from onboardd.logging import get_logger
@@ -86,6 +87,13 @@ def _report(services: Services, fold: db.Fold, seconds: float) -> None:
         lag = max(0.0, (datetime.now(UTC) - fold.oldest_at).total_seconds())
     services.metrics.inbox_folded(fold.taken, fold.left, seconds, lag)
     services.metrics.callbacks_applied(result.callback_statuses)
+    announce_applied(services, result)
+
+
+def announce_applied(services: Services, result: FlushResult) -> None:
+    """What applying statuses changed, said once (by the folder or the recorder): callbacks
+    kept for unknown SIDs, WhatsApp messages falling back to SMS (the dispatcher is woken for
+    them), campaigns completed."""
     if result.orphaned_sids:
         log.info("callbacks_for_unknown_sids_kept", count=len(result.orphaned_sids),
                  sids=result.orphaned_sids[:20])
@@ -95,7 +103,8 @@ def _report(services: Services, fold: db.Fold, seconds: float) -> None:
         # Wake the dispatcher's claimers: SMS retries are claimable now.
         nudge(services.queues.campaigns, CampaignWake("sms_fallback"))
     for campaign_id in result.completed_campaigns:
-        log.info("campaign_completed", campaign_id=campaign_id)
+        with structlog.contextvars.bound_contextvars(campaign_id=campaign_id):
+            log.info("campaign_completed")
 
 
 async def _fold_once(services: Services, limit: int, conn: FoldOn) -> db.Fold:

@@ -70,7 +70,7 @@ from onboardd.db.pool import unreachable
 from onboardd.domain.status_events import SendOutcome, StatusCallback, StatusWork, parked, safe_text
 from onboardd.logging import get_logger
 from onboardd.metrics import Metrics
-from onboardd.runtime import CampaignWake, Services, nudge
+from onboardd.runtime import Services
 
 # Where a flush runs: the recorder's own connection, or any of the pool's.
 FlushOn: TypeAlias = db.FlushConnection | asyncpg.Pool
@@ -245,17 +245,7 @@ async def flush(services: Services, batch: list[StatusWork],
         log.info("outcomes_ignored", count=len(result.outcomes_ignored),
                  message_ids=result.outcomes_ignored[:20],
                  reason="message no longer pending or in flight")
-    if result.orphaned_sids:
-        log.info("callbacks_for_unknown_sids_kept", count=len(result.orphaned_sids),
-                 sids=result.orphaned_sids[:20])
-    if result.fell_back_sids:
-        log.info("whatsapp_unreachable_fallback_to_sms", count=len(result.fell_back_sids),
-                 sids=result.fell_back_sids[:20])
-        # Wake the dispatcher's claimers: SMS retries are claimable now.
-        nudge(services.queues.campaigns, CampaignWake("sms_fallback"))
-    for campaign_id in result.completed_campaigns:
-        with structlog.contextvars.bound_contextvars(campaign_id=campaign_id):
-            log.info("campaign_completed")
+    status_folder.announce_applied(services, result)
     return result
 
 

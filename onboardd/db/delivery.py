@@ -12,6 +12,7 @@ status; their definitions are the ``onboardd_counts_*`` SQL functions (migration
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import TypeVar
 
 import asyncpg
@@ -194,20 +195,23 @@ async def apply_callbacks(conn: asyncpg.Connection, events: list[StatusCallback]
     return {r["campaign_id"] for r in records if r["settles"]} - kept_open
 
 
+def callback_columns(callbacks: Sequence[StatusCallback]
+                     ) -> tuple[list[str], list[str], list[datetime], list[int | None],
+                                list[str | None]]:
+    """Callbacks as the column arrays ($1..$5: sid, status, at, error code, error message) the
+    set-based inserts unnest."""
+    return ([c.sid for c in callbacks], [c.status for c in callbacks],
+            [c.at for c in callbacks], [c.error_code for c in callbacks],
+            [c.error_message for c in callbacks])
+
+
 async def keep_orphans(conn: asyncpg.Connection, orphans: list[StatusCallback],
                        result: FlushResult) -> None:
     """Keep callbacks of SIDs no message carries in status_callback_orphans: the send result
     that brings the SID takes them (delivery_take_orphans), or reconciliation does."""
     if not orphans:
         return
-    await conn.execute(
-        query("delivery_keep_orphans"),
-        [e.sid for e in orphans],
-        [e.status for e in orphans],
-        [e.at for e in orphans],
-        [e.error_code for e in orphans],
-        [e.error_message for e in orphans],
-    )
+    await conn.execute(query("delivery_keep_orphans"), *callback_columns(orphans))
     result.orphaned_sids.extend(sorted({e.sid for e in orphans}))
 
 
@@ -263,14 +267,7 @@ async def record_batch(db: asyncpg.Pool | FlushConnection,
 async def _append_to_inbox(conn: asyncpg.Connection, callbacks: Sequence[StatusCallback]
                            ) -> None:
     """Append callbacks, in this order, to the status inbox (0019_status_inbox.sql)."""
-    await conn.execute(
-        query("status_inbox_put"),
-        [c.sid for c in callbacks],
-        [c.status for c in callbacks],
-        [c.at for c in callbacks],
-        [c.error_code for c in callbacks],
-        [c.error_message for c in callbacks],
-    )
+    await conn.execute(query("status_inbox_put"), *callback_columns(callbacks))
 
 
 async def complete_campaigns(conn: asyncpg.Connection | asyncpg.Pool, delivery_wait_s: float,

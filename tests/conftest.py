@@ -258,6 +258,15 @@ def decode(body: bytes) -> Any:
     return msgspec.json.decode(body)
 
 
+def error_of(status: int, body: bytes, expected: int) -> dict[str, Any]:
+    """The error of a refusal: the status expected, the one error shape, nothing more."""
+    assert status == expected, body
+    data = decode(body)
+    assert set(data) == {"error"} and set(data["error"]) == {"code", "message", "details"}
+    error: dict[str, Any] = data["error"]
+    return error
+
+
 def random_id() -> str:
     """A short random id."""
     return secrets.token_hex(6)

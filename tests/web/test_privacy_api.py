@@ -18,19 +18,11 @@ from onboardd.services import customers as customers_service
 from onboardd.services import import_holds
 from onboardd.services.imports import ROW_PURPOSE
 from tests.campaign_support import add_customers
-from tests.conftest import bearer, decode
+from tests.conftest import bearer, error_of
 from tests.web.test_imports_api import GOOD_CSV, import_file, upload, wait_done
 
 Client = TestClient[Any, Any]
 PRIYA = "+919876543210"
-
-
-def _error(status: int, body: bytes, expected: int) -> dict[str, Any]:
-    assert status == expected, body
-    data = decode(body)
-    assert set(data) == {"error"} and set(data["error"]) == {"code", "message", "details"}
-    error: dict[str, Any] = data["error"]
-    return error
 
 
 async def _ids(client: Client, salon: str, headers: dict[str, str]) -> dict[str, str]:
@@ -122,12 +114,12 @@ async def test_export_holds_everything_stored_about_the_customer(
     other_headers = bearer(tokens, "admin-2", "admin", [other])
     resp = await client.get(f"/api/salons/{salon}/customers/imported/{priya}/export",
                             headers=other_headers)
-    _error(resp.status, await resp.read(), 403)
+    error_of(resp.status, await resp.read(), 403)
     resp = await client.get(f"/api/salons/{other}/customers/imported/{priya}/export",
                             headers=other_headers)
-    assert _error(resp.status, await resp.read(), 404)["code"] == "customer_not_found"
+    assert error_of(resp.status, await resp.read(), 404)["code"] == "customer_not_found"
     resp = await client.get(f"/api/salons/{salon}/customers/imported/{priya}/export")
-    _error(resp.status, await resp.read(), 401)
+    error_of(resp.status, await resp.read(), 401)
     assert await pool.fetchval(
         "SELECT count(*) FROM pii_access_log WHERE action = 'export_customer'") == 1
 
@@ -149,7 +141,7 @@ async def test_erase_waits_for_a_preview_holding_the_number(
                            "Priya Sharma,098765 43210,\n")
     base = f"/api/salons/{salon}/customers/imported"
     resp = await client.delete(f"{base}/{priya}", headers=admin_headers)
-    error = _error(resp.status, await resp.read(), 409)
+    error = error_of(resp.status, await resp.read(), 409)
     assert error["code"] == "import_in_progress"
     assert "awaiting confirmation" in error["message"]
     assert "erase them again once the import has finished" in error["message"]
@@ -209,7 +201,7 @@ async def test_erase_waits_for_a_running_import_and_cleans_its_error_rows(
 
     resp = await client.delete(f"/api/salons/{salon}/customers/imported/{priya}",
                                headers=admin_headers)
-    error = _error(resp.status, await resp.read(), 409)
+    error = error_of(resp.status, await resp.read(), 409)
     assert "being imported now" in error["message"] and "0% done" in error["message"]
     assert error["details"]["imports"][0]["status"] == "processing"
     assert resp.headers["Retry-After"] == "60"
@@ -257,7 +249,7 @@ async def test_an_upload_arriving_during_the_erase_is_read_too(
     monkeypatch.setattr(customers_service, "open_imports_holding", racing)
     resp = await client.delete(f"/api/salons/{salon}/customers/imported/{priya}",
                                headers=admin_headers)
-    error = _error(resp.status, await resp.read(), 409)
+    error = error_of(resp.status, await resp.read(), 409)
     assert error["code"] == "import_in_progress" and calls == [0, 1]
     assert await pool.fetchval("SELECT count(*) FROM imported_customers") == 1
 
@@ -343,7 +335,7 @@ async def test_access_log_bad_parameters_are_422_naming_them(
             ({"from": "' OR 1=1 --"}, "from"), ({"customerId": "x" * 500}, "customerId"),
             ({"customerId": "a\x00b"}, "customerId")]:
         resp = await client.get(url, headers=admin_headers, params=params)
-        error = _error(resp.status, await resp.read(), 422)
+        error = error_of(resp.status, await resp.read(), 422)
         assert error["details"] == {"field": parameter}, params
         assert error["message"].startswith(f"{parameter}: "), error
     # Ids no customer can have are simply not found.
@@ -351,8 +343,8 @@ async def test_access_log_bad_parameters_are_422_naming_them(
         resp = await client.request(
             method, f"/api/salons/{salon}/customers/imported/a%00b"
             + ("/export" if method == "GET" else ""), headers=admin_headers)
-        assert _error(resp.status, await resp.read(), 404)["code"] == "customer_not_found"
+        assert error_of(resp.status, await resp.read(), 404)["code"] == "customer_not_found"
     resp = await client.get(url, headers=bearer(tokens, "admin-2", "admin", ["elsewhere"]))
-    _error(resp.status, await resp.read(), 403)
+    error_of(resp.status, await resp.read(), 403)
     resp = await client.get(url)
-    _error(resp.status, await resp.read(), 401)
+    error_of(resp.status, await resp.read(), 401)

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from onboardd.auth import TokenCodec
 from onboardd.runtime import Services
-from tests.conftest import bearer, decode
+from tests.conftest import bearer, decode, error_of
 
 Client = TestClient[Any, Any]
 OFFER = {"name": "Welcome", "discountType": "fixed", "discountValue": 10000}
@@ -25,14 +25,6 @@ async def _rows(services: Services) -> dict[str, int]:
                 for table in TABLES}
 
 
-def _error(status: int, body: bytes, expected: int) -> dict[str, Any]:
-    assert status == expected, body
-    data = decode(body)
-    assert set(data) == {"error"} and set(data["error"]) == {"code", "message", "details"}
-    error: dict[str, Any] = data["error"]
-    return error
-
-
 async def test_an_encoded_slash_path_is_refused_and_writes_nothing(
         client: Client, services: Services, tokens: TokenCodec) -> None:
     # The finding: A's admin reads and writes "salon A/../B" through A%2F..%2FB.
@@ -41,10 +33,10 @@ async def test_an_encoded_slash_path_is_refused_and_writes_nothing(
     headers = bearer(tokens, "admin-a", "admin", ["A"])
     before = await _rows(services)
     resp = await client.get("/api/salons/A%2F..%2FB/welcome-offers", headers=headers)
-    _error(resp.status, await resp.read(), 404)
+    error_of(resp.status, await resp.read(), 404)
     resp = await client.post("/api/salons/A%2F..%2FB/welcome-offers", headers=headers,
                              json=OFFER)
-    _error(resp.status, await resp.read(), 404)
+    error_of(resp.status, await resp.read(), 404)
     assert await _rows(services) == before
 
 
@@ -59,10 +51,10 @@ async def test_a_salon_id_holding_a_slash_never_routes_even_when_granted(
     before = await _rows(services)
     url = f"/api/salons/{encoded}/welcome-offers"
     resp = await client.get(url, headers=headers)
-    error = _error(resp.status, await resp.read(), 404)
+    error = error_of(resp.status, await resp.read(), 404)
     assert "'/'" in error["message"]
     resp = await client.post(url, headers=headers, json=OFFER)
-    _error(resp.status, await resp.read(), 404)
+    error_of(resp.status, await resp.read(), 404)
     assert await _rows(services) == before
 
 
@@ -73,7 +65,7 @@ async def test_the_handler_sees_the_salon_the_token_was_checked_for(
     other = bearer(tokens, "admin-2", "admin", ["someone-else"])
     encoded = "".join(f"%{byte:02X}" for byte in salon.encode())
     resp = await client.get(f"/api/salons/{encoded}/welcome-offers", headers=other)
-    _error(resp.status, await resp.read(), 403)
+    error_of(resp.status, await resp.read(), 403)
     mine = bearer(tokens, "admin-1", "admin", [salon])
     resp = await client.get(f"/api/salons/{encoded}/welcome-offers", headers=mine)
     assert (resp.status, decode(await resp.read())) == (200, {"offers": []})
@@ -94,7 +86,7 @@ async def test_a_salon_that_does_not_exist_is_404_on_every_route(
     before = await _rows(services)
     resp = await client.request(method, f"/api/salons/no-such-salon/{path}", headers=headers,
                                 json=body)
-    error = _error(resp.status, await resp.read(), 404)
+    error = error_of(resp.status, await resp.read(), 404)
     assert error["details"] == {"salonId": "no-such-salon"}
     assert "no-such-salon" in error["message"]
     assert await _rows(services) == before
@@ -107,6 +99,6 @@ async def test_unauthenticated_and_foreign_callers_learn_nothing_about_existence
     stranger = bearer(tokens, "admin-2", "admin", ["elsewhere"])
     for salon_id in (salon, "no-such-salon"):
         resp = await client.get(f"/api/salons/{salon_id}/welcome-offers")
-        _error(resp.status, await resp.read(), 401)
+        error_of(resp.status, await resp.read(), 401)
         resp = await client.get(f"/api/salons/{salon_id}/welcome-offers", headers=stranger)
-        _error(resp.status, await resp.read(), 403)
+        error_of(resp.status, await resp.read(), 403)

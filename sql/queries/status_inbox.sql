@@ -36,11 +36,20 @@ WITH picked AS (
     LIMIT $1
 ),
 taken AS (
+    -- By primary key (an IN (subquery) here was planned as a scan of the whole inbox).
     DELETE FROM status_inbox
-    WHERE id IN (SELECT id FROM picked)
+    WHERE id = ANY (ARRAY(SELECT id FROM picked))
     RETURNING id, sid, status, at, error_code, error_message, held_since
 )
-SELECT t.*, (SELECT count(*) FROM status_inbox) - (SELECT count(*) FROM taken) AS left_behind,
+SELECT t.*,
+       -- Counted in the statement's snapshot (before the delete). A fold of fewer than $1 rows
+       -- took every row not held: only held ones stay, counted on their index; only a full
+       -- fold counts the whole inbox (a CASE branch's subquery runs only when it is taken).
+       CASE WHEN (SELECT count(*) FROM taken) < $1
+            THEN (SELECT count(*) FROM status_inbox WHERE held_since IS NOT NULL)
+                 - (SELECT count(*) FROM taken WHERE held_since IS NOT NULL)
+            ELSE (SELECT count(*) FROM status_inbox) - (SELECT count(*) FROM taken)
+       END AS left_behind,
        -- An earlier callback of its SID stays held (its SID was unknown as this statement
        -- began): this one waits for it, so callbacks are applied in inbox order.
        (t.held_since IS NULL

@@ -201,13 +201,21 @@ async def test_the_folder_drains_the_inbox_at_start_and_on_stop(services: Servic
     assert counters.stored["delivered"] == 10
 
 
-async def test_an_erase_takes_its_customers_waiting_callbacks_and_no_others(
-        services: Services, salon: str) -> None:
-    campaign, ids = await seed_campaign(services, salon, 3)
+async def delivered_waiting(services: Services, salon: str, n: int
+                            ) -> tuple[str, list[str], str]:
+    """A campaign of n accepted messages whose 'delivered' callbacks wait in the inbox; returns
+    (campaign, their SIDs, the customer of the first message)."""
+    campaign, ids = await seed_campaign(services, salon, n)
     sids = await accept_all(services, ids)
     await append(services, [cb(sid, "delivered") for sid in sids])
     customer = await services.pool.fetchval(
         "SELECT imported_customer_id FROM invitation_messages WHERE id = $1", ids[0])
+    return campaign, sids, customer
+
+
+async def test_an_erase_takes_its_customers_waiting_callbacks_and_no_others(
+        services: Services, salon: str) -> None:
+    campaign, sids, customer = await delivered_waiting(services, salon, 3)
     # An erase of another salon's customer id (a wrong salon) takes nothing.
     other_salon = await services.pool.fetchval(
         "INSERT INTO salons (name) VALUES ('Other') RETURNING id")
@@ -227,11 +235,7 @@ async def test_an_erase_takes_its_customers_waiting_callbacks_and_no_others(
 async def test_an_erase_waits_for_a_running_fold_and_a_fold_for_an_erase(
         services: Services, salon: str) -> None:
     """Both take the folder's lock first: neither waits for the other in a cycle."""
-    campaign, ids = await seed_campaign(services, salon, 2)
-    sids = await accept_all(services, ids)
-    await append(services, [cb(sid, "delivered") for sid in sids])
-    customer = await services.pool.fetchval(
-        "SELECT imported_customer_id FROM invitation_messages WHERE id = $1", ids[0])
+    campaign, _sids, customer = await delivered_waiting(services, salon, 2)
     async with services.pool.acquire() as conn:
         tx = conn.transaction()
         await tx.start()
@@ -407,3 +411,4 @@ async def test_a_callback_behind_a_held_one_of_its_sid_waits_for_it(
     assert row["sent_at"] == cb(sid, "sent", 1).at
     assert await inbox_rows(services) == 0
     await assert_counters_equal(services, campaign)
+

@@ -74,3 +74,37 @@ def machine() -> dict[str, object]:
                 model = line.split(":", 1)[1].strip()
                 break
     return {"nproc": len(os.sched_getaffinity(0)), "cpu": model}
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by this process ("server"), its other Python
+    children ("client") and every PostgreSQL process ("postgres"); read from /proc (Linux),
+    empty elsewhere. Take two readings around a run: their difference splits its CPU."""
+    me = os.getpid()
+    tick = os.sysconf("SC_CLK_TCK")
+    totals = {"server": 0.0, "client": 0.0, "postgres": 0.0}
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").exists():
+        return {}
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        ppid, used = int(fields[1]), (int(fields[11]) + int(fields[12])) / tick
+        if int(entry.name) == me:
+            totals["server"] += used
+        elif comm == "postgres":
+            totals["postgres"] += used
+        elif ppid == me and comm.startswith("python"):
+            totals["client"] += used
+    return totals
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds by process kind between two cpu_seconds readings."""
+    return {kind: after[kind] - before[kind] for kind in after}

@@ -17,7 +17,7 @@ from onboardd.web import (
     api_offers,
     api_privacy,
     api_salon_settings,
-    contract,
+    front,
     health,
     metrics,
     openapi,
@@ -25,7 +25,7 @@ from onboardd.web import (
     webhooks,
 )
 from onboardd.web.keys import READINESS, SERVICES
-from onboardd.web.middleware import authenticate, request_context
+from onboardd.web.middleware import request_context
 
 # JSON bodies are small; the import upload streams its multipart body with its own limit.
 MAX_JSON_BODY = 1024 * 1024
@@ -50,10 +50,8 @@ def _area_routes() -> Iterable[web.RouteTableDef]:
 def create_app(services: Services,
                readiness: Callable[[], dict[str, str]] | None = None) -> web.Application:
     """Build the app around already-started services."""
-    app = web.Application(middlewares=[request_context, ratelimit.limit_by_address,
-                                       authenticate, admin.admin_guard,
-                                       ratelimit.limit_by_subject,
-                                       contract.known_query_only],
+    # Every request's context first, then the checks of its area (onboardd.web.front).
+    app = web.Application(middlewares=[request_context, front.by_area],
                           client_max_size=MAX_JSON_BODY)
     app[SERVICES] = services
     ratelimit.setup(app, services.cfg.ratelimit)

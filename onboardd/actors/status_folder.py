@@ -61,8 +61,9 @@ FOLD_MAX = 2_000  # inbox rows per fold (one transaction)
 # After a wake, how long the folder lets callbacks gather before it folds: under load a fold then
 # carries tens to hundreds of rows (and a message's several callbacks often meet in it), instead
 # of paying a transaction for each recorder flush; a status is applied within about this much
-# plus one fold of its answer.
-FOLD_LINGER_S = 0.05
+# plus one fold of its answer. (0.2 s rather than 0.05: PostgreSQL spent ~74 us a callback
+# instead of ~84 in tests/bench/bench_webhooks.py, three runs of each.)
+FOLD_LINGER_S = 0.2
 # How long a callback whose SID no message carries yet stays held in the inbox (its send result
 # may be committing as the fold runs) before it is kept as an orphan (onboardd.db.status_inbox),
 # and how soon, while some are held, the folder looks again whether their SIDs are known.

@@ -21,15 +21,13 @@ chains them, as aiohttp would, once per handler.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Protocol
 
 from aiohttp import web
 
 from onboardd.web import admin, contract, ratelimit
-from onboardd.web.middleware import WEBHOOKS_PREFIX, authenticate
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+from onboardd.web.middleware import WEBHOOKS_PREFIX, Handler, authenticate
 
 
 class Middleware(Protocol):

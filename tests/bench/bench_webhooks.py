@@ -189,7 +189,7 @@ def ratio_figures(floors: list[Run], durables: list[Run]) -> dict[str, object]:
         "ratio": round(durable_rate / floor_rate, 3),
         "round_ratios": [round(rate(d) / ((rate(before) + rate(after)) / 2), 3)
                          for d, before, after in zip(durables, floors, floors[1:],
-                                                                 strict=False)],
+                                                     strict=False)],
         "ratio_vs_best_floor": round(durable_rate / max(rate(r) for r in floors), 3),
         "floor_runs_events_per_s": [round(rate(r), 1) for r in floors],
         "durable_runs_events_per_s": [round(rate(r), 1) for r in durables],

@@ -45,6 +45,7 @@ routes = web.RouteTableDef()
 DURABLE_WAIT_S = 10.0
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 _EMPTY_TWIML_BYTES = EMPTY_TWIML.encode()
+_TWIML_HEADERS: Final = {"Content-Type": "text/xml; charset=utf-8"}
 
 
 def twilio_auth_token(services: Services) -> str:
@@ -139,11 +140,40 @@ async def signed_form(request: web.Request) -> MultiDict[str]:
     return params
 
 
+def _expire(done: asyncio.Future[None]) -> None:
+    """The durable wait of a callback ran out: its webhook answers 503."""
+    if not done.done():
+        done.set_exception(TimeoutError())
+
+
+async def _durable(queue: asyncio.Queue[StatusWork], event: StatusCallback) -> None:
+    """Queue a callback for the status recorder and return once it is durable; TimeoutError
+    after DURABLE_WAIT_S, or the recorder's error.
+
+    The recorder settles the future only while it is pending: when the wait ran out, the
+    event is still recorded, and Twilio's retry changes nothing. The deadline is one timer on
+    the future (asyncio.timeout's cancel scope costs twice as much, on the path every callback
+    of a storm takes); only a full queue, the recorder far behind, waits under a scope."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    expiry = loop.call_later(DURABLE_WAIT_S, _expire, done)
+    try:
+        work = StatusWork(items=[event], done=done)
+        try:
+            queue.put_nowait(work)
+        except asyncio.QueueFull:
+            async with asyncio.timeout_at(expiry.when()):
+                await queue.put(work)
+        await done
+    finally:
+        expiry.cancel()
+
+
 TWIML: Final = Media("text/xml", "An empty TwiML <Response/> (nothing to send back)")
 
 
 def _twiml() -> web.Response:
-    return web.Response(body=_EMPTY_TWIML_BYTES, content_type="text/xml", charset="utf-8")
+    return web.Response(body=_EMPTY_TWIML_BYTES, headers=_TWIML_HEADERS)
 
 
 @routes.post(twilio_account.STATUS_CALLBACK_PATH)
@@ -163,13 +193,8 @@ async def status_callback(request: web.Request) -> web.StreamResponse:
     event = StatusCallback(sid=sid, status=fields.status, at=datetime.now(UTC),
                            error_code=fields.error_code, error_message=fields.error_message)
     svc = services_of(request)
-    # The recorder settles `done` only while it is pending: when the wait times out (and the
-    # future is cancelled), the event is still recorded, and Twilio's retry changes nothing.
-    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     try:
-        async with asyncio.timeout(DURABLE_WAIT_S):
-            await svc.queues.status.put(StatusWork(items=[event], done=done))
-            await done
+        await _durable(svc.queues.status, event)
     except TimeoutError:
         log.error("status_callback_not_recorded", sid=sid, reason="recorder busy or down")
         raise ApiError(503, "status not recorded yet; retry later",

@@ -15,6 +15,7 @@ from twilio.request_validator import RequestValidator
 from onboardd.actors import status_folder, status_recorder
 from onboardd.config import Config
 from onboardd.db import delivery as db
+from onboardd.domain.status_events import StatusWork
 from onboardd.runtime import Services
 from onboardd.web.app import create_app
 from onboardd.web.webhooks import twilio_auth_token
@@ -175,6 +176,46 @@ async def test_status_callback_503_when_recorder_is_not_running(
     monkeypatch.setattr(webhooks, "DURABLE_WAIT_S", 0.05)
     code, _ = await post_signed(client, services, STATUS, status_form(new_sid(), "sent"))
     assert code == 503
+
+
+async def test_status_callback_503_when_the_recorder_queue_stays_full(
+        client: TestClient[Any, Any], services: Services,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full queue (the recorder far behind) is waited on within the same deadline; the
+    callback that found no room is not queued, so nothing is recorded behind the 503."""
+    from onboardd.web import webhooks
+
+    full: asyncio.Queue[StatusWork] = asyncio.Queue(maxsize=1)
+    full.put_nowait(StatusWork(items=[]))
+    monkeypatch.setattr(services.queues, "status", full)
+    monkeypatch.setattr(webhooks, "DURABLE_WAIT_S", 0.05)
+    code, body = await post_signed(client, services, STATUS, status_form(new_sid(), "sent"))
+    assert code == 503, body
+    assert full.qsize() == 1 and full.get_nowait().items == []
+
+
+async def test_status_callback_waits_for_room_in_a_full_queue_then_answers_when_durable(
+        client: TestClient[Any, Any], services: Services,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A callback that finds the queue full waits for room, then for its commit: 200, and the
+    callback is in the status inbox."""
+    full: asyncio.Queue[StatusWork] = asyncio.Queue(maxsize=1)
+    full.put_nowait(StatusWork(items=[]))
+    monkeypatch.setattr(services.queues, "status", full)
+    sid = new_sid()
+    posted = asyncio.create_task(post_signed(client, services, STATUS, status_form(sid, "sent")))
+    await asyncio.sleep(0.2)
+    assert not posted.done()  # waiting for room
+    stopping = asyncio.Event()
+    recorder = asyncio.create_task(status_recorder.run(services, stopping))
+    try:
+        code, body = await asyncio.wait_for(posted, 5)
+    finally:
+        stopping.set()
+        await recorder
+    assert code == 200, body
+    assert await services.pool.fetchval("SELECT status FROM status_inbox WHERE sid = $1",
+                                        sid) == "sent"
 
 
 async def _customer_statuses(services: Services, phone_hash: bytes) -> list[str]:

@@ -8,7 +8,9 @@ error shape). After it, this one middleware routes the request:
   (``ratelimit.limit_by_address``) and go to their handler, which checks the signature. None
   of the other checks applies to them: they carry no token, no admin session, and their query
   (which the operator may have put in the callback URL, signed with it) is not checked.
-- Everything else goes through the whole chain, in this order: the address budget (before any
+- Everything else goes through the whole chain, in this order: the admin UI's pages
+  (``admin.admin_pages``: for /admin paths only, security headers and every refusal after it
+  shown as a page in words, the address budget's 429 included), the address budget (before any
   token is read, so a flood of bad tokens is refused by address), the bearer token
   (``middleware.authenticate``), the admin UI's session (``admin.admin_guard``), the token
   subject's budget (``ratelimit.limit_by_subject``) and the query parameters the operation
@@ -39,6 +41,7 @@ class Middleware(Protocol):
 
 # The checks of every request but a webhook, outermost first.
 CHAIN: tuple[Middleware, ...] = (
+    admin.admin_pages,
     ratelimit.limit_by_address,
     authenticate,
     admin.admin_guard,

@@ -133,11 +133,25 @@ async def test_areas_do_not_share_budgets(app_for: AppFor, tokens: TokenCodec,
         assert (error["details"]["area"], error["details"]["by"]) == ("webhook", "address")
 
 
-async def test_the_admin_ui_counts_as_admin(app_for: AppFor) -> None:
+async def test_the_admin_ui_counts_as_admin_and_its_429_is_a_page(app_for: AppFor) -> None:
+    """The address budget refuses the admin UI before any session is read, and says so in a
+    page in words (never JSON), with Retry-After and the security headers."""
     async with app_for(**limits(admin_ip_burst="1")) as (client, _svc):
         assert (await client.get("/admin/login")).status == 200
-        error = await refused(await client.get("/admin/login"))
-        assert error["details"]["area"] == "admin"
+        page = await client.get("/admin/login")
+        assert page.status == 429
+        assert "text/html" in page.headers["Content-Type"]
+        assert page.headers["Content-Security-Policy"].startswith("default-src 'self'")
+        wait = int(page.headers["Retry-After"])
+        text = await page.text()
+        assert "Too many requests" in text
+        assert f"Wait {wait} second" in text
+        assert "rate_limited" not in text and "retryAfterSeconds" not in text  # no JSON
+        htmx = await client.get("/admin/login", headers={"HX-Request": "true"})
+        assert htmx.status == 429 and htmx.headers["HX-Retarget"] == "#flash"
+        assert "Too many requests" in await htmx.text()
+        scraped = await (await client.get("/metrics")).text()
+        assert 'onboardd_rate_limited_total{area="admin"} 2.0' in scraped
 
 
 async def test_probes_metrics_and_static_files_are_exempt(app_for: AppFor) -> None:

@@ -14,10 +14,10 @@ from onboardd.web.admin import (
     offers,
 )
 from onboardd.web.admin.assets import PREFIX, Assets
-from onboardd.web.admin.guard import admin_guard
+from onboardd.web.admin.guard import admin_guard, admin_pages
 from onboardd.web.admin.render import setup_templates
 
-__all__ = ["admin_guard", "setup"]
+__all__ = ["admin_guard", "admin_pages", "setup"]
 
 
 def setup(app: web.Application) -> None:

@@ -1,6 +1,10 @@
-"""The admin UI's middleware: security headers on every /admin response, a session for every
-page but the login, a CSRF check on every state-changing request, and every failure shown as a
-page in words (never JSON, never a traceback)."""
+"""The admin UI's middlewares, for /admin paths only.
+
+``admin_pages`` comes first of the checks (onboardd.web.front): every /admin response carries
+the security headers, and every failure is shown as a page in words (never JSON, never a
+traceback), the address budget's 429 included, which is refused after it. ``admin_guard``
+comes after the bearer-token check: a session for every page but the login, and a CSRF check
+on every state-changing request."""
 
 from __future__ import annotations
 
@@ -48,10 +52,15 @@ TITLES = {400: "That request cannot be used", 403: "Not allowed", 404: "Not foun
           422: "Please check the form", 429: "Too many requests"}
 
 
+def _is_admin(path: str) -> bool:
+    return path == ADMIN or path.startswith(ADMIN + "/")
+
+
 @web.middleware
-async def admin_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Everything under /admin passes here; other paths go straight on."""
-    if request.path != ADMIN and not request.path.startswith(ADMIN + "/"):
+async def admin_pages(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """An /admin response with the security headers, whatever went wrong shown as a page;
+    other paths go straight on."""
+    if not _is_admin(request.path):
         return await handler(request)
     try:
         response = await _shown(request, handler)
@@ -60,6 +69,15 @@ async def admin_guard(request: web.Request, handler: Handler) -> web.StreamRespo
         raise
     response.headers.update(SECURITY_HEADERS)
     return response
+
+
+@web.middleware
+async def admin_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """An /admin page but the login needs a session, a state-changing request a CSRF token
+    too; other paths go straight on."""
+    if not _is_admin(request.path):
+        return await handler(request)
+    return await _guarded(request, handler)
 
 
 def _to_login(request: web.Request) -> web.StreamResponse:
@@ -125,17 +143,26 @@ async def _csrf_problem(request: web.Request, found: session.AdminSession) -> st
     return None
 
 
+def _refusal(request: web.Request, err: ApiError) -> web.Response:
+    """An ApiError as a page; a rate limit's says how long to wait (and keeps Retry-After)."""
+    sentence = err.message
+    if err.status == 429 and (wait := err.headers.get("Retry-After")):
+        sentence = (f"Too many requests in a short time. Wait {wait} second"
+                    f"{'' if wait == '1' else 's'}, then try again.")
+    response = render.problem(request, err.status, TITLES.get(err.status, "Not done"), sentence)
+    if "Retry-After" in err.headers:
+        response.headers["Retry-After"] = err.headers["Retry-After"]
+    return response
+
+
 async def _shown(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The guarded handler's response, or what went wrong as a page in words."""
+    """The handler's response, or what went wrong as a page in words."""
     try:
-        return await _guarded(request, handler)
+        return await handler(request)
     except ServiceError as exc:
-        err = api_error(exc)
-        return render.problem(request, err.status, TITLES.get(err.status, "Not done"),
-                              err.message)
+        return _refusal(request, api_error(exc))
     except ApiError as err:
-        return render.problem(request, err.status, TITLES.get(err.status, "Not done"),
-                              err.message)
+        return _refusal(request, err)
     except web.HTTPNotFound:
         return render.problem(request, 404, "Not found",
                               "There is no such page. Use the menu to find your way.")

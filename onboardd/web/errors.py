@@ -7,6 +7,8 @@ from typing import Any, Final
 import msgspec
 from aiohttp import web
 
+from onboardd.db.pool import unreachable
+from onboardd.db.retry import RETRYABLE
 from onboardd.services.errors import Kind, ServiceError
 
 _DEFAULT_CODES = {
@@ -72,6 +74,31 @@ def api_error(exc: ServiceError) -> ApiError:
                else None)
     return ApiError(STATUS_OF_KIND[exc.kind], exc.message, code=exc.code, details=exc.details,
                     headers=headers)
+
+
+# How long a caller is asked to wait: a lock conflict clears at once, a restart takes seconds.
+CONFLICT_RETRY_AFTER_S: Final = 1
+UNREACHABLE_RETRY_AFTER_S: Final = 5
+
+
+def unavailable(exc: BaseException) -> ApiError | None:
+    """A 503 with Retry-After for a request the database could not serve right now, or None
+    for any other failure (a server error). Two cases: the database is unreachable (down,
+    restarting, out of connections: onboardd.db.pool.unreachable), or a deadlock or
+    serialization failure outlasted its transaction's retries (onboardd.db.retry: rolled back,
+    nothing changed)."""
+    if isinstance(exc, RETRYABLE):
+        return ApiError(503, "the database was busy with a conflicting change and nothing was "
+                        f"changed; send the request again in {CONFLICT_RETRY_AFTER_S}s",
+                        details={"reason": "conflict"},
+                        headers={"Retry-After": str(CONFLICT_RETRY_AFTER_S)})
+    if unreachable(exc):
+        return ApiError(503, "the database is unreachable right now (restarting, or out of "
+                        f"connections); retry in {UNREACHABLE_RETRY_AFTER_S}s (a change sent as "
+                        "it went down may have been saved: read before sending it again)",
+                        details={"reason": "database_unreachable"},
+                        headers={"Retry-After": str(UNREACHABLE_RETRY_AFTER_S)})
+    return None
 
 
 def error_body(status: int, message: str, code: str | None = None,

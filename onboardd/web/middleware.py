@@ -32,7 +32,7 @@ from onboardd.domain.salons import salon_id_problem
 from onboardd.logging import get_logger
 from onboardd.runtime import Services
 from onboardd.services.errors import ServiceError
-from onboardd.web.errors import ApiError, api_error, error_body, error_response
+from onboardd.web.errors import ApiError, api_error, error_body, error_response, unavailable
 from onboardd.web.keys import PRINCIPAL_KEY, REQUEST_ID_KEY, SALON_ID_KEY, SERVICES
 from onboardd.web.slow_bodies import BodyTimeout, BodyWatch
 
@@ -243,6 +243,10 @@ async def _answer(request: web.Request, handler: Handler, rid: str) -> web.Strea
         response.force_close()
         return response
     except Exception as exc:
+        if busy := unavailable(exc):  # the database, not this request: 503, try again
+            log.warning("request_unavailable", method=request.method, path=request.path,
+                        reason=busy.details, error=type(exc).__name__)
+            return error_response(busy, rid)
         log.error("request_failed", method=request.method, path=request.path, exc_info=exc)
         return error_response(ApiError(500, f"internal error (request id {rid})"), rid)
 

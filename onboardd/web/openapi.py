@@ -58,20 +58,26 @@ SECURITY_SCHEMES: Final = {
 }
 
 # Why each refusal happens, for the statuses every operation of an area can answer.
+_UNAVAILABLE: Final = ("The database is unreachable (details.reason database_unreachable) or a "
+                       "lock conflict outlasted its retries (conflict); retry after Retry-After "
+                       "seconds")
 _AREA_REFUSALS: Final[Mapping[str, Mapping[int, str]]] = {
     "admin": {401: "No token, or a token that is invalid, expired or not an admin's "
                    "(details.reason says which)",
               403: "The token does not grant this salon",
               404: "No such salon, or no such resource in it",
-              429: "Too many requests; retry after Retry-After seconds"},
+              429: "Too many requests; retry after Retry-After seconds",
+              503: _UNAVAILABLE},
     "mobile": {401: "No token, or a token that is invalid or expired (details.reason says "
                     "which)",
                403: "Not a customer token",
-               429: "Too many requests; retry after Retry-After seconds"},
+               429: "Too many requests; retry after Retry-After seconds",
+               503: _UNAVAILABLE},
     "webhook": {400: "Not a UTF-8 form, or a field is missing or malformed (the message "
                      "names it)",
                 403: "X-Twilio-Signature is missing or does not match",
-                429: "Too many requests; retry after Retry-After seconds"},
+                429: "Too many requests; retry after Retry-After seconds",
+                503: _UNAVAILABLE + " (Twilio retries)"},
 }
 _BODY_REFUSALS: Final = {400: "The body is not valid JSON",
                          408: "The body came too slowly",

@@ -41,6 +41,7 @@ from tests.integration.test_status_recorder import (
     seed_campaign,
 )
 from tests.restartable_pg import RestartablePostgres, migrated_database, restartable_server
+from tests.web.admin.conftest import sign_in
 
 LISTENERS = ("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
              "AND application_name = 'onboardd-listen'")
@@ -319,3 +320,38 @@ def failing_database(body: dict[str, Any]) -> str:
 
 async def _ready(client: TestClient[Any, Any]) -> bool:
     return (await client.get("/readyz")).status == 200
+
+
+async def test_api_and_admin_pages_answer_503_while_down_and_work_again_after(
+        server: RestartablePostgres, services: Services, tokens: TokenCodec) -> None:
+    """A request the database cannot serve is 503 with Retry-After (never a 500): the API's in
+    the one error shape, the admin UI's as a page in words; both work once it is back."""
+    salon = await add_salon(services.pool, "Outage Salon")
+    token = tokens.encode("admin-outage", "admin", [salon], 3600)
+    api_path = f"/api/salons/{salon}/welcome-offers"
+    headers = {"Authorization": "Bearer " + token}
+    async with TestClient(TestServer(create_app(services))) as client:
+        await sign_in(client, token)
+        assert (await client.get(api_path, headers=headers)).status == 200
+        await asyncio.to_thread(server.crash)
+        try:
+            api = await client.get(api_path, headers=headers)
+            assert api.status == 503, await api.text()
+            assert api.headers["Retry-After"] == "5"
+            error = (await api.json())["error"]
+            assert (error["code"], error["details"]) == (
+                "unavailable", {"reason": "database_unreachable"})
+            page = await client.get("/admin/offers", allow_redirects=False)
+            assert page.status == 503
+            assert "text/html" in page.headers["Content-Type"]
+            assert page.headers["Retry-After"] == "5"
+            text = await page.text()
+            assert "Not available just now" in text and "Traceback" not in text
+        finally:
+            await asyncio.to_thread(server.start)
+        await wait_for(lambda: _ok(client, api_path, headers), timeout_s=20, every_s=0.2)
+        assert (await client.get("/admin/offers", allow_redirects=False)).status == 200
+
+
+async def _ok(client: TestClient[Any, Any], path: str, headers: dict[str, str]) -> bool:
+    return (await client.get(path, headers=headers)).status == 200

@@ -3,6 +3,7 @@ mobile check's sliding minute."""
 
 from __future__ import annotations
 
+import asyncpg
 import msgspec
 import pytest
 
@@ -11,7 +12,7 @@ from onboardd.domain.sliding_window import SlidingWindow
 from onboardd.importing.errors import FileRejected
 from onboardd.services.errors import KINDS, ServiceError
 from onboardd.services.imports import ImportProblem, rejected
-from onboardd.web.errors import STATUS_OF_KIND, api_error
+from onboardd.web.errors import STATUS_OF_KIND, api_error, unavailable
 
 STORED = Offer(id="o1", name="Welcome", salon_id="s1", discount_type="percentage",
                discount_value=15, max_discount_in_paisa=20000, minimum_purchase_in_paisa=None,
@@ -71,3 +72,29 @@ def test_the_check_budget_is_a_sliding_minute(limit: int) -> None:
     # Still refused just before the first hit is a minute old, allowed from then on.
     assert window.retry_after("u", limit, now=159.9) is not None
     assert window.retry_after("u", limit, now=160.0) is None
+
+
+@pytest.mark.parametrize(("exc", "reason", "retry_after"), [
+    (asyncpg.DeadlockDetectedError("deadlock detected"), "conflict", "1"),
+    (asyncpg.SerializationError("could not serialize access"), "conflict", "1"),
+    (ConnectionRefusedError(111, "Connection refused"), "database_unreachable", "5"),
+    (asyncpg.CannotConnectNowError("the database system is starting up"),
+     "database_unreachable", "5"),
+    (ExceptionGroup("parts", [ConnectionResetError(), TimeoutError()]),
+     "database_unreachable", "5"),
+])
+def test_what_the_database_could_not_serve_now_is_503_with_retry_after(
+        exc: Exception, reason: str, retry_after: str) -> None:
+    err = unavailable(exc)
+    assert err is not None
+    assert (err.status, err.code, err.details, err.headers) == (
+        503, "unavailable", {"reason": reason}, {"Retry-After": retry_after})
+    assert f"in {retry_after}s" in err.message
+
+
+@pytest.mark.parametrize("exc", [
+    ValueError("a bug"), asyncpg.UniqueViolationError("duplicate key"),
+    ExceptionGroup("parts", [ConnectionResetError(), KeyError("x")]),
+])
+def test_any_other_failure_is_not_called_unavailable(exc: Exception) -> None:
+    assert unavailable(exc) is None

@@ -18,7 +18,7 @@ from onboardd.logging import get_logger
 from onboardd.services.errors import ServiceError
 from onboardd.web.admin import render, session
 from onboardd.web.admin.assets import PREFIX as STATIC_PREFIX
-from onboardd.web.errors import ApiError, api_error
+from onboardd.web.errors import ApiError, api_error, unavailable
 from onboardd.web.keys import request_id
 from onboardd.web.middleware import encoding_problem, query_problem
 
@@ -49,7 +49,10 @@ SECURITY_HEADERS = {
 
 TITLES = {400: "That request cannot be used", 403: "Not allowed", 404: "Not found",
           405: "Not allowed", 409: "Not now", 413: "Too large", 415: "Wrong kind of file",
-          422: "Please check the form", 429: "Too many requests"}
+          422: "Please check the form", 429: "Too many requests", 503: "Not available just now"}
+UNAVAILABLE_SENTENCE = ("The database is restarting or busy. Wait a few seconds, then reload the "
+                        "page; if you were saving something, check whether it was saved before "
+                        "you send it again.")
 
 
 def _is_admin(path: str) -> bool:
@@ -194,6 +197,12 @@ async def _shown(request: web.Request, handler: Handler) -> web.StreamResponse:
                               "A value in this form cannot be stored (an invisible control "
                               "character, or a number out of range). Check what you typed.")
     except Exception as exc:
+        if busy := unavailable(exc):
+            log.warning("admin_page_unavailable", method=request.method, path=request.path,
+                        reason=busy.details, error=type(exc).__name__)
+            page = render.problem(request, 503, TITLES[503], UNAVAILABLE_SENTENCE)
+            page.headers["Retry-After"] = busy.headers["Retry-After"]
+            return page
         log.error("admin_page_failed", method=request.method, path=request.path, exc_info=exc)
         return render.problem(request, 500, "Something went wrong",
                               f"The page could not be shown. Try again; if it keeps failing, "

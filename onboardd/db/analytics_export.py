@@ -28,12 +28,14 @@ class ExportCustomer(msgspec.Struct, frozen=True):
     first_booking_at: datetime | None
 
 
-async def customer_pages(conn: asyncpg.Connection, salon_id: str, page_rows: int
+async def customer_pages(conn: asyncpg.Connection, salon_id: str, page_rows: int,
+                         campaign_id: str | None = None
                          ) -> AsyncGenerator[list[ExportCustomer], None]:
-    """The salon's customers, oldest import first, page_rows at a time; conn must be inside a
-    transaction (the cursor lives in it; open it with db.analytics.reads, whose planning keeps
-    a cursor's fast-start plan from repeating the salon's funnel aggregate per customer on a
-    large platform) and is busy until the pages are exhausted."""
-    cursor = await conn.cursor(query("analytics_export_customers"), salon_id)
+    """The salon's customers (those campaign_id targeted, when given), oldest import first,
+    page_rows at a time; conn must be inside a transaction (the cursor lives in it; open it
+    with db.analytics.reads, whose planning keeps a cursor's fast-start plan from repeating the
+    salon's funnel aggregate per customer on a large platform) and is busy until the pages are
+    exhausted."""
+    cursor = await conn.cursor(query("analytics_export_customers"), salon_id, campaign_id)
     while rows := await cursor.fetch(page_rows):
         yield [ExportCustomer(**dict(r)) for r in rows]

@@ -136,14 +136,16 @@ async def _off_loop(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
 
 @contextlib.asynccontextmanager
 async def export(services: Services, salon_id: str, *, raw_from: str | None,
-                 raw_to: str | None, pii: PiiMode, actor: str, request_id: str
-                 ) -> AsyncIterator[ExportFile]:
-    """Build the workbook for the window (same from/to rules as analytics.report, which
-    validates them) and yield it; the temporary folder goes when the block ends. The export
-    is logged to pii_access_log with its row count and the customers it holds (the first
-    MAX_LOGGED_CUSTOMERS named, the rest counted; action analytics_export_full when phones are
-    in full)."""
-    numbers = await analytics.report(services, salon_id, raw_from=raw_from, raw_to=raw_to)
+                 raw_to: str | None, pii: PiiMode, actor: str, request_id: str,
+                 campaign_id: str | None = None) -> AsyncIterator[ExportFile]:
+    """Build the workbook for the window (same from/to and campaign rules as
+    analytics.report, which validates them) and yield it; the temporary folder goes when the
+    block ends. With a campaign, the numbers are the campaign's and the Customers sheet holds
+    the customers it targeted. The export is logged to pii_access_log with its row count and
+    the customers it holds (the first MAX_LOGGED_CUSTOMERS named, the rest counted; action
+    analytics_export_full when phones are in full)."""
+    numbers = await analytics.report(services, salon_id, raw_from=raw_from, raw_to=raw_to,
+                                     campaign_id=campaign_id)
     # Private (0700) and made here, on the loop: a cancellation cannot lose track of it.
     folder = Path(tempfile.mkdtemp(prefix="onboardd-export-"))
     try:
@@ -151,7 +153,8 @@ async def export(services: Services, salon_id: str, *, raw_from: str | None,
         writer = await _off_loop(_Writer, path, folder, numbers, pii, services.cipher.decrypt)
         named: list[str] = []  # the first customers of the sheet, as many as an entry names
         async with analytics_db.reads(services.pool, "repeatable_read") as conn, \
-                contextlib.aclosing(db.customer_pages(conn, salon_id, PAGE_ROWS)) as pages:
+                contextlib.aclosing(db.customer_pages(conn, salon_id, PAGE_ROWS,
+                                                      campaign_id)) as pages:
             async for page in pages:
                 named.extend(c.id for c in page[:imports_db.MAX_LOGGED_CUSTOMERS - len(named)])
                 await _off_loop(writer.customers, page)
@@ -161,7 +164,8 @@ async def export(services: Services, salon_id: str, *, raw_from: str | None,
             action="analytics_export_full" if pii == "full" else "analytics_export",
             record_count=writer.rows,
             details={"from": numbers.range.from_.isoformat(),
-                     "to": numbers.range.to.isoformat(), "pii": pii},
+                     "to": numbers.range.to.isoformat(), "pii": pii,
+                     "campaignId": campaign_id},
             request_id=request_id, customer_ids=named, customers_shown=writer.rows)
         yield ExportFile(path, export_filename(numbers.range.from_, numbers.range.to), size,
                          writer.rows)
@@ -178,6 +182,14 @@ async def chunks(out: ExportFile, size: int = READ_CHUNK) -> AsyncGenerator[byte
             yield chunk
     finally:
         await _off_loop(handle.close)
+
+
+def _campaign_shown(numbers: Report) -> str:
+    """Which campaign the workbook covers: its name, or every campaign."""
+    if numbers.campaign_id is None:
+        return "All campaigns"
+    return next((c.name for c in numbers.campaigns if c.campaign_id == numbers.campaign_id),
+                numbers.campaign_id)
 
 
 class _Writer:
@@ -237,7 +249,8 @@ class _Writer:
         top: list[tuple[str, Any, str]] = [
             ("From", numbers.range.from_, "date"), ("To", numbers.range.to, "date"),
             ("Timezone", self.zone, "text"), ("Series bucket", numbers.series.bucket, "text"),
-            (self._zoned("Generated at"), now, "time")]
+            (self._zoned("Generated at"), now, "time"),
+            ("Campaign", _campaign_shown(numbers), "text")]
         for row, (label, value, kind) in enumerate(top):
             sheet.write_string(row, 0, label, self.header)
             self._value(sheet, row, 1, value, kind)

@@ -2,7 +2,7 @@
 
 GET /api/salons/{salonId}/analytics?from=&to=&campaignId=
 GET /api/salons/{salonId}/analytics/stages/{stage}?campaignId=&page=&limit=
-GET /api/salons/{salonId}/analytics/export.xlsx?from=&to=&pii=masked|full
+GET /api/salons/{salonId}/analytics/export.xlsx?from=&to=&campaignId=&pii=masked|full
 """
 
 from __future__ import annotations
@@ -47,10 +47,12 @@ class StageQuery(msgspec.Struct, frozen=True, rename="camel"):
 
 
 class ExportQuery(msgspec.Struct, frozen=True, rename="camel"):
-    """The reporting window, and whether phones are masked (default) or full."""
+    """The reporting window, an optional campaign (its numbers, and only the customers it
+    targeted), and whether phones are masked (default) or full."""
 
     from_: Moment | None = msgspec.field(name="from", default=None)
     to: Moment | None = None
+    campaign_id: Id | None = None
     pii: export_service.PiiMode = "masked"
 
 
@@ -83,7 +85,7 @@ async def stage(request: web.Request) -> web.StreamResponse:
 
 @routes.get(_BASE + "/export.xlsx")
 @operation("The analytics and every imported customer as an Excel workbook",
-           query=ExportQuery, answers={200: Media(
+           query=ExportQuery, refusals=BAD_CAMPAIGN, answers={200: Media(
                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                "The workbook, as an attachment", {"type": "string", "format": "binary"})})
 async def export_xlsx(request: web.Request) -> web.StreamResponse:
@@ -93,6 +95,6 @@ async def export_xlsx(request: web.Request) -> web.StreamResponse:
     q = read_query(request, ExportQuery)
     async with export_service.export(
             services(request), salon_of(request), raw_from=q.from_, raw_to=q.to, pii=q.pii,
-            actor=principal(request).sub,
-            request_id=request_id(request)) as out:
+            actor=principal(request).sub, request_id=request_id(request),
+            campaign_id=q.campaign_id) as out:
         return await stream_workbook(request, out)

@@ -1,6 +1,8 @@
 -- The analytics export's customer list (onboardd.db.analytics_export), read through a
--- server-side cursor so a salon of any size streams in pages. $1 salon.
--- Every imported customer of the salon, oldest import first (the salon list index), with the
+-- server-side cursor so a salon of any size streams in pages. $1 salon, $2 a campaign of it or
+-- NULL.
+-- Every imported customer of the salon (with $2, only those the campaign targeted: the funnel's
+-- campaign scope), oldest import first (the salon list index), with the
 -- first booking from the funnel's one definition (onboardd_customer_funnel, migration 0010) and
 -- the welcome offers redeemed as analytics counts them: redemptions of the salon's offers by
 -- the app user the customer is linked to. Amounts and names are all time, not windowed.
@@ -11,7 +13,7 @@ SELECT c.id, c.customer_name, c.normalized_phone_enc, c.status,
        ca.name AS last_campaign_name,
        rd.offers, coalesce(rd.discount, 0)::bigint AS discount,
        f.first_booking_at
-FROM onboardd_customer_funnel($1, NULL) f
+FROM onboardd_customer_funnel($1, $2) f
 JOIN imported_customers c ON c.id = f.customer_id
 LEFT JOIN invitation_campaigns ca ON ca.id = c.last_campaign_id
 LEFT JOIN LATERAL (

@@ -254,6 +254,36 @@ async def test_full_pii_shows_e164_and_is_logged_with_the_row_count(
     assert row["details"]["pii"] == "full"
 
 
+async def test_a_campaign_export_holds_its_numbers_and_only_the_customers_it_targeted(
+        client: Client, services: Services, salon: str, admin_headers: dict[str, str]) -> None:
+    await _seed(services, salon)
+    campaign: str = await services.pool.fetchval(
+        "SELECT id FROM invitation_campaigns WHERE salon_id = $1", salon)
+    report = await _api(client, salon, admin_headers, campaignId=campaign)
+    resp, body = await _get(client, salon, admin_headers, campaignId=campaign)
+    assert resp.status == 200, body
+    sheets = _sheets(body)
+    top = {row[0]: row[1] for row in sheets["Summary"][:6]}
+    assert top["Campaign"] == CAMPAIGN_NAME  # a formula-looking name, still text
+    assert [r[1] for r in sheets["Funnel"][1:6]] == [s["count"] for s in report["funnel"]]
+    assert report["funnel"][0]["count"] == 3  # the three it targeted, not all 7
+    customers = sheets["Customers"][1:]
+    assert sorted(r[1] for r in customers) == ["+91******0001", "+91******0002",
+                                              "+91******0003"]
+    row = await services.pool.fetchrow(
+        "SELECT record_count, details FROM pii_access_log WHERE salon_id = $1", salon)
+    assert row["record_count"] == 3 and row["details"]["campaignId"] == campaign
+
+    everyone, whole = await _get(client, salon, admin_headers)
+    assert everyone.status == 200
+    assert {row[0]: row[1] for row in _sheets(whole)["Summary"][:6]}["Campaign"] == (
+        "All campaigns")
+
+    unknown, refused = await _get(client, salon, admin_headers, campaignId="no-such-campaign")
+    assert unknown.status == 404, refused
+    assert "campaign" in decode(refused)["error"]["message"]
+
+
 async def test_charts_are_native_and_no_cell_is_a_formula(
         client: Client, services: Services, salon: str, admin_headers: dict[str, str]) -> None:
     await _seed(services, salon)

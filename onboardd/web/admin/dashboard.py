@@ -136,12 +136,14 @@ async def stage(request: web.Request) -> web.StreamResponse:
 @routes.get(view.DASHBOARD + "/export.xlsx")
 async def export_xlsx(request: web.Request) -> web.StreamResponse:
     """The same workbook as GET /api/salons/{salonId}/analytics/export.xlsx (same service, so
-    the same pii_access_log entry), for the range shown; phones masked unless ?pii=full."""
+    the same pii_access_log entry), for the range and campaign shown; phones masked unless
+    ?pii=full."""
     me = session.current(request)
     filters = view.Filters.of(request.query)
     pii: export_service.PiiMode = "full" if query_choice(
         request, "pii", export_service.PII_MODES) == "full" else "masked"
     async with export_service.export(
             services(request), me.salon.id, raw_from=filters.from_, raw_to=filters.to,
-            pii=pii, actor=me.who.sub, request_id=request_id(request)) as out:
+            pii=pii, actor=me.who.sub, request_id=request_id(request),
+            campaign_id=filters.campaign) as out:
         return await stream_workbook(request, out, SECURITY_HEADERS)

@@ -81,8 +81,9 @@ def stage_href(stage: str, filters: Filters, page: int | None = None) -> str:
 
 
 def export_href(filters: Filters, pii: str | None = None) -> str:
-    """The workbook of the range (the export covers the whole salon, whatever the campaign)."""
-    return f"{DASHBOARD}/export.xlsx{Filters(filters.from_, filters.to).as_query(pii=pii)}"
+    """The workbook of what the dashboard shows: its range, and its campaign when one is
+    chosen (that campaign's numbers and the customers it targeted)."""
+    return f"{DASHBOARD}/export.xlsx{filters.as_query(pii=pii)}"
 
 
 # -- tiles --------------------------------------------------------------------------------------

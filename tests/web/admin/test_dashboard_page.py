@@ -130,10 +130,18 @@ async def test_charts_comparison_and_export_link(client: Client, services: Servi
     assert len(bars) == 1 and "62.5 %" in bars[0]["aria-label"]
     assert _hrefs(page, "Download the workbook (.xlsx)") == [
         f"/admin/dashboard/export.xlsx?from={FROM}&to={TO}"]
-    # The presets keep the chosen campaign.
+    # The presets keep the chosen campaign, and so does the workbook.
     filtered = await admin.page(f"/admin/dashboard?{RANGE}&campaign={story.campaign}")
     preset = filtered.find("a", string="Last 30 days")
     assert preset is not None and f"campaign={story.campaign}" in preset["href"]
+    [workbook] = _hrefs(filtered, "Download the workbook (.xlsx)")
+    assert workbook == f"/admin/dashboard/export.xlsx?from={FROM}&to={TO}&campaign={story.campaign}"
+    response = await admin.get(workbook)
+    assert response.status == 200, await response.text()
+    book = CalamineWorkbook.from_filelike(io.BytesIO(await response.read()))
+    summary = {row[0]: row[1] for row in book.get_sheet_by_name("Summary").to_python()
+               if row and isinstance(row[0], str)}
+    assert summary["Campaign"] == "Diwali"
 
 
 async def test_a_stage_lists_its_people_masked_and_logs_the_read(
@@ -296,7 +304,7 @@ def test_links_and_presets_carry_the_filters() -> None:
     assert presets["Last 7 days"] == "/admin/dashboard?from=2026-03-09&to=2026-03-15&campaign=c1"
     assert presets["This month"] == "/admin/dashboard?from=2026-03-01&to=2026-03-15&campaign=c1"
     assert view.export_href(view.Filters("2026-01-01", "2026-01-31", "c1"), "full") == (
-        "/admin/dashboard/export.xlsx?from=2026-01-01&to=2026-01-31&pii=full")
+        "/admin/dashboard/export.xlsx?from=2026-01-01&to=2026-01-31&campaign=c1&pii=full")
     assert view.bar_width(0, 10) == 0 and view.bar_width(1, 1000) == 4
     assert view.bar_width(5, 10) == 500 and view.bar_width(3, 0) == 0
 

@@ -19,6 +19,7 @@ from onboardd.actors import importer
 from onboardd.cli.progress import ProgressBar
 from onboardd.config import Config
 from onboardd.importing.preview import Preview
+from onboardd.importing.quality_words import consent_sentence, quality_lead, quality_lines
 from onboardd.runtime import open_services
 from onboardd.services.imports import ImportProblem, confirm_batch, create_batch
 from onboardd.services.imports import batch_status as read_status
@@ -38,9 +39,16 @@ def _print_preview(preview: Preview, out: TextIO) -> None:
     print(f"columns: {mapping}", file=out)
     if preview.unmapped_columns:
         print(f"not imported: {', '.join(preview.unmapped_columns)}", file=out)
-    policy = preview.consent.default_consent
-    print(f"consent: customers with no recorded consent {_UNKNOWN_CONSENT.get(policy, policy)} "
-          f"([import] default_consent = {policy})", file=out)
+    if preview.quality is not None:  # the whole file, in the admin UI's words
+        print(quality_lead(preview.quality), file=out)
+        for line in quality_lines(preview.quality):
+            print(f"  {line}", file=out)
+        print(consent_sentence(preview.quality, preview.consent.columns), file=out)
+    else:
+        policy = preview.consent.default_consent
+        print(f"consent: customers with no recorded consent "
+              f"{_UNKNOWN_CONSENT.get(policy, policy)} ([import] default_consent = {policy})",
+              file=out)
     for row in preview.preview:
         verdict = "ok" if row.valid else "; ".join(row.errors)
         if row.valid and row.status == "opted_out":

@@ -381,6 +381,9 @@ async def test_cli_import_and_kill_mid_batch(db_url: str, tmp_path: Path, servic
     assert proc.returncode == 0, err
     assert "imported 1, failed 1, duplicates 0 of 2" in out
     assert "row 3: Invalid phone number format" in err
+    # Before it asks, the whole file's quality, in the admin UI's words.
+    assert "1 of 2 rows will be imported.\n  1 row has an invalid phone number.\n" in err
+    assert "Consent: no consent column" in err
     text, expected = messy_csv(3000)
     big = tmp_path / "big.csv"
     big.write_text(text)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from onboardd.importing import quality_words
 from onboardd.importing.files import read_table
 from onboardd.importing.mapping import guess, mapping_from_request, request_fields
 from onboardd.importing.preview import ConsentSummary, Preview
@@ -71,9 +72,9 @@ def test_the_quality_summary_partitions_the_file() -> None:
     assert (quality.will_import + quality.duplicates_in_file + quality.already_customers
             + quality.invalid_rows) == quality.total_rows == 13
     assert quality.imported_opted_out == quality.consent_no + quality.consent_blank
-    assert view.quality_lead(quality) == "5 of 13 rows will be imported."
-    assert "2 rows have an invalid phone number." in view.quality_lines(quality)
-    assert view.consent_sentence(quality, []).startswith(
+    assert quality_words.quality_lead(quality) == "5 of 13 rows will be imported."
+    assert "2 rows have an invalid phone number." in quality_words.quality_lines(quality)
+    assert quality_words.consent_sentence(quality, []).startswith(
         "Consent: no consent column, so every customer's consent is blank. A blank consent "
         "counts as no")
 

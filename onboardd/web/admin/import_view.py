@@ -17,8 +17,8 @@ import msgspec
 from onboardd.domain.masking import mask_digits
 from onboardd.importing.mapping import Requested, guess, request_fields
 from onboardd.importing.preview import Preview, PreviewRow
-from onboardd.importing.quality import Quality
-from onboardd.web.admin.formats import number, problem_sentence
+from onboardd.importing.quality_words import counted
+from onboardd.web.admin.formats import problem_sentence
 
 # Option values of the column dropdowns: "" maps nothing, AUTO keeps every column the automatic
 # mapping found (phone and consent), COLUMN + a header chooses that column.
@@ -151,58 +151,6 @@ def problem_field(details: Mapping[str, Any]) -> str:
     return _FIELD_KEYS.get(field, field) or "phone"
 
 
-def _count(value: int, one: str, many: str) -> str:
-    return f"{number(value)} {one if value == 1 else many}"
-
-
-def quality_lead(quality: Quality) -> str:
-    """The headline: how many rows will be imported."""
-    if quality.total_rows == 0:
-        return "The file has no customer rows."
-    return (f"{number(quality.will_import)} of {_count(quality.total_rows, 'row', 'rows')} "
-            f"will be imported.")
-
-
-def quality_lines(quality: Quality) -> list[str]:
-    """Every other count that is not zero, as a sentence."""
-    lines = [
-        (quality.duplicates_in_file, "row repeats a number found earlier in the file",
-         "rows repeat a number found earlier in the file", " (the first one is kept)"),
-        (quality.already_customers, "row is already one of your customers",
-         "rows are already your customers", " (skipped)"),
-        (quality.landlines, "row has a landline number", "rows have a landline number",
-         ", which cannot receive SMS or WhatsApp"),
-        (quality.invalid_numbers, "row has an invalid phone number",
-         "rows have an invalid phone number", ""),
-        (quality.missing_numbers, "row has no phone number", "rows have no phone number", ""),
-        (quality.missing_names, "row has no name", "rows have no name",
-         " (a name is required)"),
-        (quality.invalid_emails, "row has an invalid email address",
-         "rows have an invalid email address", ""),
-        (quality.other_invalid, "row is too long to be a customer",
-         "rows are too long to be customers", " (a cell or the whole row)"),
-        (quality.named_after_organisation, "customer will be named after their organisation",
-         "customers will be named after their organisation", " (no personal name)"),
-    ]
-    return [f"{number(n)} {one if n == 1 else many}{tail}." for n, one, many, tail in lines
-            if n]
-
-
-def consent_sentence(quality: Quality, consent_columns: list[str]) -> str:
-    """What the consent columns said and what a blank one means for this file."""
-    rule = ("A blank consent counts as yes: the salon vouches for its list "
-            "([import] default_consent = \u201cassume\u201d)."
-            if quality.default_consent != "require" else
-            "A blank consent counts as no: those customers are imported opted out and never "
-            "invited ([import] default_consent = \u201crequire\u201d).")
-    if not consent_columns:
-        return f"Consent: no consent column, so every customer's consent is blank. {rule}"
-    said = (f"{number(quality.consent_yes)} said yes, {number(quality.consent_no)} said no "
-            f"(imported opted out, never invited), {number(quality.consent_blank)} left it "
-            f"blank.")
-    return f"Consent ({', '.join(consent_columns)}): {said} {rule}"
-
-
 def masked_phone(row: PreviewRow, phone_columns: list[str]) -> str:
     """The row's number with all but its last 4 digits hidden (the cell as written when no
     number could be read)."""
@@ -217,8 +165,8 @@ def masked_phone(row: PreviewRow, phone_columns: list[str]) -> str:
 
 def _wait_words(seconds: int) -> str:
     if seconds < 60:
-        return _count(seconds, "second", "seconds")
-    return _count(math.ceil(seconds / 60), "minute", "minutes")
+        return counted(seconds, "second", "seconds")
+    return counted(math.ceil(seconds / 60), "minute", "minutes")
 
 
 def retry_sentence(what: str, details: Mapping[str, Any], retry_after_s: int | None,
@@ -228,7 +176,7 @@ def retry_sentence(what: str, details: Mapping[str, Any], retry_after_s: int | N
     at = (now or dt.datetime.now(dt.UTC)) + dt.timedelta(seconds=wait)
     clock = at.astimezone(ZoneInfo(timezone)).strftime("%H:%M")
     limit = details.get("limit")
-    most = _count(int(limit), "time", "times") if limit else "as often as allowed"
+    most = counted(int(limit), "time", "times") if limit else "as often as allowed"
     return (f"This salon has {what} {most} in the last hour, the most allowed. "
             f"Try again in {_wait_words(wait)} (after {clock}).")
 

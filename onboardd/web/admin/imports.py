@@ -9,6 +9,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from onboardd.db.imports import BatchStatus
+from onboardd.importing import quality_words
 from onboardd.importing.preview import Preview
 from onboardd.services import imports as service
 from onboardd.services.errors import ServiceError
@@ -64,9 +65,9 @@ def _preview_ctx(preview: Preview, form: Any = None,
     return {
         "p": preview, "base": _base(preview.batch_id), "choices": view.choices(preview, form),
         "field_problem": field_problem, "quality": quality, "oob": False,
-        "lead": view.quality_lead(quality) if quality else "",
-        "lines": view.quality_lines(quality) if quality else [],
-        "consent": (view.consent_sentence(quality, preview.consent.columns) if quality
+        "lead": quality_words.quality_lead(quality) if quality else "",
+        "lines": quality_words.quality_lines(quality) if quality else [],
+        "consent": (quality_words.consent_sentence(quality, preview.consent.columns) if quality
                     else ""),
         "phones": {row.row_number: view.masked_phone(row, phone_columns)
                    for row in preview.preview},

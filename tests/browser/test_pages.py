@@ -31,6 +31,7 @@ PAGES = [
     "/admin/offers",
     "/admin/campaigns",
     "/admin/campaigns/new",
+    "/admin/settings",
 ]
 
 

@@ -12,6 +12,7 @@ from onboardd.web.admin import (
     imports,
     login,
     offers,
+    settings,
 )
 from onboardd.web.admin.assets import PREFIX, Assets
 from onboardd.web.admin.guard import admin_guard, admin_pages
@@ -25,5 +26,5 @@ def setup(app: web.Application) -> None:
     assets = Assets()
     setup_templates(app, assets)
     app.router.add_get(PREFIX + "/{digest}/{path:.+}", assets.serve)
-    for module in (login, dashboard, customers, imports, offers, campaigns):
+    for module in (login, dashboard, customers, imports, offers, campaigns, settings):
         app.add_routes(module.routes)

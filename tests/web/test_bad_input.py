@@ -46,7 +46,7 @@ FILTERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("/welcome-offers/{offer}/redemptions", ("status", "page", "limit")),
     ("/analytics", ("from", "to", "campaignId")),
     ("/analytics/stages/imported", ("campaignId", "page", "limit")),
-    ("/analytics/export.xlsx", ("from", "to", "pii")),
+    ("/analytics/export.xlsx", ("from", "to", "campaignId", "pii")),
     ("/pii-access-log", ("from", "to", "page", "limit")),
 )
 FREE_TEXT = (("/customers/imported", "search"), ("/pii-access-log", "customerId"))

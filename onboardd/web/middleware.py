@@ -94,8 +94,8 @@ def query_problem(request: web.BaseRequest) -> ApiError | None:
 
 def nul_problem(request: web.Request) -> ApiError | None:
     """A 422 naming the query parameter that holds a NUL (``%00``), which no search, id or
-    date may hold (PostgreSQL text cannot), or None. (A NUL in a path id is the handler's:
-    an id nobody can have is not found.)"""
+    date may hold (PostgreSQL text cannot), or None. (A NUL in a path id is not found:
+    path_nul_problem.)"""
     if "%00" not in request.rel_url.raw_query_string:
         return None
     for name, value in request.query.items():
@@ -103,6 +103,16 @@ def nul_problem(request: web.Request) -> ApiError | None:
             shown = name.replace("\x00", "")[:_SHOWN_NAME_CHARS]
             return ApiError(422, f"{shown}: must not contain NUL characters (%00); remove them",
                             details={"field": shown})
+    return None
+
+
+def path_nul_problem(request: web.Request) -> ApiError | None:
+    """A 404 naming the path parameter that holds a NUL (``/campaigns/a%00b``), or None: no id
+    has one (PostgreSQL text cannot), so there is nothing to find, whatever the route."""
+    for name, value in request.match_info.items():
+        if "\x00" in value:
+            return ApiError(404, f"{name}: no such id (it holds a NUL character, %00, which no "
+                            "id has); check the address", details={"parameter": name})
     return None
 
 
@@ -199,7 +209,8 @@ async def _answer(request: web.Request, handler: Handler, rid: str) -> web.Strea
     """The handler's response, or the JSON error shape for whatever it raised."""
     try:
         if request.path.startswith("/api/") and (
-                problem := query_problem(request) or nul_problem(request)):
+                problem := query_problem(request) or nul_problem(request)
+                or path_nul_problem(request)):
             raise problem
         response = await handler(request)
         response.headers["X-Request-Id"] = rid

@@ -202,11 +202,12 @@ async def test_download_routes_asked_for_paths_are_404(world: World) -> None:
             URL(f"{world.base}/customers/import/{traversal}/errors.csv", encoded=True),
             headers=world.admin)
         await api_error(resp, 404)
-    # A NUL in the id: not found, or the database's refusal (422) in the error shape.
+    # A NUL in the id: not found, naming the parameter (no id has one).
     resp = await world.client.get(
         URL(f"{world.base}/customers/import/{batch}%00/errors.csv", encoded=True),
         headers=world.admin)
-    await api_error(resp, 404 if resp.status == 404 else 422)
+    error = await api_error(resp, 404)
+    assert error["details"] == {"parameter": "batchId"} and "NUL" in error["message"]
     admin = await sign_in(world.client, tokens.encode("admin-1", "admin", [world.salon], 3600))
     for path in ("/admin/import/..%2F..%2Fetc%2Fpasswd/errors.csv",
                  "/admin/static/x/..%2F..%2F..%2Fpyproject.toml",
@@ -215,6 +216,11 @@ async def test_download_routes_asked_for_paths_are_404(world: World) -> None:
         body = await resp.read()
         assert resp.status in (303, 404), (path, resp.status)  # a batch not found: to the wizard
         assert b"root:" not in body and b"[project]" not in body
+    # A NUL in a page's id: not found, in words.
+    resp = await admin.client.get(URL("/admin/campaigns/abc%00def", encoded=True),
+                                  allow_redirects=False)
+    assert resp.status == 404 and "text/html" in resp.headers["Content-Type"]
+    assert "no such id" in await resp.text()
 
 
 async def test_a_body_not_compressed_as_it_says_is_400_not_a_500(world: World) -> None:

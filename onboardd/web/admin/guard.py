@@ -20,7 +20,7 @@ from onboardd.web.admin import render, session
 from onboardd.web.admin.assets import PREFIX as STATIC_PREFIX
 from onboardd.web.errors import ApiError, api_error, unavailable
 from onboardd.web.keys import request_id
-from onboardd.web.middleware import encoding_problem, query_problem
+from onboardd.web.middleware import encoding_problem, path_nul_problem, query_problem
 
 log = get_logger("admin")
 
@@ -98,8 +98,8 @@ def _to_login(request: web.Request) -> web.StreamResponse:
 
 
 async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if bad_query := query_problem(request):  # ?search=%ff: not text anyone typed
-        raise bad_query
+    if bad_query := query_problem(request) or path_nul_problem(request):
+        raise bad_query  # ?search=%ff, /campaigns/a%00b: not text anyone typed
     if request.path.startswith(STATIC_PREFIX + "/") or request.path in OPEN_PATHS:
         return await handler(request)
     try:

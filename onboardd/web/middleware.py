@@ -94,8 +94,8 @@ def query_problem(request: web.BaseRequest) -> ApiError | None:
 
 def nul_problem(request: web.Request) -> ApiError | None:
     """A 422 naming the query parameter that holds a NUL (``%00``), which no search, id or
-    date may hold (PostgreSQL text cannot), or None. (A NUL in a path id is not found:
-    path_nul_problem.)"""
+    date may hold (PostgreSQL text cannot), or None. (A NUL in a path id is not found: the
+    handler's own not-found where it checks, else path_nul_problem.)"""
     if "%00" not in request.rel_url.raw_query_string:
         return None
     for name, value in request.query.items():
@@ -108,7 +108,8 @@ def nul_problem(request: web.Request) -> ApiError | None:
 
 def path_nul_problem(request: web.Request) -> ApiError | None:
     """A 404 naming the path parameter that holds a NUL (``/campaigns/a%00b``), or None: no id
-    has one (PostgreSQL text cannot), so there is nothing to find, whatever the route."""
+    has one (PostgreSQL text cannot), so there is nothing to find. For a handler that did not
+    check its ids itself: the database refused the NUL (asyncpg.DataError)."""
     for name, value in request.match_info.items():
         if "\x00" in value:
             return ApiError(404, f"{name}: no such id (it holds a NUL character, %00, which no "
@@ -209,8 +210,7 @@ async def _answer(request: web.Request, handler: Handler, rid: str) -> web.Strea
     """The handler's response, or the JSON error shape for whatever it raised."""
     try:
         if request.path.startswith("/api/") and (
-                problem := query_problem(request) or nul_problem(request)
-                or path_nul_problem(request)):
+                problem := query_problem(request) or nul_problem(request)):
             raise problem
         response = await handler(request)
         response.headers["X-Request-Id"] = rid
@@ -234,9 +234,12 @@ async def _answer(request: web.Request, handler: Handler, rid: str) -> web.Strea
                             content_type="application/json", headers=headers)
     except asyncpg.DataError as exc:
         # Input the database cannot hold (a NUL character, a number out of range) that no
-        # handler check caught: the caller's mistake, not a server error.
+        # handler check caught: the caller's mistake, not a server error; an id in the path
+        # with a NUL is one nobody has.
         log.warning("request_data_rejected", method=request.method, path=request.path,
                     error=exc.__class__.__name__)
+        if not_found := path_nul_problem(request):
+            return error_response(not_found, rid)
         return error_response(ApiError(
             422, "a value in this request cannot be stored (NUL characters or a number out "
             "of range); check the parameters and body"), rid)

@@ -220,7 +220,7 @@ async def test_download_routes_asked_for_paths_are_404(world: World) -> None:
     resp = await admin.client.get(URL("/admin/campaigns/abc%00def", encoded=True),
                                   allow_redirects=False)
     assert resp.status == 404 and "text/html" in resp.headers["Content-Type"]
-    assert "no such id" in await resp.text()
+    assert "There is no such page" in await resp.text()
 
 
 async def test_a_body_not_compressed_as_it_says_is_400_not_a_500(world: World) -> None:

@@ -98,8 +98,8 @@ def _to_login(request: web.Request) -> web.StreamResponse:
 
 
 async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if bad_query := query_problem(request) or path_nul_problem(request):
-        raise bad_query  # ?search=%ff, /campaigns/a%00b: not text anyone typed
+    if bad_query := query_problem(request):  # ?search=%ff: not text anyone typed
+        raise bad_query
     if request.path.startswith(STATIC_PREFIX + "/") or request.path in OPEN_PATHS:
         return await handler(request)
     try:
@@ -192,7 +192,12 @@ async def _shown(request: web.Request, handler: Handler) -> web.StreamResponse:
                               "form again.")
     except asyncpg.DataError:
         # A value the database cannot hold (a NUL character, a number out of range) that no
-        # form check caught: the admin's input, not a server error.
+        # form check caught: the admin's input, not a server error; an id in the address with
+        # a NUL is a page that does not exist.
+        if path_nul_problem(request):
+            return render.problem(request, 404, "Not found",
+                                  "There is no such page: its address holds a character no "
+                                  "id has. Use the menu to find your way.")
         return render.problem(request, 422, TITLES[422],
                               "A value in this form cannot be stored (an invisible control "
                               "character, or a number out of range). Check what you typed.")

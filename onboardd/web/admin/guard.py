@@ -147,9 +147,12 @@ async def _csrf_problem(request: web.Request, found: session.AdminSession) -> st
 
 
 def _refusal(request: web.Request, err: ApiError) -> web.Response:
-    """An ApiError as a page; a rate limit's says how long to wait (and keeps Retry-After)."""
+    """An ApiError as a page, keeping its Retry-After; a request budget's 429 (onboardd.web.
+    ratelimit, by address or subject) says in words how long to wait, where a service's own
+    limit keeps its sentence."""
     sentence = err.message
-    if err.status == 429 and (wait := err.headers.get("Retry-After")):
+    budget = isinstance(err.details, dict) and err.details.get("by") in ("address", "subject")
+    if err.status == 429 and budget and (wait := err.headers.get("Retry-After")):
         sentence = (f"Too many requests in a short time. Wait {wait} second"
                     f"{'' if wait == '1' else 's'}, then try again.")
     response = render.problem(request, err.status, TITLES.get(err.status, "Not done"), sentence)

@@ -194,6 +194,15 @@ def next_closing(hours: SendingHours, tz: ZoneInfo, at: datetime) -> datetime | 
     return _next_change(hours, tz, at, want_open=False)
 
 
+def clock_and_day(at: datetime, tz: ZoneInfo, now: datetime) -> tuple[str, str]:
+    """``at`` on the salon's clock, and its day named from ``now``: ('09:00', 'tomorrow'),
+    ('21:00', 'today') or ('09:00', 'on 2026-12-05'); seconds only when set."""
+    local_now, local_at = now.astimezone(tz), at.astimezone(tz)
+    days = (local_at.date() - local_now.date()).days
+    day = {0: "today", 1: "tomorrow"}.get(days, f"on {local_at.date().isoformat()}")
+    return local_at.strftime("%H:%M" if local_at.second == 0 else "%H:%M:%S"), day
+
+
 def describe_start(hours: SendingHours, tz: ZoneInfo, at: datetime, timezone_name: str,
                    now: datetime | None = None) -> str | None:
     """A sentence for a salon admin about when sending from ``at`` on actually starts: None
@@ -203,9 +212,6 @@ def describe_start(hours: SendingHours, tz: ZoneInfo, at: datetime, timezone_nam
     opening = next_opening(hours, tz, at)
     if opening == at:
         return None
-    local_now, local_open = (now or at).astimezone(tz), opening.astimezone(tz)
-    days = (local_open.date() - local_now.date()).days
-    day = {0: "today", 1: "tomorrow"}.get(days, f"on {local_open.date().isoformat()}")
-    clock = local_open.strftime("%H:%M" if local_open.second == 0 else "%H:%M:%S")
+    clock, day = clock_and_day(opening, tz, now or at)
     return (f"Sending starts at {clock} (salon time, {timezone_name}) {day}: outside the "
             f"sending window {hours.label()}.")

@@ -46,13 +46,10 @@ class StageQuery(msgspec.Struct, frozen=True, rename="camel"):
     limit: Annotated[int, msgspec.Meta(ge=1, le=service.STAGE_PAGE_MAX)] = 50
 
 
-class ExportQuery(msgspec.Struct, frozen=True, rename="camel"):
-    """The reporting window, an optional campaign (its numbers, and only the customers it
-    targeted), and whether phones are masked (default) or full."""
+class ExportQuery(WindowQuery, frozen=True, rename="camel"):
+    """The window and campaign of /analytics (a campaign: its numbers, and only the customers
+    it targeted), and whether phones are masked (default) or full."""
 
-    from_: Moment | None = msgspec.field(name="from", default=None)
-    to: Moment | None = None
-    campaign_id: Id | None = None
     pii: export_service.PiiMode = "masked"
 
 

@@ -208,9 +208,7 @@ async def _shown(request: web.Request, handler: Handler) -> web.StreamResponse:
         if busy := unavailable(exc):
             log.warning("admin_page_unavailable", method=request.method, path=request.path,
                         reason=busy.details, error=type(exc).__name__)
-            page = render.problem(request, 503, TITLES[503], UNAVAILABLE_SENTENCE)
-            page.headers["Retry-After"] = busy.headers["Retry-After"]
-            return page
+            return _refusal(request, ApiError(503, UNAVAILABLE_SENTENCE, headers=busy.headers))
         log.error("admin_page_failed", method=request.method, path=request.path, exc_info=exc)
         return render.problem(request, 500, "Something went wrong",
                               f"The page could not be shown. Try again; if it keeps failing, "

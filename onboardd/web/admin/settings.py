@@ -13,7 +13,7 @@ from typing import Final
 
 from aiohttp import web
 
-from onboardd.domain.sending_hours import zone
+from onboardd.domain.sending_hours import clock_and_day, zone
 from onboardd.services import sending_hours as service
 from onboardd.services.errors import ServiceError
 from onboardd.web.admin import render, session
@@ -28,10 +28,7 @@ FIELDS: Final = ("start", "end")
 
 def _when(at: datetime, timezone: str, now: datetime) -> str:
     """'21:00 today', '09:00 tomorrow' or '09:00 on 2026-12-05', salon time."""
-    local, today = at.astimezone(zone(timezone)), now.astimezone(zone(timezone)).date()
-    days = (local.date() - today).days
-    day = {0: "today", 1: "tomorrow"}.get(days, f"on {local.date().isoformat()}")
-    return f"{local.strftime('%H:%M')} {day}"
+    return " ".join(clock_and_day(at, zone(timezone), now))
 
 
 def describe(found: service.SalonSettings, now: datetime) -> dict[str, str]:
